@@ -1,0 +1,55 @@
+"""`Order` and `Fill`: what rules ask the broker for, and what the broker did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from signalflow.core.enums import OrderSide, PositionType
+
+__all__ = ["Order", "Fill"]
+
+
+@dataclass(slots=True)
+class Order:
+    """A request to open a position (`position_id` is None) or close one.
+
+    Entry orders carry a target `notional` in quote currency; the broker
+    converts it to a quantity at the fill price. Exit orders always close the
+    whole position `position_id`. `price`, when set, is a level (stop or
+    take-profit) at which the order fills on the bar it is placed, whatever
+    the runner's `fill_at`.
+    """
+
+    pair: str
+    side: OrderSide
+    position_type: PositionType
+    notional: float = 0.0
+    position_id: str | None = None
+    reason: str = ""
+    created_bar: int = 0
+    created_time: datetime | None = None
+    price: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_entry(self) -> bool:
+        return self.position_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """An executed order: `qty` base units at `price`, paying `fee` (quote currency)."""
+
+    pair: str
+    side: OrderSide
+    position_type: PositionType
+    qty: float
+    price: float
+    fee: float
+    time: datetime
+    bar: int
+    position_id: str
+    is_entry: bool
+    reason: str = ""

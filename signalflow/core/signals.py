@@ -1,0 +1,54 @@
+"""`Signals`: a thin, immutable wrapper around a polars DataFrame of signals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+__all__ = ["Signals", "SIGNAL_COLUMNS"]
+
+#: Required columns; extra columns (detector outputs, features) are kept.
+SIGNAL_COLUMNS: tuple[str, ...] = ("pair", "timestamp", "signal_type", "probability")
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """Signals for one bar (inside a `ModelContext`) or for a whole run.
+
+    `value` is a polars DataFrame with at least `pair`, `timestamp`,
+    `signal_type` ("rise", "fall" or "none") and `probability` in [0, 1].
+    Inside a `ModelContext` it holds only the signals of the current bar,
+    ordered as in the input.
+
+    `strongest` maps each pair to its highest-probability signal
+    ``(signal_type, probability)`` (first one on ties); the runner fills it in
+    once per run, and it is computed on first use otherwise.
+    """
+
+    value: pl.DataFrame
+    strongest_by_pair: dict[str, tuple[str, float]] | None = field(default=None, compare=False, repr=False)
+
+    def __len__(self) -> int:
+        return self.value.height
+
+    @property
+    def is_empty(self) -> bool:
+        return self.value.height == 0
+
+    def strongest(self, pair: str) -> tuple[str, float] | None:
+        """The highest-probability signal of `pair`, as ``(signal_type, probability)``, or None."""
+        table = self.strongest_by_pair
+        if table is None:
+            table = {}
+            if self.value.height:
+                for p, st, pr in zip(
+                    self.value["pair"].to_list(),
+                    self.value["signal_type"].to_list(),
+                    self.value["probability"].to_list(),
+                ):
+                    best = table.get(p)
+                    if best is None or pr > best[1]:
+                        table[p] = (st, pr)
+            object.__setattr__(self, "strongest_by_pair", table)
+        return table.get(pair)

@@ -1,0 +1,97 @@
+"""`TakeProfitStopLossExit`: close positions at fixed percentage gains or losses."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from signalflow.core.enums import ExitReason, PositionType
+from signalflow.core.errors import ConfigError
+from signalflow.core.order import Order
+from signalflow.core.state import StrategyState
+from signalflow.strategy.component.base import ExitRule
+from signalflow.strategy.component.orders import exit_order
+from signalflow.strategy.model.context import ModelContext
+
+if TYPE_CHECKING:
+    from signalflow.strategy.runner.market_data import MarketData
+
+__all__ = ["TakeProfitStopLossExit"]
+
+
+def _check_pct(name: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"`{name}` must be a positive fraction (0.05 == 5%), was {value!r}")
+    return float(value)
+
+
+class TakeProfitStopLossExit(ExitRule):
+    """Close a position once its price return reaches `take_profit_pct` or `-stop_loss_pct`.
+
+    Returns are measured from the entry price in the position's direction
+    (a short gains when price falls).
+
+    - `intrabar=False` (default, as the reference): the bar's close is checked and
+      the exit is an ordinary order, filled per the runner's `fill_at`.
+    - `intrabar=True`: the bar's high/low are checked and the exit fills on this
+      bar at the level (at the open instead, if the bar opens beyond the level).
+      When both levels lie inside one bar, the stop-loss is taken (the
+      pessimistic choice, since the path inside a bar is unknown).
+
+    Only positions that are still closable (not closed by an earlier exit rule
+    on the same bar) and whose pair has a bar now are checked.
+    """
+
+    def __init__(self, take_profit_pct: float = 0.05, stop_loss_pct: float = 0.03, *, intrabar: bool = False) -> None:
+        self.take_profit_pct = _check_pct("take_profit_pct", take_profit_pct)
+        self.stop_loss_pct = _check_pct("stop_loss_pct", stop_loss_pct)
+        self.intrabar = bool(intrabar)
+        self._market: MarketData | None = None
+
+    def on_start(self, market: "MarketData") -> None:
+        self._market = market
+
+    def check_exits(self, context: ModelContext, state: StrategyState) -> list[Order]:
+        positions = state.portfolio.closable_positions()
+        if not positions:
+            return []
+        prices = context.prices
+        bar = context.bar_index
+        orders: list[Order] = []
+        tp, sl = self.take_profit_pct, self.stop_loss_pct
+        for pos in positions:
+            price = prices.get(pos.pair)
+            if price is None:
+                continue
+            if self.intrabar:
+                order = self._intrabar_exit(pos, bar, context)
+                if order is not None:
+                    orders.append(order)
+                continue
+            ret = pos.side * (price / pos.entry_price - 1.0)
+            if ret >= tp:
+                orders.append(exit_order(pos, bar=bar, time=context.timestamp, reason=ExitReason.TAKE_PROFIT.value))
+            elif ret <= -sl:
+                orders.append(exit_order(pos, bar=bar, time=context.timestamp, reason=ExitReason.STOP_LOSS.value))
+        return orders
+
+    def _intrabar_exit(self, pos, bar: int, context: ModelContext) -> Order | None:
+        market = self._market
+        if market is None:
+            raise ConfigError("TakeProfitStopLossExit(intrabar=True) needs the run's market; run it inside BacktestRunner")
+        j = market.pair_index[pos.pair]
+        o, h, l = float(market.open[bar, j]), float(market.high[bar, j]), float(market.low[bar, j])
+        e = pos.entry_price
+        if pos.position_type is PositionType.LONG:
+            stop, take = e * (1.0 - self.stop_loss_pct), e * (1.0 + self.take_profit_pct)
+            if l <= stop:
+                return exit_order(pos, bar=bar, time=context.timestamp, reason=ExitReason.STOP_LOSS.value, price=min(stop, o))
+            if h >= take:
+                return exit_order(pos, bar=bar, time=context.timestamp, reason=ExitReason.TAKE_PROFIT.value, price=max(take, o))
+        else:
+            stop, take = e * (1.0 + self.stop_loss_pct), e * (1.0 - self.take_profit_pct)
+            if h >= stop:
+                return exit_order(pos, bar=bar, time=context.timestamp, reason=ExitReason.STOP_LOSS.value, price=max(stop, o))
+            if l <= take:
+                return exit_order(pos, bar=bar, time=context.timestamp, reason=ExitReason.TAKE_PROFIT.value, price=min(take, o))
+        return None

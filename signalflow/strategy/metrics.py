@@ -1,0 +1,299 @@
+"""Per-bar metric names and run summaries.
+
+Per-bar metrics are recorded by the runner (see `METRIC_NAMES`); the summary
+statistics below are pure functions of `metrics_df` and `trades_df`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from signalflow.core.errors import ConfigError
+
+__all__ = ["METRIC_NAMES", "SUMMARY_NAMES", "periods_per_year", "summarize", "format_summary_table"]
+
+#: Keys of `StrategyState.metrics` and columns of `metrics_df` (after `timestamp`).
+#: Money is in quote currency; fractions are plain floats (0.05 == 5%).
+METRIC_NAMES: tuple[str, ...] = (
+    "equity",            # cash + marked value of open positions
+    "cash",              # free cash (collateral of shorts is not free)
+    "positions_value",   # marked value of open positions (long: qty*price; short: collateral + unrealised PnL)
+    "gross_exposure",    # sum of |qty*price| of open positions
+    "exposure",          # gross_exposure / equity
+    "total_return",      # equity / initial_capital - 1
+    "peak_equity",       # running maximum of equity
+    "current_drawdown",  # 1 - equity / peak_equity (>= 0)
+    "max_drawdown",      # running maximum of current_drawdown
+    "open_positions",    # number of open positions
+    "realized_pnl",      # cumulative gross realised PnL of closed positions (fees excluded)
+    "unrealized_pnl",    # gross unrealised PnL of open positions
+    "fees_paid",         # cumulative fees of all fills
+    "trades_closed",     # cumulative number of closed positions
+    "orders_filled",     # cumulative filled orders
+    "orders_rejected",   # cumulative orders rejected (no cash, no price, ...)
+    "orders_reduced",    # cumulative entry orders reduced to fit the available cash
+    "decisions_skipped", # cumulative decisions skipped (unknown position, no price, below confidence, ...)
+)
+
+
+# --------------------------------------------------------------------------- run summaries
+# Pure functions of `metrics_df` (one row per bar) and `trades_df` (one row per
+# position). No state; nothing here touches the broker.
+
+#: Keys of the dict returned by `summarize`, in order.
+SUMMARY_NAMES: tuple[str, ...] = (
+    "total_return",
+    "annual_return",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "win_rate",
+    "profit_factor",
+    "n_trades",
+    "n_closed_trades",
+    "exposure",
+    "avg_exposure",
+    "fees",
+    "final_equity",
+    "n_bars",
+    "orders_rejected",
+    "orders_reduced",
+    "decisions_skipped",
+)
+
+_SECONDS_PER_YEAR = 365 * 24 * 3600
+_USED_METRICS: tuple[str, ...] = (
+    "equity",
+    "current_drawdown",
+    "exposure",
+    "open_positions",
+    "fees_paid",
+    "orders_rejected",
+    "orders_reduced",
+    "decisions_skipped",
+)
+
+
+def periods_per_year(timestamps: pl.Series) -> float:
+    """Bars per year (365 days) implied by the median spacing of `timestamps`.
+
+    `timestamps` is a Datetime or Date series in increasing order (e.g. the
+    `timestamp` column of `metrics_df`). 1-minute bars give 525600.0, daily
+    bars 365.0. Raises `ConfigError` for fewer than 2 timestamps or a
+    non-positive median spacing.
+    """
+    if not isinstance(timestamps, pl.Series):
+        raise ConfigError(
+            f"`timestamps` must be a polars Series, was {type(timestamps).__name__}; "
+            f"pass metrics_df['timestamp']"
+        )
+    if not (isinstance(timestamps.dtype, pl.Datetime) or timestamps.dtype == pl.Date):
+        raise ConfigError(
+            f"`timestamps` must have a Datetime or Date dtype, was {timestamps.dtype}; "
+            f"cast the column with .str.to_datetime() or .cast(pl.Datetime)"
+        )
+    ts = timestamps.drop_nulls()
+    if ts.len() < 2:
+        raise ConfigError(
+            f"`timestamps` must hold at least 2 non-null values to infer the bar spacing, "
+            f"was {ts.len()}; pass `periods_per_year` explicitly"
+        )
+    if ts.dtype == pl.Date:
+        ts = ts.cast(pl.Datetime("us"))
+    median_us = ts.diff().drop_nulls().dt.total_microseconds().median()
+    if median_us is None or median_us <= 0:
+        raise ConfigError(
+            f"median spacing of `timestamps` must be positive, was {median_us} µs; "
+            f"sort the timestamps and drop duplicates"
+        )
+    return _SECONDS_PER_YEAR * 1_000_000 / float(median_us)
+
+
+_infer_periods_per_year = periods_per_year  # `summarize` shadows the name with its argument
+
+
+def _require_columns(df: pl.DataFrame, columns: tuple[str, ...], name: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ConfigError(
+            f"`{name}` must have columns {list(columns)}, was missing {missing}; "
+            f"pass the frame produced by the runner"
+        )
+
+
+def _final(column: pl.Series) -> float:
+    value = column.drop_nulls().tail(1).to_list()
+    return float(value[0]) if value else 0.0
+
+
+def summarize(
+    metrics_df: pl.DataFrame,
+    trades_df: pl.DataFrame,
+    *,
+    initial_capital: float,
+    periods_per_year: float | None = None,
+) -> dict[str, float]:
+    """Summary statistics of one run (keys: `SUMMARY_NAMES`; all values floats).
+
+    `metrics_df`: one row per bar, `timestamp` plus the `METRIC_NAMES`
+    columns. `trades_df`: one row per position (closed and still open), with
+    at least `is_closed` and `net_pnl` (see `TRADES_SCHEMA`).
+    `initial_capital` is in quote currency; `periods_per_year` (bars per
+    year) is inferred from the timestamps when None (`periods_per_year()`).
+
+    Definitions (fractions are plain floats, 0.05 == 5%; r_t are the per-bar
+    simple equity returns ``equity_t / equity_{t-1} - 1`` with
+    ``equity_{-1} = initial_capital``; N = number of bars; P = periods per year):
+
+    - total_return: ``final_equity / initial_capital - 1``.
+    - annual_return: ``(final_equity / initial_capital) ** (P / N) - 1``
+      (geometric; -1.0 when final equity <= 0).
+    - sharpe: ``mean(r) / std(r) * sqrt(P)``, sample std (ddof=1), no risk-free
+      rate; 0.0 if std == 0 or N < 2.
+    - sortino: ``mean(r) / sqrt(mean(min(r, 0)^2)) * sqrt(P)``; 0.0 if the
+      downside deviation is 0.
+    - max_drawdown: maximum of `current_drawdown` (a positive fraction).
+    - win_rate: closed trades with ``net_pnl > 0`` / closed trades; 0.0 if none.
+    - profit_factor: sum of positive ``net_pnl`` / |sum of negative ``net_pnl``|
+      over closed trades; ``inf`` if there are wins and no losses; 0.0 if
+      there are no wins (including no trades).
+    - n_trades: rows of `trades_df` (closed + still open); n_closed_trades: closed ones.
+    - exposure: fraction of bars with ``open_positions > 0``.
+    - avg_exposure: mean of the `exposure` column (gross exposure / equity).
+    - fees, final_equity, orders_rejected, orders_reduced, decisions_skipped:
+      last values of `fees_paid`, `equity`, ... (cumulative columns).
+    - n_bars: N.
+
+    With 0 bars every value is 0.0 except ``final_equity = initial_capital``.
+    When `periods_per_year` is None and there are fewer than 2 bars,
+    annual_return, sharpe and sortino are 0.0 (the bar spacing is unknown).
+    """
+    if not math.isfinite(initial_capital) or initial_capital <= 0:
+        raise ConfigError(
+            f"`initial_capital` must be a positive finite number, was {initial_capital}; "
+            f"pass the capital the run started with"
+        )
+    if periods_per_year is not None and (not math.isfinite(periods_per_year) or periods_per_year <= 0):
+        raise ConfigError(
+            f"`periods_per_year` must be a positive finite number or None, was {periods_per_year}; "
+            f"e.g. 525600 for 1-minute bars, or None to infer it"
+        )
+    out: dict[str, float] = dict.fromkeys(SUMMARY_NAMES, 0.0)
+    out["final_equity"] = float(initial_capital)
+
+    # ---- trades
+    if trades_df.height > 0:
+        _require_columns(trades_df, ("is_closed", "net_pnl"), "trades_df")
+        closed = trades_df.filter(pl.col("is_closed")).get_column("net_pnl").drop_nulls()
+        n_closed = closed.len()
+        wins = closed.filter(closed > 0)
+        losses = closed.filter(closed < 0)
+        gross_profit = float(wins.sum()) if wins.len() else 0.0
+        gross_loss = -float(losses.sum()) if losses.len() else 0.0
+        out["n_trades"] = float(trades_df.height)
+        out["n_closed_trades"] = float(n_closed)
+        out["win_rate"] = wins.len() / n_closed if n_closed else 0.0
+        if gross_loss > 0:
+            out["profit_factor"] = gross_profit / gross_loss
+        else:
+            out["profit_factor"] = math.inf if gross_profit > 0 else 0.0
+
+    # ---- bars
+    n_bars = metrics_df.height
+    if n_bars == 0:
+        return out
+    _require_columns(metrics_df, ("timestamp", *_USED_METRICS), "metrics_df")
+    equity = metrics_df.get_column("equity").cast(pl.Float64)
+    if equity.null_count() or not equity.is_finite().all():
+        raise ConfigError(
+            "column `equity` of `metrics_df` must be finite and non-null, was not "
+            f"(first bad row {_first_bad_row(equity)}); check the run's accounting"
+        )
+    eq = equity.to_numpy()
+    final_equity = float(eq[-1])
+    ppy = periods_per_year
+    if ppy is None and n_bars >= 2:
+        ppy = _infer_periods_per_year(metrics_df.get_column("timestamp"))
+
+    prev = [float(initial_capital), *eq[:-1].tolist()]
+    returns = pl.Series("r", eq.tolist(), dtype=pl.Float64) / pl.Series("p", prev, dtype=pl.Float64) - 1.0
+    mean_r = float(returns.mean())
+    out["n_bars"] = float(n_bars)
+    out["final_equity"] = final_equity
+    out["total_return"] = final_equity / initial_capital - 1.0
+    if ppy is not None:
+        growth = final_equity / initial_capital
+        out["annual_return"] = growth ** (ppy / n_bars) - 1.0 if growth > 0 else -1.0
+        std = returns.std(ddof=1) if n_bars >= 2 else None
+        if std is not None and std > 0 and math.isfinite(std):
+            out["sharpe"] = mean_r / std * math.sqrt(ppy)
+        downside = math.sqrt(float((returns.clip(upper_bound=0.0) ** 2).mean()))
+        if downside > 0:
+            out["sortino"] = mean_r / downside * math.sqrt(ppy)
+    drawdown = metrics_df.get_column("current_drawdown").drop_nulls()
+    out["max_drawdown"] = float(drawdown.max()) if drawdown.len() else 0.0
+    out["exposure"] = float((metrics_df.get_column("open_positions").fill_null(0) > 0).mean())
+    avg_exposure = metrics_df.get_column("exposure").mean()
+    out["avg_exposure"] = float(avg_exposure) if avg_exposure is not None else 0.0
+    out["fees"] = _final(metrics_df.get_column("fees_paid"))
+    out["orders_rejected"] = _final(metrics_df.get_column("orders_rejected"))
+    out["orders_reduced"] = _final(metrics_df.get_column("orders_reduced"))
+    out["decisions_skipped"] = _final(metrics_df.get_column("decisions_skipped"))
+    return out
+
+
+def _first_bad_row(column: pl.Series) -> int:
+    bad = (column.is_null() | ~column.fill_null(0.0).is_finite()).arg_true()
+    return int(bad[0]) if bad.len() else -1
+
+
+#: (summary key, column header, kind) of `format_summary_table`.
+_TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("total_return", "total_return %", "pct"),
+    ("sharpe", "sharpe", "ratio"),
+    ("sortino", "sortino", "ratio"),
+    ("max_drawdown", "max_drawdown %", "pct"),
+    ("win_rate", "win_rate %", "pct"),
+    ("profit_factor", "profit_factor", "ratio"),
+    ("n_trades", "n_trades", "int"),
+    ("exposure", "exposure %", "pct"),
+    ("fees", "fees", "money"),
+)
+
+
+def _format_cell(value: float, kind: str) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if kind == "pct":
+        return f"{100.0 * value:.2f}"
+    if kind == "int":
+        return f"{int(round(value))}"
+    return f"{value:.2f}"
+
+
+def format_summary_table(summaries: dict[str, dict[str, float]]) -> str:
+    """A markdown table of run summaries: one row per named run (dict order).
+
+    Columns: run, total_return %, sharpe, sortino, max_drawdown %, win_rate %,
+    profit_factor, n_trades, exposure %, fees (quote currency). Percentages
+    are fractions * 100 with 2 decimals; `inf` is written as "inf". Raises
+    `ConfigError` if a summary lacks one of these keys.
+    """
+    header = "| run | " + " | ".join(h for _, h, _ in _TABLE_COLUMNS) + " |"
+    rule = "|---|" + "|".join("---:" for _ in _TABLE_COLUMNS) + "|"
+    lines = [header, rule]
+    for run, summary in summaries.items():
+        missing = [k for k, _, _ in _TABLE_COLUMNS if k not in summary]
+        if missing:
+            raise ConfigError(
+                f"summary of run `{run}` must have keys {[k for k, _, _ in _TABLE_COLUMNS]}, "
+                f"was missing {missing}; pass dicts returned by `summarize`"
+            )
+        name = str(run).replace("|", "\\|")
+        cells = [_format_cell(float(summary[k]), kind) for k, _, kind in _TABLE_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,26 @@
+"""External model integration: the `StrategyModel` protocol, its decisions and rules.
+
+See the "External Model Integration" guide: a model's `decide(context)` is
+called once per bar; `ModelExitRule` acts on its CLOSE / CLOSE_ALL decisions
+and `ModelEntryRule` on its ENTER decisions.
+"""
+
+from signalflow.strategy.model.cache import cached_decisions, decisions_for, put_decisions
+from signalflow.strategy.model.context import ModelContext
+from signalflow.strategy.model.decision import MAX_SIZE_MULTIPLIER, StrategyAction, StrategyDecision
+from signalflow.strategy.model.entry_rule import ModelEntryRule
+from signalflow.strategy.model.exit_rule import ModelExitRule
+from signalflow.strategy.model.protocol import StrategyModel
+
+__all__ = [
+    "MAX_SIZE_MULTIPLIER",
+    "ModelContext",
+    "ModelEntryRule",
+    "ModelExitRule",
+    "StrategyAction",
+    "StrategyDecision",
+    "StrategyModel",
+    "cached_decisions",
+    "decisions_for",
+    "put_decisions",
+]

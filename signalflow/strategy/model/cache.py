@@ -1,0 +1,55 @@
+"""The per-bar decision cache shared by `ModelExitRule` and `ModelEntryRule`."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from signalflow.core.errors import DecisionError
+from signalflow.core.state import DECISION_CACHE_KEY, StrategyState
+from signalflow.strategy.model.context import ModelContext
+from signalflow.strategy.model.decision import StrategyDecision
+
+__all__ = ["decisions_for", "put_decisions", "cached_decisions"]
+
+
+def _checked(model: Any, decisions: Iterable[StrategyDecision] | None) -> list[StrategyDecision]:
+    if decisions is None:
+        return []
+    if isinstance(decisions, StrategyDecision):
+        return [decisions]
+    out = list(decisions)
+    for i, d in enumerate(out):
+        if not isinstance(d, StrategyDecision):
+            raise DecisionError(
+                f"{type(model).__name__}.decide() must return a list of StrategyDecision, "
+                f"item {i} was {type(d).__name__}: {d!r}"
+            )
+    return out
+
+
+def decisions_for(model: Any, context: ModelContext, state: StrategyState) -> list[StrategyDecision]:
+    """This bar's decisions of `model`: from the cache, or by calling `model.decide` once."""
+    cache = state.runtime.get(DECISION_CACHE_KEY)
+    if cache is None:
+        cache = state.runtime[DECISION_CACHE_KEY] = {}
+    key = id(model)
+    decisions = cache.get(key)
+    if decisions is None:
+        decisions = cache[key] = _checked(model, model.decide(context))
+        state.log.model_calls += 1
+    return decisions
+
+
+def put_decisions(model: Any, decisions: Iterable[StrategyDecision] | None, state: StrategyState) -> list[StrategyDecision]:
+    """Place `decisions` in this bar's cache for `model`, so its rules use them without calling it."""
+    cache = state.runtime.get(DECISION_CACHE_KEY)
+    if cache is None:
+        cache = state.runtime[DECISION_CACHE_KEY] = {}
+    checked = cache[id(model)] = _checked(model, decisions)
+    return checked
+
+
+def cached_decisions(model: Any, state: StrategyState) -> list[StrategyDecision] | None:
+    """This bar's cached decisions of `model`, or None if it has not decided yet."""
+    cache = state.runtime.get(DECISION_CACHE_KEY)
+    return None if cache is None else cache.get(id(model))

@@ -1,0 +1,118 @@
+"""`BacktestRunner`: wires rules, broker and data into runs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from signalflow.core.enums import FillAt
+from signalflow.core.errors import ConfigError, RunStateError
+from signalflow.core.state import StrategyState
+from signalflow.strategy.broker.backtest_broker import BacktestBroker
+from signalflow.strategy.component.base import EntryRule, ExitRule
+from signalflow.strategy.runner.market_data import MarketData
+from signalflow.strategy.runner.result import BacktestResult
+from signalflow.strategy.runner.run import BacktestRun
+
+__all__ = ["BacktestRunner"]
+
+_PROGRESS_CHUNK = 2048
+
+
+class BacktestRunner:
+    """Runs a strategy (exit rules, entry rules, broker) over bars and signals.
+
+    Bar loop, per timestamp (all pairs at once): clear the decision cache; fill
+    orders pending for this open (`fill_at="next_open"`); mark positions to the
+    close; record pre-trade metrics (what models see); exit rules in order;
+    entry rules; fills at the close (`fill_at="close"`) or queued for the next
+    open; record the bar's post-trade metrics.
+
+    `run(raw_data, signals)` returns the final `StrategyState`; the last run's
+    `trades_df`, `metrics_df`, `summary` and full `result` stay on the runner
+    until the next run. `start(...)` gives the step-wise `BacktestRun` that
+    `run()` itself drives.
+    """
+
+    def __init__(
+        self,
+        strategy_id: str = "backtest",
+        broker: BacktestBroker | None = None,
+        entry_rules: Sequence[EntryRule] = (),
+        exit_rules: Sequence[ExitRule] = (),
+        initial_capital: float = 10_000.0,
+        fill_at: str | FillAt = "close",
+        exporter: Any = None,
+        show_progress: bool = False,
+        skip_idle_bars: bool = False,
+    ) -> None:
+        if not isinstance(initial_capital, (int, float)) or not math.isfinite(initial_capital) or initial_capital <= 0:
+            raise ConfigError(f"`initial_capital` must be a positive number, was {initial_capital!r}")
+        try:
+            self.fill_at = FillAt(fill_at)
+        except ValueError:
+            raise ConfigError(f"`fill_at` must be 'close' or 'next_open', was {fill_at!r}") from None
+        for kind, rules, method in (("entry_rules", entry_rules, "check_entries"), ("exit_rules", exit_rules, "check_exits")):
+            for i, rule in enumerate(rules):
+                if not callable(getattr(rule, method, None)):
+                    raise ConfigError(f"`{kind}[{i}]` must have a {method}(context, state) method, was {type(rule).__name__}")
+        self.strategy_id = strategy_id
+        self.broker = broker if broker is not None else BacktestBroker()
+        self.entry_rules = list(entry_rules)
+        self.exit_rules = list(exit_rules)
+        self.initial_capital = float(initial_capital)
+        self.exporter = exporter
+        self.show_progress = show_progress
+        self.skip_idle_bars = bool(skip_idle_bars)
+        self._result: BacktestResult | None = None
+
+    def start(self, raw_data: Any, signals: Any = None, *, start: int = 0, end: int | None = None) -> BacktestRun:
+        """A step-wise run over bars `[start, end)` (indices on the timestamp axis).
+
+        `raw_data` is a long-format OHLCV polars DataFrame, a container holding
+        one, or a prebuilt `MarketData` (reuse it to start many runs cheaply).
+        """
+        market = MarketData.build(raw_data, signals)
+        return BacktestRun(self, market, start=start, end=end)
+
+    def run(self, raw_data: Any, signals: Any = None, *, start: int = 0, end: int | None = None) -> StrategyState:
+        """Run every bar and return the final state (results: `result`, `trades_df`, ...)."""
+        run = self.start(raw_data, signals, start=start, end=end)
+        bar = None
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=run.end - run.start, desc=f"backtest {self.strategy_id}", unit="bar", mininterval=0.5)
+        done = 0
+        while run.begin_bar() is not None:
+            run.end_bar()
+            if bar is not None and run.bars_done - done >= _PROGRESS_CHUNK:
+                bar.update(run.bars_done - done)
+                done = run.bars_done
+        self._result = run.finish()
+        if bar is not None:
+            bar.update(run.bars_done - done)
+            bar.close()
+        return self._result.state
+
+    @property
+    def result(self) -> BacktestResult:
+        """The last finished run's result."""
+        if self._result is None:
+            raise RunStateError("no run has finished yet; call run(raw_data, signals) first")
+        return self._result
+
+    @property
+    def trades_df(self):
+        """One row per position of the last run (closed or still open)."""
+        return self.result.trades_df
+
+    @property
+    def metrics_df(self):
+        """Per-bar post-trade metrics of the last run."""
+        return self.result.metrics_df
+
+    @property
+    def summary(self) -> dict[str, float]:
+        """Summary statistics of the last run (see `signalflow.strategy.metrics.summarize`)."""
+        return self.result.summary
