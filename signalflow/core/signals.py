@@ -6,10 +6,26 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-__all__ = ["Signals", "SIGNAL_COLUMNS"]
+__all__ = ["Signals", "SIGNAL_COLUMNS", "EmptySignalsFrame"]
 
 #: Required columns; extra columns (detector outputs, features) are kept.
 SIGNAL_COLUMNS: tuple[str, ...] = ("pair", "timestamp", "signal_type", "probability")
+
+
+class EmptySignalsFrame(pl.DataFrame):
+    """A polars DataFrame for bars without signals.
+
+    Identical to `pl.DataFrame` except that `iter_rows()` on a frame with no
+    rows returns at once: models iterate the bar's signals on every bar, and
+    most bars have none (polars' own `iter_rows` spends microseconds setting up
+    even for zero rows). Frames derived from it that have rows behave exactly
+    as polars does.
+    """
+
+    def iter_rows(self, *, named: bool = False, buffer_size: int = 512):
+        if self.height == 0:
+            return iter(())
+        return super().iter_rows(named=named, buffer_size=buffer_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +44,7 @@ class Signals:
 
     value: pl.DataFrame
     strongest_by_pair: dict[str, tuple[str, float]] | None = field(default=None, compare=False, repr=False)
+    _ranked: list[tuple[str, str, float]] | None = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return self.value.height
@@ -35,6 +52,22 @@ class Signals:
     @property
     def is_empty(self) -> bool:
         return self.value.height == 0
+
+    def ranked(self) -> list[tuple[str, str, float]]:
+        """``(pair, signal_type, probability)`` of every signal, highest probability first
+        (input order on ties); computed once per `Signals` and cached."""
+        ranked = self._ranked
+        if ranked is None:
+            ranked = []
+            if self.value.height:
+                rows = zip(
+                    self.value["pair"].to_list(),
+                    self.value["signal_type"].to_list(),
+                    self.value["probability"].to_list(),
+                )
+                ranked = sorted(rows, key=lambda r: -r[2])
+            object.__setattr__(self, "_ranked", ranked)
+        return ranked
 
     def strongest(self, pair: str) -> tuple[str, float] | None:
         """The highest-probability signal of `pair`, as ``(signal_type, probability)``, or None."""

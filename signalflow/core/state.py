@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
 from signalflow.core.portfolio import Portfolio
 
@@ -52,14 +52,22 @@ class RunLog:
     orders_reduced: int = 0
     decisions_skipped: int = 0
     model_calls: int = 0
+    #: Bumped by every fill, rejection and skip: a cheap "did anything happen" check.
+    events: int = 0
     skipped: list[SkippedDecision] = field(default_factory=list)
     rejected: list[RejectedOrder] = field(default_factory=list)
 
     def skip(self, record: SkippedDecision) -> None:
+        self.events += 1
         self.decisions_skipped += 1
         self.skipped.append(record)
 
+    def fill(self) -> None:
+        self.events += 1
+        self.orders_filled += 1
+
     def reject(self, record: RejectedOrder) -> None:
+        self.events += 1
         if record.reduced:
             self.orders_reduced += 1
         else:
@@ -80,7 +88,7 @@ class StrategyState:
 
     strategy_id: str
     portfolio: Portfolio
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
     runtime: dict[str, Any] = field(default_factory=dict)
     log: RunLog = field(default_factory=RunLog)
 

@@ -10,33 +10,10 @@ import math
 
 import polars as pl
 
+from signalflow.core.bar_metrics import METRIC_NAMES
 from signalflow.core.errors import ConfigError
 
 __all__ = ["METRIC_NAMES", "SUMMARY_NAMES", "periods_per_year", "summarize", "format_summary_table"]
-
-#: Keys of `StrategyState.metrics` and columns of `metrics_df` (after `timestamp`).
-#: Money is in quote currency; fractions are plain floats (0.05 == 5%).
-METRIC_NAMES: tuple[str, ...] = (
-    "equity",            # cash + marked value of open positions
-    "cash",              # free cash (collateral of shorts is not free)
-    "positions_value",   # marked value of open positions (long: qty*price; short: collateral + unrealised PnL)
-    "gross_exposure",    # sum of |qty*price| of open positions
-    "exposure",          # gross_exposure / equity
-    "total_return",      # equity / initial_capital - 1
-    "peak_equity",       # running maximum of equity
-    "current_drawdown",  # 1 - equity / peak_equity (>= 0)
-    "max_drawdown",      # running maximum of current_drawdown
-    "open_positions",    # number of open positions
-    "realized_pnl",      # cumulative gross realised PnL of closed positions (fees excluded)
-    "unrealized_pnl",    # gross unrealised PnL of open positions
-    "fees_paid",         # cumulative fees of all fills
-    "trades_closed",     # cumulative number of closed positions
-    "orders_filled",     # cumulative filled orders
-    "orders_rejected",   # cumulative orders rejected (no cash, no price, ...)
-    "orders_reduced",    # cumulative entry orders reduced to fit the available cash
-    "decisions_skipped", # cumulative decisions skipped (unknown position, no price, below confidence, ...)
-)
-
 
 # --------------------------------------------------------------------------- run summaries
 # Pure functions of `metrics_df` (one row per bar) and `trades_df` (one row per
@@ -225,7 +202,12 @@ def summarize(
     out["total_return"] = final_equity / initial_capital - 1.0
     if ppy is not None:
         growth = final_equity / initial_capital
-        out["annual_return"] = growth ** (ppy / n_bars) - 1.0 if growth > 0 else -1.0
+        if growth > 0:
+            exponent = math.log(growth) * ppy / n_bars
+            # A few bars extrapolated to a year can exceed float range: report inf, not a crash.
+            out["annual_return"] = math.expm1(exponent) if exponent < 700 else math.inf
+        else:
+            out["annual_return"] = -1.0
         std = returns.std(ddof=1) if n_bars >= 2 else None
         if std is not None and std > 0 and math.isfinite(std):
             out["sharpe"] = mean_r / std * math.sqrt(ppy)

@@ -134,7 +134,7 @@ class BacktestBroker:
             released = position.close(price=price, time=time, bar=bar, fee=fee, reason=order.reason)
             portfolio.close_position(position.id, cash_released=released, fee=fee, pnl=position.realized_pnl - pnl_before)
             position_id = position.id
-        state.log.orders_filled += 1
+        state.log.fill()
         fill = Fill(
             pair=order.pair,
             side=order.side,

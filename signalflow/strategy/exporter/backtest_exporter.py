@@ -17,6 +17,7 @@ from signalflow.core.state import StrategyState
 from signalflow.core.trade import Trade
 from signalflow.strategy.exporter.atomic import check_compression, write_parquets_atomic
 from signalflow.strategy.exporter.schema import BARS_SCHEMA, build_frame, trades_frame
+from signalflow.core.bar_metrics import BarMetrics
 from signalflow.strategy.metrics import METRIC_NAMES
 
 __all__ = ["BacktestExporter", "BARS_FILE", "TRADES_FILE"]
@@ -94,12 +95,13 @@ class BacktestExporter:
                 f"pass the bar's timestamp as a datetime"
             )
         self._bar_times.append(ts)
+        values = metrics.values_list if type(metrics) is BarMetrics else list(map(metrics.get, METRIC_NAMES))
         if signals is None or signals.value.height == 0:
             self._ts.append(ts)
             self._pairs.append(None)
             self._types.append(None)
             self._probs.append(None)
-            self._metrics.extend(map(metrics.get, METRIC_NAMES))
+            self._metrics.extend(values)
             return
         if not isinstance(signals, Signals):
             raise ExportError(
@@ -112,7 +114,7 @@ class BacktestExporter:
         self._pairs.extend(_as_strings(frame.get_column("pair")))
         self._types.extend(_as_strings(frame.get_column("signal_type")))
         self._probs.extend(frame.get_column("probability").to_list())
-        self._metrics.extend(list(map(metrics.get, METRIC_NAMES)) * k)
+        self._metrics.extend(values * k)
 
     def export_position_close(
         self,

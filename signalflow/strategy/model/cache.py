@@ -13,7 +13,7 @@ __all__ = ["decisions_for", "put_decisions", "cached_decisions"]
 
 
 def _checked(model: Any, decisions: Iterable[StrategyDecision] | None) -> list[StrategyDecision]:
-    if decisions is None:
+    if not decisions:
         return []
     if isinstance(decisions, StrategyDecision):
         return [decisions]
@@ -30,13 +30,15 @@ def _checked(model: Any, decisions: Iterable[StrategyDecision] | None) -> list[S
 def decisions_for(model: Any, context: ModelContext, state: StrategyState) -> list[StrategyDecision]:
     """This bar's decisions of `model`: from the cache, or by calling `model.decide` once."""
     cache = state.runtime.get(DECISION_CACHE_KEY)
+    key = id(model)
     if cache is None:
         cache = state.runtime[DECISION_CACHE_KEY] = {}
-    key = id(model)
-    decisions = cache.get(key)
-    if decisions is None:
-        decisions = cache[key] = _checked(model, model.decide(context))
-        state.log.model_calls += 1
+    else:
+        decisions = cache.get(key)
+        if decisions is not None:
+            return decisions
+    decisions = cache[key] = _checked(model, model.decide(context))
+    state.log.model_calls += 1
     return decisions
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
 from signalflow.core.position import Position
 from signalflow.core.signals import Signals
@@ -20,8 +20,8 @@ class ModelContext:
 
     - `signals`: this bar's signals only.
     - `prices`: close of every pair that has a bar at `timestamp` (the pairs that
-      can be traded now); a pair without a bar keeps its last price for marking
-      but is absent here.
+      can be traded now), as a read-only mapping; a pair without a bar keeps its
+      last price for marking but is absent here.
     - `positions`: open positions at the start of the bar, marked to this bar's close.
     - `metrics`: portfolio metrics at this bar's close, before this bar's trades
       (keys: `signalflow.strategy.metrics.METRIC_NAMES`).
@@ -31,8 +31,8 @@ class ModelContext:
 
     timestamp: datetime
     signals: Signals
-    prices: dict[str, float]
+    prices: Mapping[str, float]
     positions: list[Position]
-    metrics: dict[str, float]
+    metrics: Mapping[str, float]
     runtime: dict[str, Any] = field(default_factory=dict)
     bar_index: int = 0

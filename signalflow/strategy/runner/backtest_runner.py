@@ -78,22 +78,24 @@ class BacktestRunner:
     def run(self, raw_data: Any, signals: Any = None, *, start: int = 0, end: int | None = None) -> StrategyState:
         """Run every bar and return the final state (results: `result`, `trades_df`, ...)."""
         run = self.start(raw_data, signals, start=start, end=end)
-        bar = None
         if self.show_progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=run.end - run.start, desc=f"backtest {self.strategy_id}", unit="bar", mininterval=0.5)
-        done = 0
-        while run.begin_bar() is not None:
-            run.end_bar()
-            if bar is not None and run.bars_done - done >= _PROGRESS_CHUNK:
-                bar.update(run.bars_done - done)
-                done = run.bars_done
+            self._run_with_progress(run)
+        else:
+            run.run_to_end()
         self._result = run.finish()
-        if bar is not None:
-            bar.update(run.bars_done - done)
-            bar.close()
         return self._result.state
+
+    def _run_with_progress(self, run: BacktestRun) -> None:
+        from tqdm.auto import tqdm
+
+        with tqdm(total=run.end - run.start, desc=f"backtest {self.strategy_id}", unit="bar", mininterval=0.5) as bar:
+            done = 0
+            while run.begin_bar() is not None:
+                run.end_bar()
+                if run.bars_done - done >= _PROGRESS_CHUNK:
+                    bar.update(run.bars_done - done)
+                    done = run.bars_done
+            bar.update(run.bars_done - done)
 
     @property
     def result(self) -> BacktestResult:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import numpy as np
 import polars as pl
 
 from signalflow.core.errors import DataValidationError
-from signalflow.core.signals import Signals
+from signalflow.core.signals import EmptySignalsFrame, Signals
 
 __all__ = ["MarketData", "as_frame"]
 
@@ -60,7 +61,9 @@ class MarketData:
     mark: np.ndarray
     bar_signals: list[Signals]
     signal_counts: np.ndarray  # int, [T]
+    mark_rows: list[list[float]] = field(repr=False)  # `mark` as Python floats, for the bar loop
     _close_rows: list[list[float]] = field(repr=False)
+    _prices: list[Mapping[str, float] | None] = field(repr=False)
     _all_bars: np.ndarray = field(repr=False)
 
     @property
@@ -113,7 +116,7 @@ class MarketData:
 
         sig_t = np.searchsorted(axis, sigs["timestamp"].dt.epoch("us").to_numpy()) if sigs.height else np.zeros(0, np.int64)
         counts = np.bincount(sig_t, minlength=T).astype(np.int64) if sigs.height else np.zeros(T, np.int64)
-        empty = Signals(sigs.head(0), strongest_by_pair={})
+        empty = Signals(EmptySignalsFrame(sigs.head(0)), strongest_by_pair={}, _ranked=[])
         bar_signals: list[Signals] = [empty] * T
         if sigs.height:
             starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -144,17 +147,27 @@ class MarketData:
             mark=mark,
             bar_signals=bar_signals,
             signal_counts=counts,
+            mark_rows=mark.tolist(),
             _close_rows=close.tolist(),
+            _prices=[None] * T,
             _all_bars=has_bar.all(axis=1),
         )
 
-    def prices_at(self, t: int) -> dict[str, float]:
-        """Close of every pair that has a bar at `t` (the tradable prices)."""
-        row = self._close_rows[t]
-        if self._all_bars[t]:
-            return dict(zip(self.pairs, row))
-        has = self.has_bar[t]
-        return {p: row[j] for j, p in enumerate(self.pairs) if has[j]}
+    def prices_at(self, t: int) -> Mapping[str, float]:
+        """Close of every pair that has a bar at `t` (the tradable prices), read-only.
+
+        Built on first use and shared by every run over this `MarketData`.
+        """
+        prices = self._prices[t]
+        if prices is None:
+            row = self._close_rows[t]
+            if self._all_bars[t]:
+                table = dict(zip(self.pairs, row))
+            else:
+                has = self.has_bar[t]
+                table = {p: row[j] for j, p in enumerate(self.pairs) if has[j]}
+            prices = self._prices[t] = MappingProxyType(table)
+        return prices
 
     def index_of(self, timestamp: datetime) -> int:
         """Index of the first bar at or after `timestamp`."""

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 __all__ = ["TakeProfitStopLossExit"]
 
+_LONG = PositionType.LONG
+_TAKE_PROFIT = ExitReason.TAKE_PROFIT.value
+_STOP_LOSS = ExitReason.STOP_LOSS.value
+
 
 def _check_pct(name: str, value: float) -> float:
     if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -29,7 +33,9 @@ class TakeProfitStopLossExit(ExitRule):
     """Close a position once its price return reaches `take_profit_pct` or `-stop_loss_pct`.
 
     Returns are measured from the entry price in the position's direction
-    (a short gains when price falls).
+    (a short gains when price falls): a long takes profit at
+    ``price >= entry * (1 + take_profit_pct)`` and stops at
+    ``price <= entry * (1 - stop_loss_pct)``; a short mirrors it.
 
     - `intrabar=False` (default, as the reference): the bar's close is checked and
       the exit is an ordinary order, filled per the runner's `fill_at`.
@@ -52,27 +58,35 @@ class TakeProfitStopLossExit(ExitRule):
         self._market = market
 
     def check_exits(self, context: ModelContext, state: StrategyState) -> list[Order]:
-        positions = state.portfolio.closable_positions()
-        if not positions:
+        portfolio = state.portfolio
+        if not portfolio.open_count:
             return []
+        positions = portfolio.closable_positions()
         prices = context.prices
         bar = context.bar_index
         orders: list[Order] = []
-        tp, sl = self.take_profit_pct, self.stop_loss_pct
+        if self.intrabar:
+            for pos in positions:
+                if pos.pair in prices:
+                    order = self._intrabar_exit(pos, bar, context)
+                    if order is not None:
+                        orders.append(order)
+            return orders
+        up, down = 1.0 + self.take_profit_pct, 1.0 - self.stop_loss_pct
+        short_up, short_down = 1.0 - self.take_profit_pct, 1.0 + self.stop_loss_pct
         for pos in positions:
             price = prices.get(pos.pair)
             if price is None:
                 continue
-            if self.intrabar:
-                order = self._intrabar_exit(pos, bar, context)
-                if order is not None:
-                    orders.append(order)
-                continue
-            ret = pos.side * (price / pos.entry_price - 1.0)
-            if ret >= tp:
-                orders.append(exit_order(pos, bar=bar, time=context.timestamp, reason=ExitReason.TAKE_PROFIT.value))
-            elif ret <= -sl:
-                orders.append(exit_order(pos, bar=bar, time=context.timestamp, reason=ExitReason.STOP_LOSS.value))
+            e = pos.entry_price
+            if pos.position_type is _LONG:
+                hit_tp, hit_sl = price >= e * up, price <= e * down
+            else:
+                hit_tp, hit_sl = price <= e * short_up, price >= e * short_down
+            if hit_tp:
+                orders.append(exit_order(pos, bar=bar, time=context.timestamp, reason=_TAKE_PROFIT))
+            elif hit_sl:
+                orders.append(exit_order(pos, bar=bar, time=context.timestamp, reason=_STOP_LOSS))
         return orders
 
     def _intrabar_exit(self, pos, bar: int, context: ModelContext) -> Order | None:
