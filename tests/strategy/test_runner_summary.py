@@ -1,0 +1,44 @@
+"""Run summaries of the runner: edge cases that must not crash a finished run."""
+
+from __future__ import annotations
+
+import math
+
+from signalflow.strategy.model import ModelEntryRule, StrategyAction, StrategyDecision
+from signalflow.strategy.runner import BacktestRunner
+
+
+def test_summary_short_profitable_minute_run_annual_return_inf_not_overflow(bars, scripted):
+    # 3 one-minute bars, equity +~50%: growth ** (525600 / 3) exceeds the float range.
+    model = scripted({0: [StrategyDecision(action=StrategyAction.ENTER, pair="A")]})
+    runner = BacktestRunner(entry_rules=[ModelEntryRule(model=model, base_position_size=1.0)], initial_capital=10_000.0)
+    runner.run(bars({"A": [100.0, 120.0, 150.0]}), None)
+    summary = runner.summary
+    assert summary["total_return"] > 0.4
+    assert summary["annual_return"] == math.inf
+
+
+def test_summary_single_bar_run_has_finite_values(bars, scripted):
+    model = scripted({0: [StrategyDecision(action=StrategyAction.ENTER, pair="A")]})
+    runner = BacktestRunner(entry_rules=[ModelEntryRule(model=model)], initial_capital=10_000.0)
+    runner.run(bars({"A": [100.0]}), None)
+    summary = runner.summary
+    assert summary["n_bars"] == 1 and summary["n_trades"] == 1
+    assert all(math.isfinite(v) for k, v in summary.items() if k != "profit_factor")
+
+
+def test_summary_counts_match_run_log(bars, scripted):
+    enter = StrategyDecision(action=StrategyAction.ENTER, pair="A", size_multiplier=5.0)
+    bogus = StrategyDecision(action=StrategyAction.CLOSE, pair="A", position_id="nope")
+    model = scripted({0: [enter, enter], 1: [bogus]})
+    runner = BacktestRunner(entry_rules=[ModelEntryRule(model=model, base_position_size=0.5)], initial_capital=10_000.0)
+    from signalflow.strategy.model import ModelExitRule
+
+    runner.exit_rules.append(ModelExitRule(model=model))
+    state = runner.run(bars({"A": [100.0, 101.0]}), None)
+    log = state.log
+    s = runner.summary
+    assert (s["orders_reduced"], s["orders_rejected"], s["decisions_skipped"]) == (
+        log.orders_reduced, log.orders_rejected, log.decisions_skipped)
+    assert s["decisions_skipped"] == 1 and s["orders_reduced"] + s["orders_rejected"] >= 1
+    assert s["model_calls"] == 2
