@@ -66,6 +66,18 @@ class MarketData:
     _prices: list[Mapping[str, float] | None] = field(repr=False)
     _all_bars: np.ndarray = field(repr=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The per-bar price mappings are a cache of read-only proxies (not picklable): rebuild on demand.
+        state = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        state["_prices"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("_prices") is None:
+            state["_prices"] = [None] * len(state["timestamps"])
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
     @property
     def n_bars(self) -> int:
         return len(self.timestamps)

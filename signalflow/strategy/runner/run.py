@@ -153,6 +153,12 @@ class BacktestRun:
             self.put_decisions(model, ds)
         return self.end_bar()
 
+    def stop(self) -> None:
+        """End the run after the last ended bar (e.g. an environment terminated); `finish()` then reports up to it."""
+        if self.context is not None:
+            raise RunStateError(f"bar {self.bar} is open; call end_bar() before stop()")
+        self.end = self._next
+
     def run_to_end(self) -> None:
         """Process every remaining bar (rules decide; nothing injected). Used by `BacktestRunner.run`."""
         if self.context is not None:

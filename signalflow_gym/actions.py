@@ -1,0 +1,213 @@
+"""Action mappers: a discrete action index -> `list[StrategyDecision]` for the bar.
+
+Both mappers are pure functions of `(action, context)`. The decisions they return
+go into the bar's decision cache and through `ModelExitRule` / `ModelEntryRule`
+exactly as a model's would.
+
+Validity (what `action_masks(context)` marks True):
+
+- HOLD is always valid.
+- ENTER signal k needs: a k-th ranked signal this bar, its pair tradable now
+  (in `context.prices`), probability >= `sizing.min_confidence`, a free slot
+  (open positions < `sizing.max_positions`), and for a "fall" signal
+  `sizing.allow_shorts` (a "fall" signal opens a short, never a long; "rise" and
+  "none" open a long, as `ModelEntryRule` does).
+- CLOSE position m needs an m-th open position (oldest first) whose pair is tradable now.
+- CLOSE_ALL needs an open position whose pair is tradable now.
+
+An invalid action that is taken anyway (unmasked sampling) is a no-op: the mapper
+returns ``[]`` and the bar is a HOLD. It never raises. An index outside the action
+space raises `gymnasium.error.InvalidAction`.
+
+ENTER decisions carry ``confidence = signal probability`` and
+``meta = {"direction": "long"|"short", "reason": "agent"}``; CLOSE / CLOSE_ALL carry
+``confidence = 1.0``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import InvalidAction
+
+from signalflow.strategy.model.context import ModelContext
+from signalflow.strategy.model.decision import StrategyAction, StrategyDecision
+from signalflow_gym.config import EnvConfig, FeaturesConfig, SizingConfig
+
+__all__ = ["ActionMapper", "SimpleActionMapper", "PerSignalActionMapper", "make_action_mapper"]
+
+_ENTER = StrategyAction.ENTER
+_CLOSE = StrategyAction.CLOSE
+_CLOSE_ALL = StrategyAction.CLOSE_ALL
+
+
+class ActionMapper(Protocol):
+    """What the environment (and the SB3 bridge) need from an action mapper."""
+
+    action_space: spaces.Discrete
+    action_names: tuple[str, ...]
+
+    def to_decisions(self, action: int, context: ModelContext) -> list[StrategyDecision]: ...
+
+    def action_masks(self, context: ModelContext) -> np.ndarray: ...
+
+
+class _Base:
+    def __init__(self, sizing: SizingConfig) -> None:
+        self.allow_shorts = sizing.allow_shorts
+        self.max_positions = sizing.max_positions
+        self.min_confidence = sizing.min_confidence
+
+    def _hold_mask(self) -> np.ndarray:
+        mask = np.zeros(self.n, dtype=bool)
+        mask[0] = True
+        return mask
+
+    def _index(self, action: object) -> int:
+        try:
+            a = int(action)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            raise InvalidAction(f"`action` must be an integer in [0, {self.n}), was {action!r}") from None
+        if not 0 <= a < self.n:
+            raise InvalidAction(f"`action` must be an integer in [0, {self.n}), was {action!r}")
+        return a
+
+    def _can_enter(self, signal: tuple[str, str, float], context: ModelContext) -> bool:
+        pair, signal_type, prob = signal
+        if pair not in context.prices or prob < self.min_confidence:
+            return False
+        if signal_type == "fall" and not self.allow_shorts:
+            return False
+        return len(context.positions) < self.max_positions
+
+    @staticmethod
+    def _enter(signal: tuple[str, str, float]) -> StrategyDecision:
+        pair, signal_type, prob = signal
+        direction = "short" if signal_type == "fall" else "long"
+        return StrategyDecision(
+            action=_ENTER,
+            pair=pair,
+            confidence=min(max(float(prob), 0.0), 1.0),
+            meta={"direction": direction, "reason": "agent"},
+        )
+
+    @staticmethod
+    def _close_all(context: ModelContext) -> list[StrategyDecision]:
+        prices = context.prices
+        pairs: dict[str, None] = {}
+        for p in context.positions:
+            if p.pair in prices:
+                pairs[p.pair] = None
+        return [StrategyDecision(action=_CLOSE_ALL, pair=pair, confidence=1.0) for pair in pairs]
+
+    @staticmethod
+    def _any_closable(context: ModelContext) -> bool:
+        prices = context.prices
+        return any(p.pair in prices for p in context.positions)
+
+
+class SimpleActionMapper(_Base):
+    """The guide's RL example: 0 HOLD, 1 ENTER the top signal (by probability), 2 CLOSE_ALL.
+
+    CLOSE_ALL closes every open position of every pair that has a bar now (one
+    CLOSE_ALL decision per pair).
+    """
+
+    HOLD, ENTER, CLOSE_ALL = 0, 1, 2
+
+    def __init__(self, sizing: SizingConfig) -> None:
+        super().__init__(sizing)
+        self.n = 3
+        self.action_space = spaces.Discrete(3)
+        self.action_names: tuple[str, ...] = ("hold", "enter_top", "close_all")
+        self._hold = self._hold_mask()
+
+    def to_decisions(self, action: int, context: ModelContext) -> list[StrategyDecision]:
+        a = self._index(action)
+        if a == 0:
+            return []
+        if a == 1:
+            ranked = context.signals.ranked()
+            if ranked and self._can_enter(ranked[0], context):
+                return [self._enter(ranked[0])]
+            return []
+        return self._close_all(context)
+
+    def action_masks(self, context: ModelContext) -> np.ndarray:
+        ranked = context.signals.ranked()
+        if not ranked and not context.positions:
+            return self._hold.copy()
+        return np.array(
+            [True, bool(ranked) and self._can_enter(ranked[0], context), bool(context.positions) and self._any_closable(context)],
+            dtype=bool,
+        )
+
+
+class PerSignalActionMapper(_Base):
+    """HOLD, ENTER signal k (k < K, ranked by probability), CLOSE position m (m < M, oldest first), CLOSE_ALL.
+
+    Index layout: ``0`` hold; ``1 .. K`` enter_signal{k}; ``K+1 .. K+M`` close_position{m};
+    ``K+M+1`` close_all. K = `features.top_k_signals`, M = `features.max_position_features`,
+    so every actionable item is also observed.
+    """
+
+    def __init__(self, sizing: SizingConfig, features: FeaturesConfig) -> None:
+        super().__init__(sizing)
+        self.k = features.top_k_signals
+        self.m = features.max_position_features
+        self.n = 1 + self.k + self.m + 1
+        self.action_space = spaces.Discrete(self.n)
+        self.action_names = (
+            ("hold",)
+            + tuple(f"enter_signal{k}" for k in range(self.k))
+            + tuple(f"close_position{m}" for m in range(self.m))
+            + ("close_all",)
+        )
+        self._hold = self._hold_mask()
+
+    def to_decisions(self, action: int, context: ModelContext) -> list[StrategyDecision]:
+        a = self._index(action)
+        if a == 0:
+            return []
+        if a <= self.k:
+            ranked = context.signals.ranked()
+            if a - 1 < len(ranked) and self._can_enter(ranked[a - 1], context):
+                return [self._enter(ranked[a - 1])]
+            return []
+        if a <= self.k + self.m:
+            positions = context.positions
+            i = a - 1 - self.k
+            if i < len(positions) and positions[i].pair in context.prices:
+                p = positions[i]
+                return [StrategyDecision(action=_CLOSE, pair=p.pair, position_id=p.id, confidence=1.0)]
+            return []
+        return self._close_all(context)
+
+    def action_masks(self, context: ModelContext) -> np.ndarray:
+        ranked = context.signals.ranked()
+        positions = context.positions
+        if not ranked and not positions:
+            return self._hold.copy()
+        mask = [True]
+        if ranked and len(positions) < self.max_positions:
+            for i in range(self.k):
+                mask.append(i < len(ranked) and self._can_enter(ranked[i], context))
+        else:
+            mask += [False] * self.k
+        if positions:
+            prices = context.prices
+            for i in range(self.m):
+                mask.append(i < len(positions) and positions[i].pair in prices)
+            mask.append(self._any_closable(context))
+        else:
+            mask += [False] * (self.m + 1)
+        return np.array(mask, dtype=bool)
+
+
+def make_action_mapper(config: EnvConfig) -> SimpleActionMapper | PerSignalActionMapper:
+    """The mapper named by `config.actions.mapper`."""
+    if config.actions.mapper == "per_signal":
+        return PerSignalActionMapper(config.sizing, config.features)
+    return SimpleActionMapper(config.sizing)

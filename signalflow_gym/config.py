@@ -1,0 +1,505 @@
+"""`EnvConfig`: one serialisable description of a `SignalFlowEnv` (and of the backtest that evaluates it).
+
+An `EnvConfig` is a frozen, keyword-only dataclass made of nested frozen sections
+(`broker`, `sizing`, `exit`, `features`, `actions`, `reward`, `episode`,
+`termination`, `data`) plus `skip_idle_bars`. Every option has a default; every
+value is validated in `__post_init__` with a message of the form
+"`section.key` must be <rule>, was <value>; <fix>". Unknown keys are an error.
+
+It round-trips through plain dicts (`to_dict` / `from_dict`), YAML (`to_yaml` /
+`from_yaml`, read with `yaml.safe_load`) and JSON (`to_json` / `from_json`), and is
+saved beside every trained model. `build_runner(config, model)` wires the
+`BacktestRunner` exactly as the environment does, so a backtest of a trained policy
+and a training episode go through the same rules and broker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import yaml
+
+from signalflow.core.errors import ConfigError
+
+__all__ = [
+    "ActionsConfig",
+    "BrokerConfig",
+    "DataConfig",
+    "EnvConfig",
+    "EpisodeConfig",
+    "ExitConfig",
+    "FeaturesConfig",
+    "RewardConfig",
+    "SizingConfig",
+    "TerminationConfig",
+    "build_runner",
+]
+
+FILL_AT_CHOICES = ("close", "next_open")
+MAPPER_CHOICES = ("simple", "per_signal")
+REWARD_CHOICES = ("log_return", "pnl", "differential_sharpe")
+
+
+# --------------------------------------------------------------------------- validation helpers
+def _fail(path: str, rule: str, value: Any, fix: str) -> ConfigError:
+    return ConfigError(f"`{path}` must be {rule}, was {value!r}; {fix}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(
+    path: str,
+    value: Any,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    fix: str,
+) -> float:
+    ok = _is_number(value) and math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if not ok:
+        if lo is not None and hi is not None:
+            rule = f"a finite number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        elif lo is not None:
+            rule = f"a finite number {'>' if lo_open else '>='} {lo:g}"
+        elif hi is not None:
+            rule = f"a finite number {'<' if hi_open else '<='} {hi:g}"
+        else:
+            rule = "a finite number"
+        raise _fail(path, rule, value, fix)
+    return float(value)
+
+
+def _integer(path: str, value: Any, *, lo: int, fix: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise _fail(path, f"an integer >= {lo}", value, fix)
+    return int(value)
+
+
+def _boolean(path: str, value: Any, fix: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(path, "true or false", value, fix)
+    return value
+
+
+def _choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise _fail(path, f"one of {listed}", value, f"pick one of {listed}")
+    return value
+
+
+class _Section:
+    """Shared `to_dict` / `from_dict` of the frozen config sections."""
+
+    __slots__ = ()
+    SECTION: ClassVar[str] = ""
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "_Section":
+        if isinstance(data, cls):
+            return data
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"`{cls.SECTION}` must be a mapping of its options, was {type(data).__name__} {data!r}; "
+                f"write it as `{cls.SECTION}: {{key: value, ...}}`"
+            )
+        valid = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        for key in data:
+            if key not in valid:
+                raise _unknown_key(f"{cls.SECTION}.{key}", key, valid, where=f"section `{cls.SECTION}`")
+        try:
+            return cls(**dict(data))
+        except TypeError as exc:  # pragma: no cover - keys are checked above
+            raise ConfigError(f"`{cls.SECTION}` is malformed: {exc}") from None
+
+
+def _unknown_key(path: str, key: Any, valid: list[str], *, where: str) -> ConfigError:
+    close = difflib.get_close_matches(str(key), valid, n=1)
+    hint = f" did you mean `{close[0]}`?" if close else ""
+    listed = ", ".join(f"`{v}`" for v in valid)
+    return ConfigError(f"unknown key `{path}` in {where};{hint} valid keys: {listed}")
+
+
+# --------------------------------------------------------------------------- sections
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BrokerConfig(_Section):
+    """Capital, costs and fill timing (see `BacktestRunner`, `VirtualSpotExecutor`)."""
+
+    SECTION: ClassVar[str] = "broker"
+    initial_capital: float = 10_000.0
+    fee_rate: float = 0.001
+    slippage_pct: float = 0.0
+    fill_at: str = "close"
+
+    def __post_init__(self) -> None:
+        self._set("initial_capital", _number("broker.initial_capital", self.initial_capital, lo=0.0, lo_open=True,
+                                             fix="set it to the starting cash, e.g. 10000"))
+        self._set("fee_rate", _number("broker.fee_rate", self.fee_rate, lo=0.0, hi=0.1, hi_open=True,
+                                      fix="use a fraction per fill, e.g. 0.001 (0.1%)"))
+        self._set("slippage_pct", _number("broker.slippage_pct", self.slippage_pct, lo=0.0, hi=0.1, hi_open=True,
+                                          fix="use a fraction of the price, e.g. 0.0005"))
+        _choice("broker.fill_at", self.fill_at, FILL_AT_CHOICES)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SizingConfig(_Section):
+    """`ModelEntryRule` options: position size (fraction of equity), slots, threshold, shorts."""
+
+    SECTION: ClassVar[str] = "sizing"
+    base_position_size: float = 0.1
+    max_positions: int = 3
+    min_confidence: float = 0.0
+    allow_shorts: bool = False
+
+    def __post_init__(self) -> None:
+        self._set("base_position_size", _number("sizing.base_position_size", self.base_position_size, lo=0.0, hi=1.0,
+                                                lo_open=True, fix="use a fraction of equity per entry, e.g. 0.1"))
+        _integer("sizing.max_positions", self.max_positions, lo=1, fix="allow at least one open position, e.g. 3")
+        self._set("min_confidence", _number("sizing.min_confidence", self.min_confidence, lo=0.0, hi=1.0,
+                                            fix="use a probability threshold, e.g. 0.6"))
+        _boolean("sizing.allow_shorts", self.allow_shorts, fix="write true or false")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExitConfig(_Section):
+    """Optional take-profit / stop-loss rule run after the model's exit rule (None = off)."""
+
+    SECTION: ClassVar[str] = "exit"
+    take_profit_pct: float | None = None
+    stop_loss_pct: float | None = None
+    intrabar: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("take_profit_pct", "stop_loss_pct"):
+            v = getattr(self, name)
+            if v is not None:
+                self._set(name, _number(f"exit.{name}", v, lo=0.0, lo_open=True,
+                                        fix="use a positive fraction (0.05 == 5%) or null to disable it"))
+        _boolean("exit.intrabar", self.intrabar, fix="write true or false")
+
+    @property
+    def enabled(self) -> bool:
+        return self.take_profit_pct is not None or self.stop_loss_pct is not None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FeaturesConfig(_Section):
+    """Observation layout (see `signalflow_gym.features.FeatureBuilder`)."""
+
+    SECTION: ClassVar[str] = "features"
+    top_k_signals: int = 3
+    max_position_features: int = 3
+    runtime_features: tuple[str, ...] = ()
+    bars_held_scale: int = 100
+    runtime_clip: float = 10.0
+
+    def __post_init__(self) -> None:
+        _integer("features.top_k_signals", self.top_k_signals, lo=0, fix="use the number of ranked signals to observe, e.g. 3")
+        _integer("features.max_position_features", self.max_position_features, lo=0,
+                 fix="use the number of open positions to observe, e.g. 3")
+        names = self.runtime_features
+        if isinstance(names, str) or not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+            raise _fail("features.runtime_features", "a list of non-empty names (keys of context.runtime)", names,
+                        "write e.g. [regime, atr] or []")
+        if len(set(names)) != len(names):
+            raise _fail("features.runtime_features", "a list of distinct names", list(names), "remove the duplicates")
+        self._set("runtime_features", tuple(names))
+        _integer("features.bars_held_scale", self.bars_held_scale, lo=1, fix="use the holding time (bars) that maps to 1.0, e.g. 100")
+        self._set("runtime_clip", _number("features.runtime_clip", self.runtime_clip, lo=0.0, lo_open=True,
+                                          fix="use the bound runtime features are clipped to, e.g. 10"))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ActionsConfig(_Section):
+    """Action mapper: "simple" (HOLD, ENTER top, CLOSE_ALL) or "per_signal"."""
+
+    SECTION: ClassVar[str] = "actions"
+    mapper: str = "simple"
+
+    def __post_init__(self) -> None:
+        _choice("actions.mapper", self.mapper, MAPPER_CHOICES)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RewardConfig(_Section):
+    """Reward: `name` of the base reward, times `scale`, minus `drawdown_penalty` x drawdown increase."""
+
+    SECTION: ClassVar[str] = "reward"
+    name: str = "log_return"
+    scale: float = 1.0
+    drawdown_penalty: float = 0.0
+    dsr_eta: float = 0.01
+
+    def __post_init__(self) -> None:
+        _choice("reward.name", self.name, REWARD_CHOICES)
+        self._set("scale", _number("reward.scale", self.scale, lo=0.0, lo_open=True, fix="use a positive factor, e.g. 1.0"))
+        self._set("drawdown_penalty", _number("reward.drawdown_penalty", self.drawdown_penalty, lo=0.0,
+                                              fix="use 0 to disable it, or a weight such as 1.0"))
+        self._set("dsr_eta", _number("reward.dsr_eta", self.dsr_eta, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
+                                     fix="use an adaptation rate such as 0.01"))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EpisodeConfig(_Section):
+    """Episode window: `length` bars (None = to the end of the data), random or fixed start.
+
+    `warmup_bars`: the first `warmup_bars` bars of the data are never an episode's
+    first bar (room for look-back features); they are not traded.
+    """
+
+    SECTION: ClassVar[str] = "episode"
+    length: int | None = 1000
+    random_start: bool = True
+    warmup_bars: int = 0
+
+    def __post_init__(self) -> None:
+        if self.length is not None:
+            _integer("episode.length", self.length, lo=1, fix="use a number of bars, e.g. 1000, or null for the whole data")
+        _boolean("episode.random_start", self.random_start, fix="write true or false")
+        _integer("episode.warmup_bars", self.warmup_bars, lo=0, fix="use a number of bars, e.g. 0")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TerminationConfig(_Section):
+    """`terminated` when equity < `ruin_fraction` x initial capital, or drawdown >= `max_drawdown`."""
+
+    SECTION: ClassVar[str] = "termination"
+    ruin_fraction: float = 0.5
+    max_drawdown: float | None = None
+
+    def __post_init__(self) -> None:
+        self._set("ruin_fraction", _number("termination.ruin_fraction", self.ruin_fraction, lo=0.0, hi=1.0, hi_open=True,
+                                           fix="use e.g. 0.5 (stop below half the capital), or 0 to disable it"))
+        if self.max_drawdown is not None:
+            self._set("max_drawdown", _number("termination.max_drawdown", self.max_drawdown, lo=0.0, hi=1.0, lo_open=True,
+                                              fix="use a fraction such as 0.3, or null to disable it"))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DataConfig(_Section):
+    """Parameters of the embedded synthetic market (used only when no data is passed).
+
+    See `signalflow.data.synthetic.make_synthetic_market` (ranges are checked there).
+    """
+
+    SECTION: ClassVar[str] = "data"
+    seed: int = 0
+    n_pairs: int = 3
+    n_bars: int = 5000
+    volatility: float = 0.004
+    drift: float = 0.0
+    signal_rate: float = 0.02
+    edge: float = 0.7
+    horizon: int = 20
+    base_price: float = 100.0
+
+    def __post_init__(self) -> None:
+        _integer("data.seed", self.seed, lo=0, fix="use e.g. 0")
+        _integer("data.n_pairs", self.n_pairs, lo=1, fix="use e.g. 3")
+        _integer("data.n_bars", self.n_bars, lo=2, fix="use e.g. 5000")
+        _integer("data.horizon", self.horizon, lo=1, fix="use e.g. 20")
+        for name in ("volatility", "drift", "signal_rate", "edge", "base_price"):
+            self._set(name, _number(f"data.{name}", getattr(self, name), fix="see make_synthetic_market for the ranges"))
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "broker": BrokerConfig,
+    "sizing": SizingConfig,
+    "exit": ExitConfig,
+    "features": FeaturesConfig,
+    "actions": ActionsConfig,
+    "reward": RewardConfig,
+    "episode": EpisodeConfig,
+    "termination": TerminationConfig,
+    "data": DataConfig,
+}
+_TOP_LEVEL = ("broker", "sizing", "exit", "features", "actions", "reward", "episode", "skip_idle_bars", "termination", "data")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EnvConfig:
+    """Everything that defines a `SignalFlowEnv` except the data.
+
+    Sections may be given as section objects or plain dicts
+    (``EnvConfig(sizing={"max_positions": 5})``). `skip_idle_bars=True` makes the
+    run jump over bars with no signal, no open position and no pending order, in
+    the environment and in backtests built with `build_runner`, identically.
+    """
+
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    sizing: SizingConfig = field(default_factory=SizingConfig)
+    exit: ExitConfig = field(default_factory=ExitConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    actions: ActionsConfig = field(default_factory=ActionsConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    episode: EpisodeConfig = field(default_factory=EpisodeConfig)
+    skip_idle_bars: bool = False
+    termination: TerminationConfig = field(default_factory=TerminationConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        for name, cls in _SECTIONS.items():
+            object.__setattr__(self, name, cls.from_dict(getattr(self, name)))
+        _boolean("skip_idle_bars", self.skip_idle_bars, fix="write true or false")
+
+    # -- conversion -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of plain values (lists, not tuples): safe for YAML and JSON."""
+        out: dict[str, Any] = {}
+        for name in _TOP_LEVEL:
+            v = getattr(self, name)
+            out[name] = v.to_dict() if isinstance(v, _Section) else v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "EnvConfig":
+        """Build from a (possibly partial) dict; unknown keys and wrong types raise `ConfigError`."""
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"an env config must be a mapping of sections, was {type(data).__name__} {data!r}; "
+                f"write e.g. {{'sizing': {{'max_positions': 3}}}}"
+            )
+        for key in data:
+            if key not in _TOP_LEVEL:
+                raise _unknown_key(str(key), key, list(_TOP_LEVEL), where="the env config")
+        kwargs = {k: (_SECTIONS[k].from_dict(v) if k in _SECTIONS else v) for k, v in data.items()}
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "EnvConfig":
+        return cls.from_dict(json.loads(text))
+
+    def to_yaml(self, path: str | Path) -> Path:
+        """Write the config as YAML to `path` (parents are created); return the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "EnvConfig":
+        """Read a YAML file (`yaml.safe_load`); an empty file gives the defaults."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"env config file `{path}` does not exist; pass an existing .yaml path, a dict or None")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"env config file `{path}` is not valid YAML: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def coerce(cls, config: "EnvConfig | Mapping[str, Any] | str | Path | None") -> "EnvConfig":
+        """Accept an `EnvConfig`, a dict, a path to a YAML (or .json) file, or None (defaults)."""
+        if config is None:
+            return cls()
+        if isinstance(config, EnvConfig):
+            return config
+        if isinstance(config, Mapping):
+            return cls.from_dict(config)
+        if isinstance(config, (str, Path)):
+            path = Path(config)
+            if path.suffix == ".json":
+                if not path.is_file():
+                    raise ConfigError(f"env config file `{path}` does not exist; pass an existing path, a dict or None")
+                return cls.from_json(path.read_text())
+            return cls.from_yaml(path)
+        raise ConfigError(
+            f"`config` must be an EnvConfig, a dict, a path to a YAML file or None, was {type(config).__name__}"
+        )
+
+    def replace(self, **changes: Any) -> "EnvConfig":
+        """A copy with whole sections (or `skip_idle_bars`) replaced; dicts are merged into the section."""
+        merged: dict[str, Any] = {}
+        for k, v in changes.items():
+            if k not in _TOP_LEVEL:
+                raise _unknown_key(k, k, list(_TOP_LEVEL), where="EnvConfig.replace")
+            if k in _SECTIONS and isinstance(v, Mapping):
+                v = _SECTIONS[k].from_dict({**getattr(self, k).to_dict(), **v})
+            merged[k] = v
+        return dataclasses.replace(self, **merged)
+
+
+# --------------------------------------------------------------------------- runner wiring
+#: Level used for an unset TP or SL when only the other one is configured (never reached).
+_NEVER = 1e9
+
+
+def build_runner(config: EnvConfig, model: Any, *, strategy_id: str = "signalflow_gym", exporter: Any = None) -> Any:
+    """The `BacktestRunner` for `config` with `model` deciding.
+
+    Exit rules: `ModelExitRule(model)`, then (if `config.exit` sets a level)
+    `TakeProfitStopLossExit`; entry rule: `ModelEntryRule(model, **config.sizing)`;
+    broker: `BacktestBroker(VirtualSpotExecutor(fee_rate, slippage_pct))`. The
+    environment uses exactly this wiring, so an env episode and a backtest of the
+    same (deterministic) decisions produce the same trades.
+    """
+    from signalflow.strategy.broker import BacktestBroker
+    from signalflow.strategy.broker.executor import VirtualSpotExecutor
+    from signalflow.strategy.component.exit import TakeProfitStopLossExit
+    from signalflow.strategy.model import ModelEntryRule, ModelExitRule
+    from signalflow.strategy.runner import BacktestRunner
+
+    config = EnvConfig.coerce(config)
+    b, s, x = config.broker, config.sizing, config.exit
+    exit_rules: list[Any] = [ModelExitRule(model)]
+    if x.enabled:
+        exit_rules.append(
+            TakeProfitStopLossExit(
+                take_profit_pct=x.take_profit_pct if x.take_profit_pct is not None else _NEVER,
+                stop_loss_pct=x.stop_loss_pct if x.stop_loss_pct is not None else _NEVER,
+                intrabar=x.intrabar,
+            )
+        )
+    entry_rules = [
+        ModelEntryRule(
+            model,
+            base_position_size=s.base_position_size,
+            max_positions=s.max_positions,
+            min_confidence=s.min_confidence,
+            allow_shorts=s.allow_shorts,
+        )
+    ]
+    return BacktestRunner(
+        strategy_id=strategy_id,
+        broker=BacktestBroker(executor=VirtualSpotExecutor(fee_rate=b.fee_rate, slippage_pct=b.slippage_pct)),
+        entry_rules=entry_rules,
+        exit_rules=exit_rules,
+        initial_capital=b.initial_capital,
+        fill_at=b.fill_at,
+        exporter=exporter,
+        skip_idle_bars=config.skip_idle_bars,
+    )
