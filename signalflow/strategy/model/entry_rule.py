@@ -66,6 +66,12 @@ class ModelEntryRule(EntryRule):
         self.min_confidence = check_probability("min_confidence", min_confidence)
         self.allow_shorts = bool(allow_shorts)
 
+    def on_start(self, market) -> None:
+        """Tell the model a run starts (calls `model.on_run_start()` if it has one, e.g. to reset hidden state)."""
+        hook = getattr(self.model, "on_run_start", None)
+        if callable(hook):
+            hook()
+
     def check_entries(self, context: ModelContext, state: StrategyState) -> list[Order]:
         orders: list[Order] = []
         open_count = state.portfolio.projected_open_count

@@ -30,6 +30,12 @@ class ModelExitRule(ExitRule):
         self.model = model
         self.min_confidence = check_probability("min_confidence", min_confidence)
 
+    def on_start(self, market) -> None:
+        """Tell the model a run starts (calls `model.on_run_start()` if it has one, e.g. to reset hidden state)."""
+        hook = getattr(self.model, "on_run_start", None)
+        if callable(hook):
+            hook()
+
     def check_exits(self, context: ModelContext, state: StrategyState) -> list[Order]:
         orders: list[Order] = []
         closing: set[str] = set()

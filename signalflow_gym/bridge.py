@@ -1,0 +1,227 @@
+"""`RLTradingModel`: a trained SB3 policy acting as an ordinary `StrategyModel`.
+
+The bridge rebuilds, from the environment's `EnvConfig`, the very pieces the
+environment used during training: the `FeatureBuilder` (context ->
+observation), the observation normalisation (VecNormalize statistics), the
+action mapper (action -> decisions) and its masks. Run inside a runner built
+by `build_runner(config, model)` (see `make_runner`), a deterministic policy
+reproduces an environment episode trade for trade.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signalflow.core.errors import ConfigError
+from signalflow.strategy.model.context import ModelContext
+from signalflow.strategy.model.decision import StrategyDecision
+from signalflow.strategy.runner import BacktestRunner, MarketData
+from signalflow.strategy.runner.result import BacktestResult
+from signalflow_gym.actions import make_action_mapper
+from signalflow_gym.config import EnvConfig, build_runner
+from signalflow_gym.features import FeatureBuilder
+
+__all__ = ["RLTradingModel", "ObservationNormalizer"]
+
+
+class ObservationNormalizer:
+    """VecNormalize's observation transform, without an environment.
+
+    ``clip((obs - mean) / sqrt(var + epsilon), -clip_obs, clip_obs)`` as float32:
+    the same arithmetic as `VecNormalize.normalize_obs`, so normalised
+    observations are bit-identical to the training wrapper's (with `training=False`).
+    """
+
+    def __init__(self, mean: np.ndarray, var: np.ndarray, *, clip_obs: float = 10.0, epsilon: float = 1e-8) -> None:
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.var = np.asarray(var, dtype=np.float64)
+        if self.mean.shape != self.var.shape:
+            raise ConfigError(f"normaliser `mean` and `var` must have one shape, were {self.mean.shape} and {self.var.shape}")
+        self.clip_obs = float(clip_obs)
+        self.epsilon = float(epsilon)
+
+    @classmethod
+    def from_vec_normalize(cls, vec_normalize: Any) -> "ObservationNormalizer | None":
+        """The transform of a `VecNormalize` (None if it does not normalise observations)."""
+        if not getattr(vec_normalize, "norm_obs", False):
+            return None
+        rms = vec_normalize.obs_rms
+        if isinstance(rms, dict):
+            raise ConfigError("dict observations are not supported by the bridge; SignalFlowEnv observations are a Box")
+        return cls(rms.mean, rms.var, clip_obs=vec_normalize.clip_obs, epsilon=vec_normalize.epsilon)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return np.clip((obs - self.mean) / np.sqrt(self.var + self.epsilon), -self.clip_obs, self.clip_obs).astype(np.float32)
+
+
+class RLTradingModel:
+    """A trained policy as a `StrategyModel`: ``decide(context) -> list[StrategyDecision]``.
+
+    Per bar (called once per bar by the model rules): build the observation with
+    the environment's `FeatureBuilder`, normalise it as VecNormalize did, ask the
+    policy (`predict`, with the action mask for MaskablePPO, with the LSTM state
+    carried bar to bar for RecurrentPPO and reset when a run starts), optionally
+    replace the action by a random *valid* one with probability `epsilon`
+    (seeded by `seed`), and map it to decisions with the environment's mapper.
+
+    - `policy`: an SB3 algorithm (PPO, A2C, DQN, MaskablePPO, RecurrentPPO) or
+      any object with SB3's ``predict(obs, state=None, episode_start=None, deterministic=...)``.
+    - `config`: the `EnvConfig` the policy was trained with (or a dict / YAML path).
+    - `normalizer`: an `ObservationNormalizer` or a `VecNormalize` (statistics used, never updated).
+
+    Use `make_runner()` (or `backtest(...)`) to get a `BacktestRunner` wired exactly
+    like the environment (same rules, TP/SL fallback, sizing, fees, `fill_at`,
+    `skip_idle_bars`); that wiring is what makes env and backtest agree.
+
+    `RLTradingModel.load(run_dir)` restores a saved run package. Model files are
+    pickles: load packages only from sources you trust.
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        config: EnvConfig | dict | str | Path | None,
+        epsilon: float = 0.0,
+        deterministic: bool = True,
+        seed: int | None = None,
+        *,
+        normalizer: Any = None,
+    ) -> None:
+        if not callable(getattr(policy, "predict", None)):
+            raise ConfigError(f"`policy` must have an SB3-style predict(obs, ...) method, was {type(policy).__name__}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0.0 <= epsilon <= 1.0:
+            raise ConfigError(f"`epsilon` must be in [0, 1], was {epsilon!r}")
+        self.policy = policy
+        self.config = EnvConfig.coerce(config)
+        self.epsilon = float(epsilon)
+        self.deterministic = bool(deterministic)
+        self.seed = seed
+        if normalizer is not None and not isinstance(normalizer, ObservationNormalizer):
+            normalizer = ObservationNormalizer.from_vec_normalize(normalizer)
+        self.normalizer: ObservationNormalizer | None = normalizer
+        self.features = FeatureBuilder(self.config.features, self.config.sizing)
+        self.mapper = make_action_mapper(self.config)
+        self.feature_names = self.features.feature_names
+        self.action_names = self.mapper.action_names
+        self._check_spaces()
+        params = inspect.signature(policy.predict).parameters
+        self._masked = "action_masks" in params
+        self._recurrent = _is_recurrent(policy)
+        self._rng = np.random.default_rng(seed)
+        self.calls = 0
+        self.on_run_start()
+
+    def _check_spaces(self) -> None:
+        obs_space = getattr(self.policy, "observation_space", None)
+        act_space = getattr(self.policy, "action_space", None)
+        want_obs = self.features.observation_space.shape
+        if obs_space is not None and tuple(obs_space.shape) != tuple(want_obs):
+            raise ConfigError(
+                f"the policy's observation space has shape {tuple(obs_space.shape)}, but the config's features "
+                f"give {tuple(want_obs)} ({len(self.feature_names)} features); use the env config the policy was trained with"
+            )
+        want_n = int(self.mapper.action_space.n)
+        if act_space is not None and int(getattr(act_space, "n", -1)) != want_n:
+            raise ConfigError(
+                f"the policy's action space is {act_space}, but the config's `{self.config.actions.mapper}` mapper "
+                f"has Discrete({want_n}); use the env config the policy was trained with"
+            )
+
+    # -- StrategyModel --------------------------------------------------------------------------------
+    def on_run_start(self) -> None:
+        """Reset per-run state: the recurrent policy's hidden state and the episode-start flag."""
+        self._state: Any = None
+        self._episode_start = np.ones((1,), dtype=bool)
+
+    def observation(self, context: ModelContext) -> np.ndarray:
+        """The (normalised) observation the policy sees for `context`."""
+        obs = self.features.build(context)
+        return self.normalizer(obs) if self.normalizer is not None else obs
+
+    def act(self, context: ModelContext) -> int:
+        """The action index for `context` (policy, mask, epsilon), advancing the recurrent state."""
+        self.calls += 1
+        obs = self.observation(context)
+        mask = self.mapper.action_masks(context)
+        if self._recurrent:
+            action, self._state = self.policy.predict(
+                obs, state=self._state, episode_start=self._episode_start, deterministic=self.deterministic
+            )
+            self._episode_start = np.zeros((1,), dtype=bool)
+        elif self._masked:
+            action, _ = self.policy.predict(obs, deterministic=self.deterministic, action_masks=mask)
+        else:
+            action, _ = self.policy.predict(obs, deterministic=self.deterministic)
+        action = int(np.asarray(action).reshape(-1)[0])
+        if self.epsilon > 0.0 and self._rng.random() < self.epsilon:
+            action = int(self._rng.choice(np.flatnonzero(mask)))
+        return action
+
+    def decide(self, context: ModelContext) -> list[StrategyDecision]:
+        """This bar's decisions: the mapped action of the policy."""
+        return self.mapper.to_decisions(self.act(context), context)
+
+    # -- running it -------------------------------------------------------------------------------------
+    def make_runner(self, *, strategy_id: str = "rl_policy", exporter: Any = None) -> BacktestRunner:
+        """A `BacktestRunner` wired exactly as the environment (this model decides)."""
+        return build_runner(self.config, self, strategy_id=strategy_id, exporter=exporter)
+
+    def backtest(
+        self,
+        raw_data: Any = None,
+        signals: Any = None,
+        *,
+        start: int = 0,
+        end: int | None = None,
+        exporter: Any = None,
+    ) -> BacktestResult:
+        """Backtest the policy on bars `[start, end)` of `raw_data` (or a prebuilt `MarketData`)."""
+        if raw_data is None:
+            from signalflow_gym.data import default_market
+
+            raw_data = default_market(self.config)
+        runner = self.make_runner(exporter=exporter)
+        market = raw_data if isinstance(raw_data, MarketData) else MarketData.build(raw_data, signals)
+        runner.run(market, start=start, end=end)
+        return runner.result
+
+    # -- run packages ----------------------------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        run_dir: str | Path,
+        *,
+        epsilon: float = 0.0,
+        deterministic: bool = True,
+        seed: int | None = None,
+        model_file: str | None = None,
+    ) -> "RLTradingModel":
+        """Restore a policy from a run package directory (see `signalflow_gym.run_package`).
+
+        Checks every file against the sha256 in `manifest.json` and the spaces
+        against the config; refuses a package that does not match, naming the
+        file and what is wrong. The files are pickles: only load trusted packages.
+        """
+        from signalflow_gym.run_package import load_run_package
+
+        package = load_run_package(run_dir, model_file=model_file)
+        return cls(
+            package.policy,
+            package.config,
+            epsilon=epsilon,
+            deterministic=deterministic,
+            seed=seed,
+            normalizer=package.normalizer,
+        )
+
+
+def _is_recurrent(policy: Any) -> bool:
+    try:
+        from sb3_contrib import RecurrentPPO
+    except ImportError:  # pragma: no cover - sb3-contrib is a dependency
+        return False
+    return isinstance(policy, RecurrentPPO)
