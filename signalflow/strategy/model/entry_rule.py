@@ -73,9 +73,12 @@ class ModelEntryRule(EntryRule):
             hook()
 
     def check_entries(self, context: ModelContext, state: StrategyState) -> list[Order]:
+        decisions = decisions_for(self.model, context, state)
+        if not decisions:
+            return []
         orders: list[Order] = []
         open_count = state.portfolio.projected_open_count
-        for d in decisions_for(self.model, context, state):
+        for d in decisions:
             if d.action is not StrategyAction.ENTER:
                 continue
             if d.confidence < self.min_confidence:

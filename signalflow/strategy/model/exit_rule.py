@@ -37,10 +37,13 @@ class ModelExitRule(ExitRule):
             hook()
 
     def check_exits(self, context: ModelContext, state: StrategyState) -> list[Order]:
+        decisions = decisions_for(self.model, context, state)
+        if not decisions:
+            return []
         orders: list[Order] = []
         closing: set[str] = set()
         portfolio = state.portfolio
-        for d in decisions_for(self.model, context, state):
+        for d in decisions:
             action = d.action
             if action is StrategyAction.CLOSE:
                 if d.confidence < self.min_confidence:
