@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from gymtest_helpers import check_accounting, small_market_data
 from signalflow_gym import SignalFlowEnv
 
-settings.register_profile("gym-fast", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("gym-fast", max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("gym-thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PROFILE = os.environ.get("SIGNALFLOW_GYM_HYPOTHESIS", "gym-fast")
 

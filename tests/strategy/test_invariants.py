@@ -29,7 +29,7 @@ from signalflow.strategy.component.exit import TakeProfitStopLossExit
 from signalflow.strategy.model import ModelEntryRule, ModelExitRule, StrategyAction, StrategyDecision
 from signalflow.strategy.runner import BacktestRunner
 
-settings.register_profile("fast", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fast", max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
