@@ -26,6 +26,8 @@ class Portfolio:
     trades_closed: int = 0
     pending_close: set[str] = field(default_factory=set)
     pending_entries: int = 0
+    #: Bumped whenever a position opens or closes (lets rules cache per-position work).
+    version: int = 0
     _open: dict[str, Position] = field(default_factory=dict, repr=False)
 
     def open_positions(self) -> list[Position]:
@@ -81,6 +83,7 @@ class Portfolio:
         self.fees_paid += fee
         self.positions[position.id] = position
         self._open[position.id] = position
+        self.version += 1
 
     def close_position(self, position_id: str, *, cash_released: float, fee: float, pnl: float) -> None:
         """Book the close of an open position (see `Position.close`)."""
@@ -90,3 +93,4 @@ class Portfolio:
         self.fees_paid += fee
         self.realized_pnl += pnl
         self.trades_closed += 1
+        self.version += 1

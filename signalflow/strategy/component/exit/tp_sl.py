@@ -53,31 +53,50 @@ class TakeProfitStopLossExit(ExitRule):
         self.stop_loss_pct = _check_pct("stop_loss_pct", stop_loss_pct)
         self.intrabar = bool(intrabar)
         self._market: MarketData | None = None
+        self._levels: dict[str, tuple[float, float, float, float]] = {}
+        self._levels_key: tuple[int, int] | None = None
 
     def on_start(self, market: "MarketData") -> None:
         self._market = market
+        self._levels, self._levels_key = {}, None
 
     def check_exits(self, context: ModelContext, state: StrategyState) -> list[Order]:
         portfolio = state.portfolio
         if not portfolio.open_count:
             return []
-        positions = portfolio.closable_positions()
         prices = context.prices
         bar = context.bar_index
         orders: list[Order] = []
         if self.intrabar:
-            for pos in positions:
+            for pos in portfolio.closable_positions():
                 if pos.pair in prices:
                     order = self._intrabar_exit(pos, bar, context)
                     if order is not None:
                         orders.append(order)
             return orders
+        # Per pair, the nearest take-profit and stop levels over its open positions
+        # (recomputed only when positions open or close): most bars hit no level,
+        # and then no position needs a look.
+        key = (id(portfolio), portfolio.version)
+        if self._levels_key != key:
+            self._levels = self._pair_levels(portfolio.open_positions())
+            self._levels_key = key
+        hit: set[str] | None = None
+        for pair, (long_tp, long_sl, short_tp, short_sl) in self._levels.items():
+            price = prices.get(pair)
+            if price is not None and (price >= long_tp or price <= long_sl or price <= short_tp or price >= short_sl):
+                if hit is None:
+                    hit = set()
+                hit.add(pair)
+        if hit is None:
+            return orders
+        positions = portfolio.closable_positions()
         up, down = 1.0 + self.take_profit_pct, 1.0 - self.stop_loss_pct
         short_up, short_down = 1.0 - self.take_profit_pct, 1.0 + self.stop_loss_pct
         for pos in positions:
-            price = prices.get(pos.pair)
-            if price is None:
+            if pos.pair not in hit:
                 continue
+            price = prices[pos.pair]
             e = pos.entry_price
             if pos.position_type is _LONG:
                 hit_tp, hit_sl = price >= e * up, price <= e * down
@@ -88,6 +107,25 @@ class TakeProfitStopLossExit(ExitRule):
             elif hit_sl:
                 orders.append(exit_order(pos, bar=bar, time=context.timestamp, reason=_STOP_LOSS))
         return orders
+
+    def _pair_levels(self, positions) -> dict[str, tuple[float, float, float, float]]:
+        """pair -> (lowest long TP level, highest long stop, highest short TP level, lowest short stop)."""
+        up, down = 1.0 + self.take_profit_pct, 1.0 - self.stop_loss_pct
+        short_up, short_down = 1.0 - self.take_profit_pct, 1.0 + self.stop_loss_pct
+        inf = math.inf
+        levels: dict[str, list[float]] = {}
+        for pos in positions:
+            lv = levels.get(pos.pair)
+            if lv is None:
+                lv = levels[pos.pair] = [inf, -inf, -inf, inf]
+            e = pos.entry_price
+            if pos.position_type is _LONG:
+                lv[0] = min(lv[0], e * up)
+                lv[1] = max(lv[1], e * down)
+            else:
+                lv[2] = max(lv[2], e * short_up)
+                lv[3] = min(lv[3], e * short_down)
+        return {pair: tuple(lv) for pair, lv in levels.items()}
 
     def _intrabar_exit(self, pos, bar: int, context: ModelContext) -> Order | None:
         market = self._market
