@@ -29,6 +29,11 @@ def test_readme_python_examples_run_as_written(tmp_path, monkeypatch):
     for i, block in enumerate(_blocks()):
         if block.startswith(_SKIP_MARKER):
             continue
+        if "runs/ppo1/episodes" in block and not (tmp_path / "runs/ppo1/episodes").exists():
+            # The behaviour-cloning example reads an exported dataset: export a small one there.
+            from signalflow_gym.experiment import export_episodes
+
+            export_episodes("runs/ppo1/episodes", policy="random", episodes=2, seed=0)
         try:
             exec(compile(block, f"README.md[python block {i}]", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - the message is the point

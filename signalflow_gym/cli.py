@@ -1,0 +1,200 @@
+"""`signalflow-gym`: train, evaluate, export and demo from the command line.
+
+    signalflow-gym train --config configs/ppo.yaml [--set key=value ...] [--out runs/NAME] [--resume]
+    signalflow-gym evaluate --run RUN_DIR [--data PATH] [--signals PATH] [--split test]
+    signalflow-gym export (--run RUN_DIR | --policy random|threshold) --episodes N [--out DIR]
+    signalflow-gym demo [--out runs/demo] [--quick]
+
+Bad configs or data (unknown key, wrong type, missing file, data too short for the episode
+length, overlapping splits) exit with status 2 and one line ``signalflow-gym: error: <reason>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+PROG = "signalflow-gym"
+
+__all__ = ["main", "build_parser", "default_run_name"]
+
+
+def default_run_name(name: str, algo: str, seed: int) -> str:
+    """Run directory name: ``{name}__{algo}__{seed}__{YYYYmmdd-HHMMSS}``."""
+    return f"{name}__{algo}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="experiment YAML, e.g. configs/ppo.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.total_timesteps=2000 (repeatable)")
+    p.add_argument("--out", default=None, help="run directory (default runs/{name}__{algo}__{seed}__{time})")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, help="run package directory (from train)")
+    p.add_argument("--data", default=None, help="OHLCV CSV/parquet to evaluate on instead of the run's data")
+    p.add_argument("--signals", default=None, help="signals CSV/parquet for --data (default: the run's detector)")
+    p.add_argument("--split", default=None, choices=["train", "validation", "test", "all"],
+                   help="split to evaluate on (default test; with --data default all of it)")
+    p.add_argument("--out", default=None, help="report directory (default RUN/evaluation/SPLIT)")
+    p.add_argument("--random-seeds", type=int, default=None, help="number of random-policy seeds (default from config)")
+    p.add_argument("--allow-overlap", action="store_true", help="allow --data that overlaps the training period")
+    p.add_argument("--no-plot", action="store_true", help="do not write equity.png")
+
+
+def add_export_args(p: argparse.ArgumentParser) -> None:
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--run", default=None, help="run package directory: export its policy's episodes")
+    who.add_argument("--policy", default=None, choices=["random", "threshold"], help="a baseline policy instead")
+    p.add_argument("--episodes", type=int, required=True, help="number of episodes")
+    p.add_argument("--config", default=None, help="experiment YAML for --policy (default: built-in defaults)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of --config (repeatable)")
+    p.add_argument("--split", default="train", choices=["train", "validation", "test"], help="data split (default train)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the episode windows and the random policy")
+    p.add_argument("--out", default=None, help="dataset directory (default RUN/episodes or runs/episodes_POLICY)")
+
+
+def add_demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="runs/demo", help="demo directory (default runs/demo)")
+    p.add_argument("--quick", action="store_true", help="5,000 training steps: a smoke run, no learning expected")
+    p.add_argument("--config", default=None, help="experiment YAML (default configs/demo.yaml)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Train, evaluate and export SB3 agents on SignalFlow-v0.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,export,demo,walkforward,sweep}")
+    add_train_args(sub.add_parser("train", help="train an agent; writes a run package"))
+    add_evaluate_args(sub.add_parser("evaluate", help="backtest a run against baselines; writes a report"))
+    add_export_args(sub.add_parser("export", help="roll out episodes; writes a parquet dataset"))
+    add_demo_args(sub.add_parser("demo", help="train -> evaluate -> export on the synthetic market"))
+    from signalflow_gym.scale.sweep import add_sweep_args
+    from signalflow_gym.scale.walkforward import add_walkforward_args
+
+    add_walkforward_args(sub.add_parser("walkforward", help="walk-forward folds trained and evaluated as Ray tasks"))
+    add_sweep_args(sub.add_parser("sweep", help="Ray Tune sweep over config overrides and seeds"))
+    return parser
+
+
+def run_train(args: argparse.Namespace) -> Path:
+    from signalflow_gym.experiment import ExperimentConfig, train
+
+    config = ExperimentConfig.from_yaml(args.config, args.overrides)
+    out = args.out or str(Path("runs") / default_run_name(config.name, config.train.algo, config.train.seed))
+    run_dir = train(config, out, resume=args.resume, progress=not args.no_progress)
+    print(f"run package: {run_dir}")
+    return run_dir
+
+
+def run_evaluate(args: argparse.Namespace) -> dict:
+    from signalflow.core.errors import ConfigError
+    from signalflow_gym.experiment import evaluate, report_table
+    from signalflow_gym.experiment.config import DataSpec
+    from signalflow_gym.experiment.data import load_data
+    from signalflow_gym.experiment.evaluate import load_experiment
+
+    data = None
+    if args.data is not None:
+        config, _ = load_experiment(args.run)
+        spec = DataSpec(source=args.data, signals=args.signals, detector=config.data.detector,
+                        detector_kwargs=config.data.detector_kwargs, fractions=config.data.fractions)
+        data = load_data(spec)
+    elif args.signals is not None:
+        raise ConfigError("--signals needs --data (the bars they belong to)")
+    report = evaluate(args.run, data=data, split=args.split, out_dir=args.out, n_random_seeds=args.random_seeds,
+                      plot=not args.no_plot, allow_overlap=args.allow_overlap)
+    print(report_table(report))
+    print(f"report: {report['files']['report_md']}")
+    return report
+
+
+def run_export(args: argparse.Namespace) -> Path:
+    from signalflow_gym.experiment import ExperimentConfig, export_episodes
+
+    config = None
+    if args.config is not None:
+        config = ExperimentConfig.from_yaml(args.config, args.overrides)
+    elif args.overrides:
+        config = ExperimentConfig.from_dict({}, args.overrides)
+    if args.run is not None:
+        out = args.out or str(Path(args.run) / "episodes")
+    else:
+        out = args.out or str(Path("runs") / f"episodes_{args.policy}")
+    path = export_episodes(out, run_dir=args.run, policy=args.policy, episodes=args.episodes, config=config,
+                           seed=args.seed, split=args.split)
+    print(f"episode dataset: {path}")
+    return path
+
+
+def run_demo_cmd(args: argparse.Namespace) -> dict:
+    from signalflow_gym.experiment import run_demo
+
+    return run_demo(args.out, quick=args.quick, config=args.config, progress=not args.no_progress)
+
+
+def run_walkforward_cmd(args: argparse.Namespace) -> dict:
+    from signalflow_gym.scale.walkforward import run_walkforward
+
+    return run_walkforward(args)
+
+
+def run_sweep_cmd(args: argparse.Namespace) -> dict:
+    from signalflow_gym.scale.sweep import run_sweep
+
+    return run_sweep(args)
+
+
+COMMANDS = {
+    "train": run_train,
+    "evaluate": run_evaluate,
+    "export": run_export,
+    "demo": run_demo_cmd,
+    "walkforward": run_walkforward_cmd,
+    "sweep": run_sweep_cmd,
+}
+
+#: Exit status of a command that ran: a failed walk-forward fold is 1, a sweep with no ranked trial is 1.
+EXIT_CODES = {
+    "walkforward": lambda report: 1 if report["n_failed"] else 0,
+    "sweep": lambda report: 0 if report["best"] else 1,
+}
+
+
+def fail(message: str) -> int:
+    """Print ``signalflow-gym: error: <message>`` on one line to stderr; return exit status 2."""
+    line = " ".join(str(message).split())
+    print(f"{PROG}: error: {line}", file=sys.stderr)
+    return 2
+
+
+def run(command: str, args: argparse.Namespace) -> int:
+    """Run a command; user errors (config, data, files) become one line on stderr and status 2."""
+    from signalflow.core.errors import ConfigError, DataValidationError
+
+    try:
+        result = COMMANDS[command](args)
+    except (ConfigError, DataValidationError) as exc:
+        return fail(str(exc))
+    except FileNotFoundError as exc:
+        return fail(f"{exc.strerror or 'file not found'}: {exc.filename}")
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    code_of = EXIT_CODES.get(command)
+    return code_of(result) if code_of is not None else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(args.command, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,442 @@
+"""`ExperimentConfig`: one YAML file describing a training run, its data and its evaluation.
+
+Layout of an experiment YAML (every key optional except `train.algo`; unknown keys are an error)::
+
+    name: ppo_demo
+    train:      {algo: PPO, total_timesteps: 50000, n_envs: 1, seed: 0, algo_kwargs: {...}, ...}
+    env:        the `EnvConfig` sections (broker, sizing, exit, features, actions, reward,
+                episode, skip_idle_bars, termination); `env.data` is not used here
+    data:       {source: synthetic | path/to/bars.(csv|parquet), signals: null | path,
+                 detector: null | momentum | ma_cross, detector_kwargs: {}, synthetic: {...},
+                 fractions: [0.6, 0.2, 0.2], split_at: null | [train_end, validation_end]}
+    evaluation: {n_random_seeds: 5, baselines: [hold, random, threshold, buy_and_hold], threshold: 0.7}
+
+`ExperimentConfig.from_yaml(path, overrides=["train.total_timesteps=2000"])` reads the file
+with `yaml.safe_load`, applies ``dotted.key=value`` overrides (values parsed as YAML), then
+validates; every problem raises `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from importlib import import_module
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Sequence
+
+import yaml
+
+from signalflow.core.errors import ConfigError
+from signalflow_gym.config import DataConfig, EnvConfig, _boolean, _choice, _fail, _integer, _number, _unknown_key
+from signalflow_gym.run_package import ALGORITHMS
+
+__all__ = [
+    "ALGO_CHOICES",
+    "BASELINE_CHOICES",
+    "DETECTOR_CHOICES",
+    "DataSpec",
+    "EvaluationConfig",
+    "ExperimentConfig",
+    "TrainConfig",
+    "apply_overrides",
+]
+
+ALGO_CHOICES: tuple[str, ...] = tuple(ALGORITHMS)
+VEC_ENV_CHOICES = ("dummy", "subproc")
+DETECTOR_CHOICES = ("momentum", "ma_cross")
+BASELINE_CHOICES = ("hold", "random", "threshold", "buy_and_hold")
+DEFAULT_POLICY = {"RecurrentPPO": "MlpLstmPolicy"}
+#: Constructor arguments that `train()` sets itself (not allowed in `algo_kwargs`).
+_RESERVED_KWARGS = ("policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model")
+
+
+def algorithm_class(algo: str) -> type:
+    """The SB3 / sb3-contrib class for an `ALGO_CHOICES` name."""
+    module, name = ALGORITHMS[algo]
+    return getattr(import_module(module), name)
+
+
+def _mapping(path: str, value: Any, fix: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _fail(path, "a mapping", value, fix)
+    return dict(value)
+
+
+def _check_keys(section: str, data: Mapping[str, Any], cls: type) -> None:
+    valid = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in valid:
+            path = f"{section}.{key}" if section else str(key)
+            raise _unknown_key(path, key, valid, where=f"section `{section}`" if section else "the experiment config")
+
+
+class _Section:
+    SECTION: ClassVar[str] = ""
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Any:
+        if isinstance(data, cls):
+            return data
+        data = _mapping(cls.SECTION, data, f"write it as `{cls.SECTION}: {{key: value, ...}}`")
+        _check_keys(cls.SECTION, data, cls)  # type: ignore[arg-type]
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if isinstance(v, DataConfig):
+                v = v.to_dict()
+            elif isinstance(v, tuple):
+                v = list(v)
+            elif isinstance(v, dict):
+                v = dict(v)
+            out[f.name] = v
+        return out
+
+
+# --------------------------------------------------------------------------- train
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(_Section):
+    """How to train: algorithm, budget, vectorisation, seeds, evaluation and checkpoints.
+
+    - `algo`: "PPO" | "A2C" | "DQN" | "MaskablePPO" | "RecurrentPPO".
+    - `total_timesteps`: environment steps in total (over all `n_envs`).
+    - `n_envs`, `vec_env`: parallel environments; "dummy" (one process) or "subproc"
+      (`SubprocVecEnv`, start method "spawn").
+    - `seed`: seeds Python, numpy, torch, the model and every environment (env i gets seed + i).
+    - `policy`: SB3 policy name (None: "MlpPolicy", "MlpLstmPolicy" for RecurrentPPO).
+    - `algo_kwargs`: passed to the algorithm's constructor (e.g. `n_steps`, `ent_coef`,
+      `policy_kwargs: {net_arch: [64, 64]}`); names are checked against it.
+    - `vec_normalize`: wrap the envs in `VecNormalize` (observations and rewards); its
+      statistics are saved in the run package and used by the bridge.
+    - `eval_freq`: evaluate on the validation split every `eval_freq` steps (0 = off) with
+      `eval_episodes` deterministic episodes (one episode = the whole validation split) and
+      keep the best model; `checkpoint_freq`: save a checkpoint every so many steps (0 = off).
+    - `device`, `torch_threads`: torch device and `torch.set_num_threads`.
+    """
+
+    SECTION: ClassVar[str] = "train"
+    algo: str = "PPO"
+    total_timesteps: int = 50_000
+    n_envs: int = 1
+    vec_env: str = "dummy"
+    seed: int = 0
+    policy: str | None = None
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)
+    vec_normalize: bool = False
+    eval_freq: int = 0
+    eval_episodes: int = 1
+    checkpoint_freq: int = 0
+    device: str = "cpu"
+    torch_threads: int = 1
+
+    def __post_init__(self) -> None:
+        _choice("train.algo", self.algo, ALGO_CHOICES)
+        _integer("train.total_timesteps", self.total_timesteps, lo=1, fix="use a number of environment steps, e.g. 50000")
+        _integer("train.n_envs", self.n_envs, lo=1, fix="use e.g. 1, or the number of CPU cores")
+        _choice("train.vec_env", self.vec_env, VEC_ENV_CHOICES)
+        _integer("train.seed", self.seed, lo=0, fix="use e.g. 0")
+        if self.policy is not None and (not isinstance(self.policy, str) or not self.policy):
+            raise _fail("train.policy", "a policy name or null", self.policy, "use e.g. MlpPolicy, or null for the default")
+        kwargs = _mapping("train.algo_kwargs", self.algo_kwargs, "write e.g. `algo_kwargs: {n_steps: 512}`")
+        self._set("algo_kwargs", kwargs)
+        self._check_algo_kwargs(kwargs)
+        _boolean("train.vec_normalize", self.vec_normalize, fix="write true or false")
+        _integer("train.eval_freq", self.eval_freq, lo=0, fix="use a number of steps, or 0 to disable evaluation")
+        _integer("train.eval_episodes", self.eval_episodes, lo=1, fix="use e.g. 1 (an episode is the whole validation split)")
+        _integer("train.checkpoint_freq", self.checkpoint_freq, lo=0, fix="use a number of steps, or 0 to disable checkpoints")
+        if not isinstance(self.device, str) or not self.device:
+            raise _fail("train.device", "a torch device name", self.device, "use e.g. cpu")
+        _integer("train.torch_threads", self.torch_threads, lo=1, fix="use e.g. 1")
+
+    def _check_algo_kwargs(self, kwargs: Mapping[str, Any]) -> None:
+        params = inspect.signature(algorithm_class(self.algo).__init__).parameters
+        valid = sorted(p for p in params if p not in ("self", *_RESERVED_KWARGS) and params[p].kind is not inspect.Parameter.VAR_KEYWORD)
+        for key in kwargs:
+            if key in _RESERVED_KWARGS:
+                raise ConfigError(
+                    f"`train.algo_kwargs.{key}` is set by the trainer; use "
+                    + {"policy": "`train.policy`", "seed": "`train.seed`", "device": "`train.device`"}.get(key, "the train section")
+                    + " instead"
+                )
+            if key not in valid:
+                raise _unknown_key(f"train.algo_kwargs.{key}", key, valid, where=f"the arguments of {self.algo}")
+
+    @property
+    def policy_name(self) -> str:
+        return self.policy or DEFAULT_POLICY.get(self.algo, "MlpPolicy")
+
+
+# --------------------------------------------------------------------------- data
+def _as_datetime(path: str, value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(tz=None).replace(tzinfo=None)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _fail(path, "an ISO 8601 date or datetime", value, "write e.g. 2024-01-10 or 2024-01-10T12:00:00")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSpec(_Section):
+    """Where the bars and signals come from and how they are split.
+
+    - `source`: "synthetic" (the embedded market, parameters in `synthetic`) or a path to a
+      CSV / parquet OHLCV file (`pair, timestamp, open, high, low, close[, volume]`).
+    - `signals`: a CSV / parquet signals file, or None.
+    - `detector`: "momentum" (`MomentumZScoreDetector`) or "ma_cross"
+      (`MovingAverageCrossDetector`) with `detector_kwargs`; it produces the signals when no
+      `signals` file is given (None with a file source means "momentum"). With the synthetic
+      source, a detector replaces the planted signals.
+    - `synthetic`: `make_synthetic_market` parameters (see `signalflow_gym.DataConfig`).
+    - `fractions`: train / validation / test fractions of the timestamps (chronological).
+    - `split_at`: optional ``[train_end, validation_end]`` datetimes instead of fractions
+      (train < train_end <= validation < validation_end <= test).
+    Relative paths are resolved against the current directory.
+    """
+
+    SECTION: ClassVar[str] = "data"
+    source: str = "synthetic"
+    signals: str | None = None
+    detector: str | None = None
+    detector_kwargs: dict[str, Any] = field(default_factory=dict)
+    synthetic: DataConfig = field(default_factory=DataConfig)
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    split_at: tuple[datetime, datetime] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, (str, Path)) or not str(self.source):
+            raise _fail("data.source", "\"synthetic\" or a path to a .csv/.parquet OHLCV file", self.source,
+                        "write e.g. `source: data/bars.parquet`")
+        self._set("source", str(self.source))
+        if self.signals is not None:
+            if not isinstance(self.signals, (str, Path)) or not str(self.signals):
+                raise _fail("data.signals", "a path to a .csv/.parquet signals file or null", self.signals,
+                            "write e.g. `signals: data/signals.parquet`")
+            self._set("signals", str(self.signals))
+        if self.detector is not None:
+            _choice("data.detector", self.detector, DETECTOR_CHOICES)
+        self._set("detector_kwargs", _mapping("data.detector_kwargs", self.detector_kwargs,
+                                              "write e.g. `detector_kwargs: {window: 20, threshold: 2.0}`"))
+        syn = self.synthetic
+        if not isinstance(syn, DataConfig):
+            syn = _mapping("data.synthetic", syn, "write e.g. `synthetic: {seed: 0, n_bars: 20000}`")
+            for key in syn:
+                valid = [f.name for f in dataclasses.fields(DataConfig)]
+                if key not in valid:
+                    raise _unknown_key(f"data.synthetic.{key}", key, valid, where="section `data.synthetic`")
+            try:
+                syn = DataConfig(**syn)
+            except ConfigError as exc:
+                raise ConfigError(str(exc).replace("`data.", "`data.synthetic.")) from None
+        self._set("synthetic", syn)
+        fr = self.fractions
+        if isinstance(fr, str) or not isinstance(fr, Sequence) or len(fr) != 3:
+            raise _fail("data.fractions", "three numbers (train, validation, test)", fr, "write e.g. [0.6, 0.2, 0.2]")
+        fr = tuple(_number(f"data.fractions[{i}]", v, lo=0.0, hi=1.0, lo_open=True, fix="write e.g. [0.6, 0.2, 0.2]")
+                   for i, v in enumerate(fr))
+        if abs(sum(fr) - 1.0) > 1e-9:
+            raise _fail("data.fractions", "three positive numbers summing to 1", list(fr), "write e.g. [0.6, 0.2, 0.2]")
+        self._set("fractions", fr)
+        if self.split_at is not None:
+            sa = self.split_at
+            if isinstance(sa, str) or not isinstance(sa, Sequence) or len(sa) != 2:
+                raise _fail("data.split_at", "two datetimes [train_end, validation_end] or null", sa,
+                            "write e.g. [2024-01-08, 2024-01-10]")
+            t1, t2 = (_as_datetime(f"data.split_at[{i}]", v) for i, v in enumerate(sa))
+            if not t1 < t2:
+                raise ConfigError(
+                    f"`data.split_at` must be increasing [train_end, validation_end], was [{t1}, {t2}]; "
+                    "the validation split would overlap the training split, swap or fix the dates"
+                )
+            self._set("split_at", (t1, t2))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.split_at is not None:
+            out["split_at"] = [t.isoformat() for t in self.split_at]
+        return out
+
+
+# --------------------------------------------------------------------------- evaluation
+@dataclass(frozen=True, kw_only=True)
+class EvaluationConfig(_Section):
+    """Baselines of `evaluate()`: always-HOLD, seeded random valid actions (`n_random_seeds`),
+    the guide's threshold model (enter when probability > `threshold`), equal-weight buy-and-hold."""
+
+    SECTION: ClassVar[str] = "evaluation"
+    n_random_seeds: int = 5
+    baselines: tuple[str, ...] = BASELINE_CHOICES
+    threshold: float = 0.7
+    split: str = "test"
+
+    def __post_init__(self) -> None:
+        _integer("evaluation.n_random_seeds", self.n_random_seeds, lo=1, fix="use e.g. 5")
+        names = self.baselines
+        if isinstance(names, str) or not isinstance(names, Sequence):
+            raise _fail("evaluation.baselines", "a list of baseline names", names, f"pick from {list(BASELINE_CHOICES)}")
+        for i, n in enumerate(names):
+            _choice(f"evaluation.baselines[{i}]", n, BASELINE_CHOICES)
+        self._set("baselines", tuple(names))
+        self._set("threshold", _number("evaluation.threshold", self.threshold, lo=0.0, hi=1.0, fix="use e.g. 0.7"))
+        _choice("evaluation.split", self.split, ("train", "validation", "test"))
+
+
+# --------------------------------------------------------------------------- experiment
+def _env_from_dict(data: Any) -> EnvConfig:
+    if isinstance(data, EnvConfig):
+        return data
+    data = _mapping("env", data, "write it as `env: {sizing: {...}, ...}`")
+    if "data" in data:
+        raise ConfigError(
+            "unknown key `env.data` in the experiment config: experiments take their market from the "
+            "`data` section; move it to `data.synthetic`"
+        )
+    valid = list(EnvConfig().to_dict())
+    valid.remove("data")
+    for key in data:
+        if key not in valid:
+            raise _unknown_key(f"env.{key}", key, valid, where="section `env`")
+    try:
+        return EnvConfig.from_dict(data)
+    except ConfigError as exc:  # prefix the paths with `env.`
+        msg = str(exc)
+        for name in ("broker", "sizing", "exit", "features", "actions", "reward", "episode", "termination", "skip_idle_bars"):
+            msg = msg.replace(f"`{name}", f"`env.{name}")
+        raise ConfigError(msg) from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExperimentConfig:
+    """A whole experiment: `name`, `train` (TrainConfig), `env` (EnvConfig), `data` (DataSpec),
+    `evaluation` (EvaluationConfig). Frozen; sections may be given as dicts."""
+
+    name: str = "experiment"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    data: DataSpec = field(default_factory=DataSpec)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or any(c in self.name for c in "/\\"):
+            raise _fail("name", "a non-empty name without slashes", self.name, "write e.g. `name: ppo_demo`")
+        object.__setattr__(self, "train", TrainConfig.from_dict(self.train))
+        object.__setattr__(self, "env", _env_from_dict(self.env))
+        object.__setattr__(self, "data", DataSpec.from_dict(self.data))
+        object.__setattr__(self, "evaluation", EvaluationConfig.from_dict(self.evaluation))
+
+    # -- conversion ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values only (safe for YAML and JSON); `env.data` is left out (unused)."""
+        env = self.env.to_dict()
+        env.pop("data", None)
+        return {
+            "name": self.name,
+            "train": self.train.to_dict(),
+            "env": env,
+            "data": self.data.to_dict(),
+            "evaluation": self.evaluation.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, overrides: Sequence[str] = ()) -> "ExperimentConfig":
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"an experiment config must be a mapping of sections, was {type(data).__name__} {data!r}; "
+                "write e.g. `train: {algo: PPO}`"
+            )
+        data = apply_overrides(data, overrides)
+        _check_keys("", data, cls)
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> "ExperimentConfig":
+        """Read `path` with `yaml.safe_load`, apply ``key=value`` `overrides`, validate."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file `{path}` does not exist; pass an existing YAML file, e.g. configs/ppo.yaml")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"config file `{path}` is not valid YAML ({first}); fix the syntax") from None
+        try:
+            return cls.from_dict(data, overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    def to_yaml(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        tmp.replace(path)
+        return path
+
+    def replace(self, **changes: Any) -> "ExperimentConfig":
+        """A copy with sections replaced; dicts are merged into the current section."""
+        current = self.to_dict()
+        for key, value in changes.items():
+            if key not in current:
+                raise _unknown_key(key, key, list(current), where="ExperimentConfig.replace")
+            if isinstance(value, Mapping) and isinstance(current[key], dict):
+                current[key] = _deep_merge(current[key], value)
+            else:
+                current[key] = value.to_dict() if hasattr(value, "to_dict") else value
+        return ExperimentConfig.from_dict(current)
+
+
+def _deep_merge(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in new.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of `data` with ``dotted.key=value`` overrides applied (values parsed with `yaml.safe_load`).
+
+    Missing intermediate sections are created; validation happens afterwards, so an
+    override of an unknown key is reported like an unknown key in the file.
+    """
+    out = _deep_merge({}, data)
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise ConfigError(f"override must look like `section.key=value`, was {item!r}; e.g. train.total_timesteps=2000")
+        key, _, text = item.partition("=")
+        key = key.strip()
+        parts = key.split(".")
+        if not key or any(not p for p in parts):
+            raise ConfigError(f"override must look like `section.key=value`, was {item!r}; e.g. train.total_timesteps=2000")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            elif not isinstance(nxt, dict):
+                raise ConfigError(
+                    f"override `{item}`: `{'.'.join(parts[: i + 1])}` is a value, not a section; "
+                    f"set it directly, e.g. {'.'.join(parts[: i + 1])}=..."
+                )
+            node = nxt
+        node[parts[-1]] = value
+    return out
+

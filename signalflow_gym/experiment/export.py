@@ -1,0 +1,224 @@
+"""`export_episodes()`: roll out episodes of a policy and write them as a parquet dataset.
+
+Layout of `out_dir`::
+
+    transitions.parquet   one row per step: episode_id, step, timestamp (bar acted on),
+                          one column per observation feature (the raw, unnormalised
+                          observation the action was chosen on), action, action_name,
+                          reward, terminated, truncated, equity, cash, positions (after the step)
+    episodes.parquet      one row per episode: episode_id, length, return, log_return,
+                          reward_sum, max_drawdown, trades, start, end, terminated
+    episodes/<id>/bars.parquet, trades.parquet   each episode's backtest (BacktestExporter)
+    manifest.json         experiment config, feature and action names, policy, seed, versions
+
+Every file is written atomically (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import polars as pl
+
+from signalflow.core.errors import ConfigError
+from signalflow.strategy.exporter import BacktestExporter
+from signalflow.strategy.exporter.atomic import write_parquets_atomic
+from signalflow_gym.experiment.baselines import RandomActionPolicy, ThresholdActionPolicy
+from signalflow_gym.experiment.config import ExperimentConfig
+from signalflow_gym.experiment.data import SPLIT_NAMES, load_data, period_of, split_data
+
+__all__ = ["export_episodes", "PolicyActor", "POLICY_CHOICES"]
+
+POLICY_CHOICES = ("random", "threshold")
+
+
+class PolicyActor:
+    """A trained SB3 policy acting on env observations (normalised as in training; masks; LSTM state)."""
+
+    def __init__(self, package: Any, *, deterministic: bool = True) -> None:
+        import inspect
+
+        from signalflow_gym.bridge import _is_recurrent
+
+        self.policy = package.policy
+        self.normalizer = package.normalizer
+        self.deterministic = deterministic
+        self.masked = "action_masks" in inspect.signature(self.policy.predict).parameters
+        self.recurrent = _is_recurrent(self.policy)
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = None
+        self.episode_start = np.ones((1,), dtype=bool)
+
+    def __call__(self, obs: np.ndarray, mask: np.ndarray) -> int:
+        x = self.normalizer(obs) if self.normalizer is not None else obs
+        if self.recurrent:
+            action, self.state = self.policy.predict(x, state=self.state, episode_start=self.episode_start,
+                                                     deterministic=self.deterministic)
+            self.episode_start = np.zeros((1,), dtype=bool)
+        elif self.masked:
+            action, _ = self.policy.predict(x, deterministic=self.deterministic, action_masks=mask)
+        else:
+            action, _ = self.policy.predict(x, deterministic=self.deterministic)
+        return int(np.asarray(action).reshape(-1)[0])
+
+
+def export_episodes(
+    out_dir: str | Path,
+    *,
+    run_dir: str | Path | None = None,
+    policy: str | None = None,
+    episodes: int,
+    config: ExperimentConfig | Mapping[str, Any] | str | Path | None = None,
+    seed: int = 0,
+    data: tuple[pl.DataFrame, pl.DataFrame] | None = None,
+    split: str = "train",
+    deterministic: bool = True,
+) -> Path:
+    """Roll out `episodes` episodes and write the dataset to `out_dir`; return `out_dir`.
+
+    The actor is the run package's policy (`run_dir`) or a baseline `policy`
+    ("random": uniformly random valid actions; "threshold": enter the best signal with
+    probability > `evaluation.threshold`, never close). Exactly one of them is required.
+    The environment uses the run's (or `config`'s, default `ExperimentConfig()`) env
+    config on `data` as given, else on the `split` of the experiment's data. Episode
+    windows are drawn by the env (`env.reset(seed=seed)` once, so the export is reproducible).
+    """
+    from signalflow_gym.env import SignalFlowEnv
+    from signalflow_gym.run_package import _versions, load_run_package
+
+    if (run_dir is None) == (policy is None):
+        raise ConfigError("pass exactly one of `run_dir` (a trained run) and `policy` ('random' or 'threshold')")
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ConfigError(f"`episodes` must be an integer >= 1, was {episodes!r}")
+    if split not in SPLIT_NAMES:
+        raise ConfigError(f"`split` must be one of {', '.join(SPLIT_NAMES)}, was {split!r}")
+    package = None
+    if run_dir is not None:
+        from signalflow_gym.experiment.evaluate import load_experiment
+
+        exp, _ = load_experiment(run_dir)
+        package = load_run_package(run_dir)
+    else:
+        if policy not in POLICY_CHOICES:
+            raise ConfigError(f"`policy` must be one of {', '.join(POLICY_CHOICES)}, was {policy!r}")
+        from signalflow_gym.experiment.train import coerce_config
+
+        exp = coerce_config(config) if config is not None else ExperimentConfig()
+    env_cfg = package.config if package is not None else exp.env
+    if data is None:
+        raw, signals = load_data(exp.data)
+        sl = getattr(split_data(exp.data, raw, signals, env=env_cfg), split)
+        raw, signals = sl.raw_data, sl.signals
+        where = split
+    else:
+        raw, signals = data
+        where = "given"
+
+    env = SignalFlowEnv(raw, signals, config=env_cfg)
+    exporter = env.runner.exporter = BacktestExporter()
+    if package is not None:
+        actor: Any = PolicyActor(package, deterministic=deterministic)
+        source = {"run_dir": str(run_dir), "algorithm": package.manifest["algorithm"], "deterministic": deterministic}
+    elif policy == "random":
+        actor = RandomActionPolicy(seed)
+        source = {"policy": "random", "seed": seed}
+    else:
+        actor = ThresholdActionPolicy(env.feature_names, env.action_names, exp.evaluation.threshold)
+        source = {"policy": "threshold", "threshold": exp.evaluation.threshold}
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    feature_names = list(env.feature_names)
+    action_names = list(env.action_names)
+    cols: dict[str, list[Any]] = {k: [] for k in ("episode_id", "step", "timestamp", "action", "action_name", "reward",
+                                                  "terminated", "truncated", "equity", "cash", "positions")}
+    observations: list[np.ndarray] = []
+    ep_rows: list[dict[str, Any]] = []
+    initial = env_cfg.broker.initial_capital
+    for ep in range(episodes):
+        obs, info = env.reset(seed=seed if ep == 0 else None)
+        if hasattr(actor, "reset"):
+            actor.reset()
+        done, step, reward_sum = False, 0, 0.0
+        start_ts = info["timestamp"]
+        while not done:
+            ts = info["timestamp"]
+            action = actor(obs, env.action_masks())
+            observations.append(obs)
+            obs, reward, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+            for k, v in (("episode_id", ep), ("step", step), ("timestamp", ts), ("action", action),
+                         ("action_name", action_names[action]), ("reward", float(reward)),
+                         ("terminated", bool(terminated)), ("truncated", bool(truncated)),
+                         ("equity", float(info["equity"])), ("cash", float(info["cash"])),
+                         ("positions", int(info["positions"]))):
+                cols[k].append(v)
+            reward_sum += float(reward)
+            step += 1
+        result = env.episode_result()
+        exporter.finalize(out / "episodes" / f"{ep:05d}")
+        final = result.summary["final_equity"]
+        ep_rows.append({
+            "episode_id": ep,
+            "length": step,
+            "return": final / initial - 1.0,
+            "log_return": math.log(final / initial) if final > 0 else -math.inf,
+            "reward_sum": reward_sum,
+            "max_drawdown": result.summary["max_drawdown"],
+            "trades": int(result.summary["n_trades"]),
+            "n_bars": int(result.summary["n_bars"]),
+            "start": start_ts,
+            "end": result.metrics_df.get_column("timestamp")[-1] if result.metrics_df.height else start_ts,
+            "terminated": bool(cols["terminated"][-1]) if step else False,
+        })
+    env.close()
+
+    obs_arr = np.asarray(observations, dtype=np.float32).reshape(len(observations), len(feature_names))
+    transitions = pl.DataFrame(
+        {
+            "episode_id": pl.Series(cols["episode_id"], dtype=pl.Int64),
+            "step": pl.Series(cols["step"], dtype=pl.Int64),
+            "timestamp": pl.Series(cols["timestamp"], dtype=pl.Datetime("us")),
+            **{name: pl.Series(name, obs_arr[:, i], dtype=pl.Float32) for i, name in enumerate(feature_names)},
+            "action": pl.Series(cols["action"], dtype=pl.Int64),
+            "action_name": pl.Series(cols["action_name"], dtype=pl.String),
+            "reward": pl.Series(cols["reward"], dtype=pl.Float64),
+            "terminated": pl.Series(cols["terminated"], dtype=pl.Boolean),
+            "truncated": pl.Series(cols["truncated"], dtype=pl.Boolean),
+            "equity": pl.Series(cols["equity"], dtype=pl.Float64),
+            "cash": pl.Series(cols["cash"], dtype=pl.Float64),
+            "positions": pl.Series(cols["positions"], dtype=pl.Int64),
+        }
+    )
+    episodes_df = pl.DataFrame(ep_rows, schema={
+        "episode_id": pl.Int64, "length": pl.Int64, "return": pl.Float64, "log_return": pl.Float64,
+        "reward_sum": pl.Float64, "max_drawdown": pl.Float64, "trades": pl.Int64, "n_bars": pl.Int64,
+        "start": pl.Datetime("us"), "end": pl.Datetime("us"), "terminated": pl.Boolean,
+    })
+    write_parquets_atomic({out / "transitions.parquet": transitions, out / "episodes.parquet": episodes_df})
+    manifest = {
+        "format_version": 1,
+        "source": source,
+        "episodes": episodes,
+        "seed": seed,
+        "data": {"split": where, **period_of(raw)},
+        "feature_names": feature_names,
+        "action_names": action_names,
+        "reward": env_cfg.reward.to_dict(),
+        "experiment": exp.to_dict(),
+        "env_config": env_cfg.to_dict(),
+        "versions": _versions(),
+        "files": {"transitions": "transitions.parquet", "episodes": "episodes.parquet",
+                  "per_episode": "episodes/<episode_id:05d>/{bars,trades}.parquet"},
+    }
+    tmp = out / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    os.replace(tmp, out / "manifest.json")
+    return out

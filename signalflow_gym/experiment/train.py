@@ -1,0 +1,406 @@
+"""`train()`: an SB3 / sb3-contrib agent on `SignalFlowEnv`, saved as a run package.
+
+Output directory (`out_dir`, also the run package)::
+
+    model.zip, env_config.yaml, [vecnormalize.pkl], manifest.json   the run package
+    experiment.yaml          the experiment config as run
+    checkpoints/             model_<steps>_steps.zip (+ vecnormalize / replay buffer)
+    best/                    best model on the validation split (+ best.json, vecnormalize.pkl)
+    eval/evaluations.npz     validation scores over time (EvalCallback)
+    tb/                      TensorBoard logs (only when tensorboard is installed)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import polars as pl
+
+from signalflow.core.errors import ConfigError
+from signalflow_gym.experiment.config import ExperimentConfig, algorithm_class
+from signalflow_gym.experiment.data import load_data, period_of, split_data
+from signalflow_gym.experiment.envs import make_vec_env, validation_config
+
+__all__ = ["train", "coerce_config", "latest_checkpoint", "CHECKPOINT_DIR", "BEST_DIR"]
+
+CHECKPOINT_DIR = "checkpoints"
+BEST_DIR = "best"
+EXPERIMENT_FILE = "experiment.yaml"
+_PREFIX = "model"
+_CKPT = re.compile(rf"^{_PREFIX}_(\d+)_steps\.zip$")
+_PACKAGE_FILES = ("model.zip", "env_config.yaml", "vecnormalize.pkl", "manifest.json")
+#: What a run directory may hold: anything else makes `train` refuse to reuse it.
+_RUN_ENTRIES = {*_PACKAGE_FILES, EXPERIMENT_FILE, CHECKPOINT_DIR, BEST_DIR, "eval", "tb", ".package"}
+
+Data = tuple[pl.DataFrame, pl.DataFrame]
+
+
+def coerce_config(config: ExperimentConfig | Mapping[str, Any] | str | Path) -> ExperimentConfig:
+    """An `ExperimentConfig` from itself, a dict or a YAML path."""
+    if isinstance(config, ExperimentConfig):
+        return config
+    if isinstance(config, Mapping):
+        return ExperimentConfig.from_dict(config)
+    if isinstance(config, (str, Path)):
+        return ExperimentConfig.from_yaml(config)
+    raise ConfigError(f"`config` must be an ExperimentConfig, a dict or a YAML path, was {type(config).__name__}")
+
+
+def latest_checkpoint(out_dir: str | Path) -> tuple[Path, int] | None:
+    """`(path, num_timesteps)` of the newest checkpoint in `out_dir/checkpoints`, or None."""
+    ckpt_dir = Path(out_dir) / CHECKPOINT_DIR
+    found = []
+    if ckpt_dir.is_dir():
+        for p in ckpt_dir.iterdir():
+            m = _CKPT.match(p.name)
+            if m:
+                found.append((int(m.group(1)), p))
+    if not found:
+        return None
+    steps, path = max(found)
+    return path, steps
+
+
+def _prepare_out_dir(out_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    if resume:
+        if latest_checkpoint(out_dir) is None:
+            raise ConfigError(
+                f"cannot resume: no checkpoint in {out_dir / CHECKPOINT_DIR}; train without --resume "
+                "(and set `train.checkpoint_freq` to write checkpoints)"
+            )
+        return
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"output directory {out_dir} is a file; choose another --out")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        entries = {p.name for p in out_dir.iterdir()}
+        if not overwrite:
+            raise ConfigError(
+                f"output directory {out_dir} is not empty; pass --resume to continue it, or choose another --out"
+            )
+        if not entries <= _RUN_ENTRIES:
+            raise ConfigError(
+                f"refusing to overwrite {out_dir}: it holds files that are not from a run "
+                f"({', '.join(sorted(entries - _RUN_ENTRIES))}); choose another --out"
+            )
+        for name in entries:
+            p = out_dir / name
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _check_resume_config(out_dir: Path, config: ExperimentConfig) -> None:
+    path = out_dir / EXPERIMENT_FILE
+    if not path.is_file():
+        return
+    old = ExperimentConfig.from_yaml(path).to_dict()
+    new = config.to_dict()
+    old["train"].pop("total_timesteps")
+    new["train"].pop("total_timesteps")
+    if old != new:
+        diff = [
+            f"{section}.{key}" if key else section
+            for section in new
+            for key in (new[section] if isinstance(new[section], dict) else [""])
+            if (old.get(section, {}).get(key) if key else old.get(section)) != (new[section].get(key) if key else new[section])
+        ]
+        raise ConfigError(
+            f"cannot resume {out_dir}: the config differs from {path} in {', '.join(diff)}; "
+            "only `train.total_timesteps` may change on --resume"
+        )
+
+
+def _use_progress_bar(progress: bool) -> bool:
+    if not progress or not sys.stderr.isatty():
+        return False
+    return importlib.util.find_spec("tqdm") is not None and importlib.util.find_spec("rich") is not None
+
+
+def _eval_callback_class(algo: str) -> Any:
+    if algo == "MaskablePPO":
+        from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+
+        return MaskableEvalCallback
+    from stable_baselines3.common.callbacks import EvalCallback
+
+    return EvalCallback
+
+
+def _score(model: Any, eval_env: Any, algo: str, episodes: int) -> float:
+    """Mean episode reward of the deterministic policy on the validation env."""
+    if algo == "MaskablePPO":
+        from sb3_contrib.common.maskable.evaluation import evaluate_policy
+    else:
+        from stable_baselines3.common.evaluation import evaluate_policy
+    mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=episodes, deterministic=True, warn=False)
+    return float(mean)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def train(
+    config: ExperimentConfig | Mapping[str, Any] | str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    train_data: Data | None = None,
+    validation_data: Data | None = None,
+    overwrite: bool = False,
+    verbose: int = 0,
+) -> Path:
+    """Train `config.train.algo` on the train split; write a run package to `out_dir`; return it.
+
+    Data: `train_data` / `validation_data` when given (used as they are), else
+    `load_data(config.data)` split by `split_data`. Every source of randomness is seeded
+    from `config.train.seed` (Python, numpy, torch, the model, env i with seed + i).
+    With `train.eval_freq > 0` and validation data, the policy is scored every
+    `eval_freq` steps on the whole validation split (deterministic) and the best one
+    (also compared with the final one) becomes the package's `model.zip`; otherwise the
+    final model does. `resume=True` continues from the newest checkpoint in
+    `out_dir/checkpoints` up to `train.total_timesteps` (only that may change).
+    `overwrite=True` replaces an earlier run in `out_dir`.
+    """
+    import torch
+    from stable_baselines3.common.callbacks import CheckpointCallback
+    from stable_baselines3.common.utils import set_random_seed
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize, sync_envs_normalization
+
+    from signalflow.strategy.runner import MarketData
+    from signalflow_gym.run_package import save_run_package
+
+    config = coerce_config(config)
+    tc = config.train
+    out_dir = Path(out_dir)
+
+    # ---- data
+    periods: dict[str, Any] = {}
+    if train_data is None:
+        raw, signals = load_data(config.data)
+        split = split_data(config.data, raw, signals, env=config.env)
+        train_raw, train_sig = split.train.raw_data, split.train.signals
+        if validation_data is None:
+            validation_data = (split.validation.raw_data, split.validation.signals)
+        for name in ("train", "validation", "test"):
+            periods[name] = period_of(getattr(split, name).raw_data)
+        data_origin = "config"
+    else:
+        train_raw, train_sig = train_data
+        periods["train"] = period_of(train_raw)
+        if validation_data is not None:
+            periods["validation"] = period_of(validation_data[0])
+        data_origin = "given"
+    train_market = MarketData.build(train_raw, train_sig)
+    env_cfg = config.env
+    _check_episode_fits(env_cfg, train_market.n_bars)
+
+    _prepare_out_dir(out_dir, resume=resume, overwrite=overwrite)
+    if resume:
+        _check_resume_config(out_dir, config)
+    config.to_yaml(out_dir / EXPERIMENT_FILE)
+
+    # ---- seeds, threads, envs
+    torch.set_num_threads(tc.torch_threads)
+    set_random_seed(tc.seed)
+    venv = make_vec_env(train_market.raw_data, train_market.signals, env_cfg, n_envs=tc.n_envs, vec_env=tc.vec_env)
+    eval_env = None
+    if tc.eval_freq > 0 and validation_data is not None:
+        eval_env = make_vec_env(validation_data[0], validation_data[1], validation_config(env_cfg))
+        eval_env.seed(tc.seed + 10_000)
+    cls = algorithm_class(tc.algo)
+    ckpt = latest_checkpoint(out_dir) if resume else None
+    try:
+        if tc.vec_normalize:
+            if ckpt is not None and _vecnorm_path(ckpt[0]).is_file():
+                venv = VecNormalize.load(str(_vecnorm_path(ckpt[0])), venv)
+                venv.training = True
+            else:
+                venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=float(tc.algo_kwargs.get("gamma", 0.99)))
+            if eval_env is not None:
+                eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
+        tb = str(out_dir / "tb") if importlib.util.find_spec("tensorboard") is not None else None
+        if ckpt is not None:
+            model = cls.load(ckpt[0], env=venv, device=tc.device, tensorboard_log=tb)
+            model.set_random_seed(tc.seed + model.num_timesteps)
+            buffer = _buffer_path(ckpt[0])
+            if hasattr(model, "load_replay_buffer") and buffer.is_file():
+                model.load_replay_buffer(buffer)
+        else:
+            model = cls(tc.policy_name, venv, seed=tc.seed, device=tc.device, tensorboard_log=tb, verbose=verbose,
+                        **tc.algo_kwargs)
+
+        # ---- callbacks
+        callbacks: list[Any] = []
+        if tc.checkpoint_freq > 0:
+            callbacks.append(CheckpointCallback(
+                save_freq=max(tc.checkpoint_freq // tc.n_envs, 1),
+                save_path=str(out_dir / CHECKPOINT_DIR),
+                name_prefix=_PREFIX,
+                save_vecnormalize=tc.vec_normalize,
+                save_replay_buffer=hasattr(model, "replay_buffer"),
+            ))
+        best_dir = out_dir / BEST_DIR
+        eval_cb = None
+        if eval_env is not None:
+            best_dir.mkdir(exist_ok=True)
+            eval_cb = _eval_callback_class(tc.algo)(
+                eval_env,
+                callback_on_new_best=_SaveBestExtras(best_dir),
+                n_eval_episodes=tc.eval_episodes,
+                eval_freq=max(tc.eval_freq // tc.n_envs, 1),
+                log_path=str(out_dir / "eval"),
+                best_model_save_path=str(best_dir),
+                deterministic=True,
+                verbose=0,
+                warn=False,
+            )
+            previous = _read_best(best_dir)
+            if resume and previous is not None:
+                eval_cb.best_mean_reward = previous["score"]
+            callbacks.append(eval_cb)
+
+        remaining = tc.total_timesteps - model.num_timesteps
+        if remaining > 0:
+            model.learn(
+                total_timesteps=remaining,
+                callback=callbacks or None,
+                progress_bar=_use_progress_bar(progress),
+                reset_num_timesteps=ckpt is None,
+                tb_log_name=config.name,
+            )
+        # a last checkpoint, so that --resume with a larger budget continues from here
+        if tc.checkpoint_freq > 0:
+            _save_checkpoint(model, out_dir / CHECKPOINT_DIR, tc.vec_normalize)
+
+        # ---- pick the model to ship
+        selected, score, package_model, package_vecnorm = "final", None, model, (venv if tc.vec_normalize else None)
+        if eval_env is not None:
+            if tc.vec_normalize:
+                sync_envs_normalization(venv, eval_env)
+            final_score = _score(model, eval_env, tc.algo, tc.eval_episodes)
+            best = _read_best(best_dir)
+            if best is not None and (best_dir / "best_model.zip").is_file() and best["score"] > final_score:
+                selected, score = "best_on_validation", best["score"]
+                package_model = cls.load(best_dir / "best_model.zip", device=tc.device)
+                if tc.vec_normalize:
+                    package_vecnorm = VecNormalize.load(str(best_dir / "vecnormalize.pkl"), DummyVecEnv([_dummy_env(env_cfg, validation_data)]))
+            else:
+                selected, score = "final", final_score
+        extra = {
+            "experiment": config.to_dict(),
+            "periods": periods,
+            "data_origin": data_origin,
+            "train_fingerprint": train_market.fingerprint(),
+            "num_timesteps": int(model.num_timesteps),
+            "selected_model": selected,
+            "validation_score": score,
+        }
+        _write_package(out_dir, save_run_package, model=package_model, config=env_cfg, vec_normalize=package_vecnorm,
+                       data_fingerprint=train_market.fingerprint(), extra=extra)
+    finally:
+        venv.close()
+        if eval_env is not None:
+            eval_env.close()
+    return out_dir
+
+
+def _check_episode_fits(env_cfg: Any, n_bars: int) -> None:
+    ep = env_cfg.episode
+    if ep.length is not None and ep.length + ep.warmup_bars > n_bars:
+        raise ConfigError(
+            f"the training data has {n_bars} bars, fewer than `env.episode.length` + `env.episode.warmup_bars` "
+            f"({ep.length} + {ep.warmup_bars}); use shorter episodes or more data"
+        )
+
+
+def _dummy_env(env_cfg: Any, data: Data) -> Any:
+    from signalflow_gym.experiment.envs import EnvFactory
+
+    return EnvFactory(data[0], data[1], validation_config(env_cfg))
+
+
+def _vecnorm_path(ckpt: Path) -> Path:
+    steps = _CKPT.match(ckpt.name).group(1)
+    return ckpt.with_name(f"{_PREFIX}_vecnormalize_{steps}_steps.pkl")
+
+
+def _buffer_path(ckpt: Path) -> Path:
+    steps = _CKPT.match(ckpt.name).group(1)
+    return ckpt.with_name(f"{_PREFIX}_replay_buffer_{steps}_steps.pkl")
+
+
+def _save_checkpoint(model: Any, ckpt_dir: Path, vec_normalize: bool) -> None:
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    path = ckpt_dir / f"{_PREFIX}_{model.num_timesteps}_steps.zip"
+    model.save(path)
+    if vec_normalize and model.get_vec_normalize_env() is not None:
+        model.get_vec_normalize_env().save(str(_vecnorm_path(path)))
+    if hasattr(model, "save_replay_buffer") and getattr(model, "replay_buffer", None) is not None:
+        model.save_replay_buffer(_buffer_path(path))
+
+
+def _read_best(best_dir: Path) -> dict[str, Any] | None:
+    path = best_dir / "best.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def _make_save_best_extras() -> type:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class SaveBestExtras(BaseCallback):
+        """On a new best validation score: save VecNormalize statistics and best.json."""
+
+        def __init__(self, best_dir: Path) -> None:
+            super().__init__(verbose=0)
+            self.best_dir = best_dir
+
+        def _on_step(self) -> bool:
+            parent = self.parent
+            vn = self.model.get_vec_normalize_env()
+            if vn is not None:
+                vn.save(str(self.best_dir / "vecnormalize.pkl"))
+            _write_json(self.best_dir / "best.json", {
+                "score": float(parent.best_mean_reward),
+                "num_timesteps": int(self.model.num_timesteps),
+            })
+            return True
+
+    return SaveBestExtras
+
+
+def _SaveBestExtras(best_dir: Path) -> Any:  # noqa: N802 - a factory standing for a class
+    return _make_save_best_extras()(best_dir)
+
+
+def _write_package(out_dir: Path, save: Any, **kwargs: Any) -> None:
+    """Write the run package into `out_dir`, next to checkpoints and logs.
+
+    `save_run_package` writes a whole directory atomically; it goes to `out_dir/.package`
+    and its files are moved into `out_dir` one by one, `manifest.json` last (a crash in
+    between leaves checksums that do not match, which `load_run_package` refuses).
+    """
+    staging = out_dir / ".package"
+    if staging.exists():
+        shutil.rmtree(staging)
+    save(staging, **kwargs)
+    names = [p.name for p in staging.iterdir()]
+    if (out_dir / "manifest.json").exists():
+        (out_dir / "manifest.json").unlink()
+    stale = [n for n in _PACKAGE_FILES if n not in names and (out_dir / n).exists()]
+    for n in stale:
+        (out_dir / n).unlink()
+    for n in sorted(names, key=lambda n: n == "manifest.json"):
+        os.replace(staging / n, out_dir / n)
+    staging.rmdir()
