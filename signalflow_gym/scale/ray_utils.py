@@ -1,0 +1,89 @@
+"""Ray, optional: an import guard and `init_ray` (local by default, a cluster with `address`).
+
+Ray is an optional extra (``pip install "signalflow-gym[ray]"``). Nothing in `signalflow_gym`
+imports it at module level; `require_ray()` imports it on demand and raises
+`RayNotInstalledError` (a `ConfigError` and an `ImportError`) with the install command when
+it is missing, so the command-line tools can print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from signalflow.core.errors import ConfigError
+
+__all__ = ["RAY_INSTALL_HINT", "RayNotInstalledError", "require_ray", "require_tune", "init_ray", "task_cpus"]
+
+RAY_INSTALL_HINT = 'Ray is not installed; walk-forward and sweeps need it: pip install "signalflow-gym[ray]"'
+
+
+class RayNotInstalledError(ConfigError, ImportError):
+    """Ray (or Ray Tune) is needed but not installed; the message says how to install it."""
+
+
+def require_ray() -> Any:
+    """The `ray` module, or `RayNotInstalledError` with the install command."""
+    try:
+        import ray
+    except ImportError:
+        raise RayNotInstalledError(RAY_INSTALL_HINT) from None
+    return ray
+
+
+def require_tune() -> Any:
+    """The `ray.tune` module, or `RayNotInstalledError` with the install command."""
+    require_ray()
+    try:
+        from ray import tune
+    except ImportError:
+        raise RayNotInstalledError(RAY_INSTALL_HINT.replace("Ray is", "Ray Tune is")) from None
+    return tune
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: Any) -> Any:
+    """Connect to Ray once per process; return the `ray` module.
+
+    - `address=None`: a local Ray instance on this machine (`num_cpus` caps the CPUs Ray
+      schedules on; None = all cores). If the environment variable ``RAY_ADDRESS`` is set, Ray
+      connects there instead, as `ray.init()` always does.
+    - `address="auto"`: the cluster this machine belongs to (started with ``ray start --head``
+      / ``ray start --address HEAD:6379``); `address="ray://HOST:10001"`: a remote cluster via
+      Ray Client. `num_cpus` must be None then (the cluster decides).
+
+    If Ray is already initialised (e.g. by a test fixture or the caller), it is reused as is.
+    On a cluster every node needs this package installed (same version) and the output
+    directory on a shared file system, since workers write the run packages themselves.
+    """
+    ray = require_ray()
+    if ray.is_initialized():
+        return ray
+    options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
+                               "log_to_driver": True}
+    options.update(kwargs)
+    if address in (None, "", "local"):
+        if num_cpus is not None:
+            options["num_cpus"] = int(num_cpus)
+        if address == "local":
+            options["address"] = "local"
+    else:
+        if num_cpus is not None:
+            raise ConfigError(
+                f"`num_cpus` cannot be set when connecting to the Ray cluster at {address!r}; "
+                "the cluster's nodes declare their CPUs (ray start --num-cpus N)"
+            )
+        options.pop("include_dashboard", None)
+        options["address"] = address
+    try:
+        ray.init(**options)
+    except ConnectionError as exc:
+        raise ConfigError(
+            f"cannot connect to Ray at {address!r} ({exc}); start a cluster with `ray start --head` "
+            "or drop --address to use a local Ray instance"
+        ) from None
+    return ray
+
+
+def task_cpus(n_envs: int, vec_env: str) -> int:
+    """CPUs one training run uses: `n_envs` with SubprocVecEnv (one process each), else 1."""
+    return max(1, int(n_envs)) if vec_env == "subproc" and n_envs > 1 else 1
