@@ -9,7 +9,7 @@ from signalflow.core.state import DECISION_CACHE_KEY, StrategyState
 from signalflow.strategy.model.context import ModelContext
 from signalflow.strategy.model.decision import StrategyDecision
 
-__all__ = ["decisions_for", "put_decisions", "cached_decisions"]
+__all__ = ["decisions_for", "put_decisions", "cached_decisions", "notify_run_start"]
 
 
 def _checked(model: Any, decisions: Iterable[StrategyDecision] | None) -> list[StrategyDecision]:
@@ -55,3 +55,13 @@ def cached_decisions(model: Any, state: StrategyState) -> list[StrategyDecision]
     """This bar's cached decisions of `model`, or None if it has not decided yet."""
     cache = state.runtime.get(DECISION_CACHE_KEY)
     return None if cache is None else cache.get(id(model))
+
+
+def notify_run_start(model: Any) -> None:
+    """Tell `model` a run starts: calls `model.on_run_start()` if it has one (e.g. to reset hidden state).
+
+    Both model rules call it; the hook must be idempotent within one run start.
+    """
+    hook = getattr(model, "on_run_start", None)
+    if callable(hook):
+        hook()

@@ -12,7 +12,7 @@ from signalflow.strategy.component.orders import (
     check_probability,
     entry_order,
 )
-from signalflow.strategy.model.cache import decisions_for
+from signalflow.strategy.model.cache import decisions_for, notify_run_start
 from signalflow.strategy.model.context import ModelContext
 from signalflow.strategy.model.decision import StrategyAction, StrategyDecision
 
@@ -67,10 +67,7 @@ class ModelEntryRule(EntryRule):
         self.allow_shorts = bool(allow_shorts)
 
     def on_start(self, market) -> None:
-        """Tell the model a run starts (calls `model.on_run_start()` if it has one, e.g. to reset hidden state)."""
-        hook = getattr(self.model, "on_run_start", None)
-        if callable(hook):
-            hook()
+        notify_run_start(self.model)
 
     def check_entries(self, context: ModelContext, state: StrategyState) -> list[Order]:
         decisions = decisions_for(self.model, context, state)

@@ -7,7 +7,7 @@ from signalflow.core.order import Order
 from signalflow.core.state import StrategyState
 from signalflow.strategy.component.base import ExitRule, record_skip
 from signalflow.strategy.component.orders import check_probability, exit_order
-from signalflow.strategy.model.cache import decisions_for
+from signalflow.strategy.model.cache import decisions_for, notify_run_start
 from signalflow.strategy.model.context import ModelContext
 from signalflow.strategy.model.decision import StrategyAction
 
@@ -31,10 +31,7 @@ class ModelExitRule(ExitRule):
         self.min_confidence = check_probability("min_confidence", min_confidence)
 
     def on_start(self, market) -> None:
-        """Tell the model a run starts (calls `model.on_run_start()` if it has one, e.g. to reset hidden state)."""
-        hook = getattr(self.model, "on_run_start", None)
-        if callable(hook):
-            hook()
+        notify_run_start(self.model)
 
     def check_exits(self, context: ModelContext, state: StrategyState) -> list[Order]:
         decisions = decisions_for(self.model, context, state)

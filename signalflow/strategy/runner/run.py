@@ -295,7 +295,11 @@ class BacktestRun:
         self._measure(pv, gross, upnl)
 
     def _update_metrics(self) -> None:
-        """Recompute the portfolio metrics into `state.metrics` (O(open positions))."""
+        """Recompute the portfolio metrics into `state.metrics` (O(open positions)).
+
+        The totals loop repeats `_mark_and_measure`'s on purpose: that one marks in the
+        same pass, and this path runs after fills without marking (hot loop, no helper call).
+        """
         pv = gross = upnl = 0.0
         for p in self.state.portfolio._open.values():
             q, lp, e = p.qty, p.last_price, p.entry_price
