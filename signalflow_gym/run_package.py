@@ -159,6 +159,7 @@ def save_run_package(
             "save the config the model was trained with"
         )
     run_dir.parent.mkdir(parents=True, exist_ok=True)
+    backup = run_dir.with_name(f".{run_dir.name}.old")
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
     try:
         model.save(tmp / MODEL_FILE)
@@ -183,7 +184,6 @@ def save_run_package(
         }
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         if run_dir.exists():
-            backup = run_dir.with_name(f".{run_dir.name}.old")
             if backup.exists():
                 shutil.rmtree(backup)
             os.replace(run_dir, backup)
@@ -193,6 +193,8 @@ def save_run_package(
             os.replace(tmp, run_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not run_dir.exists() and backup.exists():
+            os.replace(backup, run_dir)  # put the previous package back
         raise
     return run_dir
 

@@ -254,7 +254,7 @@ def run_fold(
     k = int(record["index"])
     seed = int(record.get("seed", base.train.seed + k))
     cfg = ExperimentConfig.from_dict(base.to_dict(), [f"train.seed={seed}", f"name={base.name}_fold{k}"])
-    (out / "fold.json").write_text(json.dumps(record, indent=2) + "\n")
+    _write_text(out / "fold.json", json.dumps(record, indent=2) + "\n")
 
     train_sl = slice_by_time(raw_data, signals, _parse(record["train_start"]), _parse(record["train_end"]))
     test_sl = slice_by_time(raw_data, signals, _parse(record["test_start"]), _parse(record["test_end"]))

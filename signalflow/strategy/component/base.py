@@ -18,10 +18,16 @@ __all__ = ["EntryRule", "ExitRule", "record_skip"]
 class ExitRule(ABC):
     """Decides which open positions to close at a bar.
 
-    Exit rules run in order, before entry rules. A rule must only close
-    positions for which `state.portfolio.is_closable(id)` holds: a position
-    closed (or being closed) by an earlier rule on the same bar is not closed again.
+    Exit rules run in order, before entry rules, except that rules whose
+    `fills_intrabar` is True (stop / take-profit levels reached *inside* the bar)
+    run first: their levels are hit before the close at which the other rules
+    decide. A rule must only close positions for which
+    `state.portfolio.is_closable(id)` holds: a position closed (or being closed)
+    by an earlier rule on the same bar is not closed again.
     """
+
+    #: True if this rule's orders fill inside the bar (at a level), before the bar's close.
+    fills_intrabar: bool = False
 
     def on_start(self, market: "MarketData") -> None:
         """Called once when a run starts, with the run's market arrays."""

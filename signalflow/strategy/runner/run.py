@@ -73,7 +73,8 @@ class BacktestRun:
         self.state = StrategyState(strategy_id=runner.strategy_id, portfolio=Portfolio(cash=runner.initial_capital))
         self.broker = runner.broker
         self.broker.start(market=market, state=self.state, fill_at=self.fill_at)
-        self.exit_rules = tuple(runner.exit_rules)
+        # Rules that fill inside the bar go first (stable otherwise): see ExitRule.
+        self.exit_rules = tuple(sorted(runner.exit_rules, key=lambda r: not getattr(r, "fills_intrabar", False)))
         self.entry_rules = tuple(runner.entry_rules)
         for rule in (*self.exit_rules, *self.entry_rules):
             rule.on_start(market)
@@ -113,6 +114,7 @@ class BacktestRun:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() before begin_bar()")
         if self._finished is not None:
             raise RunStateError("this run is finished; start a new one with runner.start(...)")
+        self._check_owner()
         log = self.state.log
         self._marks = (len(self.broker.fills), len(log.skipped), len(log.rejected))
         return self._begin()
@@ -128,6 +130,7 @@ class BacktestRun:
         ctx = self.context
         if ctx is None:
             raise RunStateError("no bar is open; call begin_bar() first")
+        self._check_owner()
         self._end(ctx)
         state = self.state
         log = state.log
@@ -163,6 +166,7 @@ class BacktestRun:
         """Process every remaining bar (rules decide; nothing injected). Used by `BacktestRunner.run`."""
         if self.context is not None:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() first")
+        self._check_owner()
         begin, end = self._begin, self._end
         ctx = begin()
         while ctx is not None:
@@ -202,6 +206,14 @@ class BacktestRun:
         for i, name in enumerate(METRIC_NAMES):
             columns[name] = values[:, i]
         return pl.DataFrame(columns)
+
+    def _check_owner(self) -> None:
+        """A runner's broker serves one run at a time: a newer `runner.start()` invalidates this run."""
+        if self.broker._state is not self.state:
+            raise RunStateError(
+                "this run's runner started a newer run, which now owns the broker; a run cannot continue "
+                "after its runner starts another (use one runner per concurrent run)"
+            )
 
     # -- the bar loop ----------------------------------------------------------------------------
     def _begin(self) -> ModelContext | None:

@@ -41,6 +41,8 @@ class TakeProfitStopLossExit(ExitRule):
       the exit is an ordinary order, filled per the runner's `fill_at`.
     - `intrabar=True`: the bar's high/low are checked and the exit fills on this
       bar at the level (at the open instead, if the bar opens beyond the level).
+      The runner then runs this rule before the other exit rules (a level inside
+      the bar is reached before a model decides at the close).
       When both levels lie inside one bar, the stop-loss is taken (the
       pessimistic choice, since the path inside a bar is unknown).
 
@@ -52,6 +54,7 @@ class TakeProfitStopLossExit(ExitRule):
         self.take_profit_pct = _check_pct("take_profit_pct", take_profit_pct)
         self.stop_loss_pct = _check_pct("stop_loss_pct", stop_loss_pct)
         self.intrabar = bool(intrabar)
+        self.fills_intrabar = self.intrabar
         self._market: MarketData | None = None
         self._levels: dict[str, tuple[float, float, float, float]] = {}
         self._levels_key: tuple[int, int] | None = None
