@@ -151,6 +151,37 @@ def _runner(cfg, model) -> BacktestRunner:
     )
 
 
+def _check_rebuilt_from_fills(run, cfg) -> None:
+    """Equity rebuilt from the fills and the market alone (not from Portfolio/Position arithmetic)."""
+    fills = run.broker.fills
+    entries = {f.position_id: f for f in fills if f.is_entry}
+    cash = INITIAL
+    closed = set()
+    for f in fills:
+        if f.is_entry:
+            cash -= f.qty * f.price + f.fee
+        else:
+            e = entries[f.position_id]
+            gross = f.qty * f.price if e.position_type.value == "long" else f.qty * (2.0 * e.price - f.price)
+            cash += gross - f.fee
+            closed.add(f.position_id)
+    t = run.bar
+    post_trade = run.context is None
+    value = 0.0
+    for pid, e in entries.items():
+        if pid in closed:
+            continue
+        if cfg["fill_at"] == "close" and post_trade and e.bar == t:
+            price = e.price  # entered at this close: not marked until the next bar
+        else:
+            price = float(run.market.mark[t, run.market.pair_index[e.pair]])
+        value += e.qty * price if e.position_type.value == "long" else e.qty * (2.0 * e.price - price)
+    pf = run.state.portfolio
+    assert math.isclose(pf.cash, cash, rel_tol=REL, abs_tol=1e-7), (pf.cash, cash)
+    assert math.isclose(pf.equity, cash + value, rel_tol=REL, abs_tol=1e-7), (pf.equity, cash + value)
+    assert math.isclose(pf.fees_paid, sum(f.fee for f in fills), rel_tol=REL, abs_tol=1e-9)
+
+
 def _check_bar(run, cfg) -> None:
     state, broker = run.state, run.broker
     pf = state.portfolio
@@ -164,6 +195,7 @@ def _check_bar(run, cfg) -> None:
     assert pf.cash >= -1e-9 * INITIAL
     if not cfg["allow_shorts"]:
         assert all(p.position_type.value == "long" for p in pf.positions.values())
+    _check_rebuilt_from_fills(run, cfg)
     exits = Counter(f.position_id for f in broker.fills if not f.is_entry)
     entries = Counter(f.position_id for f in broker.fills if f.is_entry)
     assert all(n == 1 for n in exits.values()), exits
