@@ -172,7 +172,6 @@ def train(
     `overwrite=True` replaces an earlier run in `out_dir`.
     """
     import torch
-    from stable_baselines3.common.callbacks import CheckpointCallback
     from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize, sync_envs_normalization
 
@@ -221,7 +220,12 @@ def train(
     ckpt = latest_checkpoint(out_dir) if resume else None
     try:
         if tc.vec_normalize:
-            if ckpt is not None and _vecnorm_path(ckpt[0]).is_file():
+            if ckpt is not None:
+                if not _vecnorm_path(ckpt[0]).is_file():
+                    raise ConfigError(
+                        f"cannot resume from {ckpt[0]}: its VecNormalize statistics {_vecnorm_path(ckpt[0]).name} "
+                        "are missing; delete that checkpoint to resume from the previous one"
+                    )
                 venv = VecNormalize.load(str(_vecnorm_path(ckpt[0])), venv)
                 venv.training = True
             else:
@@ -242,12 +246,10 @@ def train(
         # ---- callbacks
         callbacks: list[Any] = []
         if tc.checkpoint_freq > 0:
-            callbacks.append(CheckpointCallback(
+            callbacks.append(_checkpoint_callback_class()(
                 save_freq=max(tc.checkpoint_freq // tc.n_envs, 1),
-                save_path=str(out_dir / CHECKPOINT_DIR),
-                name_prefix=_PREFIX,
-                save_vecnormalize=tc.vec_normalize,
-                save_replay_buffer=hasattr(model, "replay_buffer"),
+                ckpt_dir=out_dir / CHECKPOINT_DIR,
+                vec_normalize=tc.vec_normalize,
             ))
         best_dir = out_dir / BEST_DIR
         eval_cb = None
@@ -340,13 +342,38 @@ def _buffer_path(ckpt: Path) -> Path:
 
 
 def _save_checkpoint(model: Any, ckpt_dir: Path, vec_normalize: bool) -> None:
+    """Write a checkpoint so that `latest_checkpoint` only ever sees complete ones.
+
+    Side files (VecNormalize statistics, replay buffer) first, then the model zip
+    under a temporary name renamed into place: a crash leaves no truncated zip.
+    """
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     path = ckpt_dir / f"{_PREFIX}_{model.num_timesteps}_steps.zip"
-    model.save(path)
     if vec_normalize and model.get_vec_normalize_env() is not None:
         model.get_vec_normalize_env().save(str(_vecnorm_path(path)))
     if hasattr(model, "save_replay_buffer") and getattr(model, "replay_buffer", None) is not None:
         model.save_replay_buffer(_buffer_path(path))
+    partial = ckpt_dir / f".partial_{path.name}"
+    model.save(partial)
+    os.replace(partial, path)
+
+
+def _checkpoint_callback_class() -> type:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class AtomicCheckpoint(BaseCallback):
+        """Every `save_freq` calls, `_save_checkpoint` (atomic, unlike SB3's CheckpointCallback)."""
+
+        def __init__(self, *, save_freq: int, ckpt_dir: Path, vec_normalize: bool) -> None:
+            super().__init__()
+            self.save_freq, self.ckpt_dir, self.vec_normalize = save_freq, ckpt_dir, vec_normalize
+
+        def _on_step(self) -> bool:
+            if self.n_calls % self.save_freq == 0:
+                _save_checkpoint(self.model, self.ckpt_dir, self.vec_normalize)
+            return True
+
+    return AtomicCheckpoint
 
 
 def _read_best(best_dir: Path) -> dict[str, Any] | None:
