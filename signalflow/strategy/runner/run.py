@@ -268,7 +268,10 @@ class BacktestRun:
                 broker.submit(order, t)
         if state.log.events != events:
             self._update_metrics()
-        self._record(t)
+        if self.exporter is None:
+            self._rows.append(self._row)  # `_record` without an exporter, inlined (hot loop)
+        else:
+            self._record(t)
         self.context = None
 
     def _record(self, t: int) -> None:
