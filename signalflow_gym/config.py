@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Mapping
 
 import yaml
 
+from signalflow_gym.yaml_io import write_yaml_atomic
 from signalflow.core.errors import ConfigError
 
 __all__ = [
@@ -402,12 +403,7 @@ class EnvConfig:
 
     def to_yaml(self, path: str | Path) -> Path:
         """Write the config as YAML to `path` (parents are created); return the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        tmp.replace(path)
-        return path
+        return write_yaml_atomic(self.to_dict(), path)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "EnvConfig":

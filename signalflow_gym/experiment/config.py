@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import yaml
 
+from signalflow_gym.yaml_io import write_yaml_atomic
 from signalflow.core.errors import ConfigError
 from signalflow_gym.config import DataConfig, EnvConfig, _boolean, _choice, _fail, _integer, _number, _unknown_key
 from signalflow_gym.run_package import ALGORITHMS
@@ -380,12 +381,7 @@ class ExperimentConfig:
             raise ConfigError(f"{path}: {exc}") from None
 
     def to_yaml(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        tmp.replace(path)
-        return path
+        return write_yaml_atomic(self.to_dict(), path)
 
     def replace(self, **changes: Any) -> "ExperimentConfig":
         """A copy with sections replaced; dicts are merged into the current section."""

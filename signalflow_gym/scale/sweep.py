@@ -50,8 +50,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import polars as pl
-import yaml
 
+from signalflow_gym.yaml_io import read_yaml
 from signalflow.core.errors import ConfigError
 
 __all__ = ["SweepSpace", "load_space", "expand_trials", "tune_sweep", "add_sweep_args", "run_sweep", "main"]
@@ -129,12 +129,7 @@ class SweepSpace:
 
 def load_space(path: str | Path) -> SweepSpace:
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep space file `{path}` does not exist; pass e.g. --space configs/sweep.yaml")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"sweep space file `{path}` is not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml(path, what="sweep space file", example="--space configs/sweep.yaml")
     if data is not None and not isinstance(data, Mapping):
         raise ConfigError(f"sweep space file `{path}` must be a mapping (metric, mode, search, seeds, space)")
     return SweepSpace(data, source=str(path))
