@@ -6,26 +6,43 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-__all__ = ["Signals", "SIGNAL_COLUMNS", "EmptySignalsFrame"]
+__all__ = ["Signals", "SIGNAL_COLUMNS", "BarSignalsFrame"]
 
 #: Required columns; extra columns (detector outputs, features) are kept.
 SIGNAL_COLUMNS: tuple[str, ...] = ("pair", "timestamp", "signal_type", "probability")
 
 
-class EmptySignalsFrame(pl.DataFrame):
-    """A polars DataFrame for bars without signals.
+class BarSignalsFrame(pl.DataFrame):
+    """The polars DataFrame of one bar's signals (`ModelContext.signals.value`).
 
-    Identical to `pl.DataFrame` except that `iter_rows()` on a frame with no
-    rows returns at once: models iterate the bar's signals on every bar, and
-    most bars have none (polars' own `iter_rows` spends microseconds setting up
-    even for zero rows). Frames derived from it that have rows behave exactly
-    as polars does.
+    Identical to `pl.DataFrame` except that `iter_rows()` reads the rows in one
+    call instead of polars' buffered loop: models iterate the bar's signals on
+    every bar, the frames hold a handful of rows, and polars spends several
+    microseconds setting up its loop (even for zero rows). The rows and their
+    order are exactly those of `pl.DataFrame.iter_rows`. Frames derived from it
+    (`filter`, `head`, ...) are plain polars frames.
     """
 
+    @classmethod
+    def _from_pydf(cls, py_df):
+        return pl.DataFrame._from_pydf(py_df)
+
+    @classmethod
+    def wrap(cls, frame: pl.DataFrame) -> "BarSignalsFrame":
+        """View `frame` (no copy) as a `BarSignalsFrame`."""
+        out = cls.__new__(cls)
+        out._df = frame._df
+        return out
+
     def iter_rows(self, *, named: bool = False, buffer_size: int = 512):
-        if self.height == 0:
+        df = self._df
+        if not df.height():
             return iter(())
-        return super().iter_rows(named=named, buffer_size=buffer_size)
+        rows = df.row_tuples()
+        if named:
+            columns = df.columns()
+            return (dict(zip(columns, row)) for row in rows)
+        return iter(rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from signalflow.core.errors import DataValidationError
-from signalflow.core.signals import EmptySignalsFrame, Signals
+from signalflow.core.signals import BarSignalsFrame, Signals
 
 __all__ = ["MarketData", "as_frame"]
 
@@ -128,7 +128,7 @@ class MarketData:
 
         sig_t = np.searchsorted(axis, sigs["timestamp"].dt.epoch("us").to_numpy()) if sigs.height else np.zeros(0, np.int64)
         counts = np.bincount(sig_t, minlength=T).astype(np.int64) if sigs.height else np.zeros(T, np.int64)
-        empty = Signals(EmptySignalsFrame(sigs.head(0)), strongest_by_pair={}, _ranked=[])
+        empty = Signals(BarSignalsFrame.wrap(sigs.head(0)), strongest_by_pair={}, _ranked=[])
         bar_signals: list[Signals] = [empty] * T
         if sigs.height:
             starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -142,7 +142,7 @@ class MarketData:
                     best = strongest.get(pair_l[k])
                     if best is None or prob_l[k] > best[1]:
                         strongest[pair_l[k]] = (type_l[k], prob_l[k])
-                bar_signals[t] = Signals(sigs.slice(s, n), strongest_by_pair=strongest)
+                bar_signals[t] = Signals(BarSignalsFrame.wrap(sigs.slice(s, n)), strongest_by_pair=strongest)
         return cls(
             raw_data=bars,
             signals=sigs,

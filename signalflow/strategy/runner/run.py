@@ -95,6 +95,10 @@ class BacktestRun:
         self._marks = (0, 0, 0)
         self._idle = 0
         self._exported_fills = 0
+        self._portfolio = self.state.portfolio
+        self._log = self.state.log
+        self._book_version = -1
+        self._book: tuple[list[tuple[Any, int, float, float]], float, float] = ([], 0.0, 0.0)
         self._update_metrics()
 
     # -- public stepping API ------------------------------------------------------------------
@@ -224,11 +228,12 @@ class BacktestRun:
         portfolio = state.portfolio
         broker = self.broker
         market = self.market
+        bar_prices = market._prices  # `market.prices_at(t)` once built (hot loop)
         while self._next < self.end:
             t = self._next
             self._next = t + 1
             if DECISION_CACHE_KEY in runtime:
-                state.reset_tick_cache()
+                del runtime[DECISION_CACHE_KEY]  # state.reset_tick_cache(), inlined (hot loop)
             had_pending = bool(broker._pending)
             if had_pending:
                 broker.fill_pending(t)
@@ -244,7 +249,8 @@ class BacktestRun:
             ctx = _new_context(ModelContext)
             _set_timestamp(ctx, market.datetimes[t])
             _set_signals(ctx, market.bar_signals[t])
-            _set_prices(ctx, market.prices_at(t))
+            prices = bar_prices[t]
+            _set_prices(ctx, prices if prices is not None else market.prices_at(t))
             _set_positions(ctx, list(open_positions.values()))
             _set_metrics(ctx, state.metrics)
             _set_runtime(ctx, runtime)
@@ -288,48 +294,60 @@ class BacktestRun:
                     exporter.export_position_close(pos, f.time, f.price, pos.exit_reason)
             self._exported_fills = len(fills)
 
+    def _open_book(self) -> tuple[list[tuple[Any, int, float, float]], float, float]:
+        """Open positions as `(position, pair column, signed qty, qty)` plus the constant parts of
+        their value and unrealised PnL; rebuilt only when a position opens or closes.
+
+        A long adds ``q * price`` to value and ``q * price - q * entry`` to PnL; a short adds
+        ``2 * q * entry - q * price`` and ``q * entry - q * price``. So per bar only
+        ``sum(signed qty * price)`` and ``sum(qty * price)`` depend on prices.
+        """
+        pf = self._portfolio
+        if self._book_version != pf.version:
+            index = self.market.pair_index
+            rows = []
+            c_value = c_upnl = 0.0
+            for p in pf._open.values():
+                q, e = p.qty, p.entry_price
+                if p.position_type is _LONG:
+                    rows.append((p, index[p.pair], q, q))
+                    c_upnl -= q * e
+                else:
+                    rows.append((p, index[p.pair], -q, q))
+                    c_value += 2.0 * q * e
+                    c_upnl += q * e
+            self._book = (rows, c_value, c_upnl)
+            self._book_version = pf.version
+        return self._book
+
     def _mark_and_measure(self, t: int) -> None:
         """Mark open positions to bar t's close (last close for pairs without a bar), then measure."""
-        market = self.market
-        mark = market.mark_rows[t]
-        dt = market.datetimes[t]
-        index = market.pair_index
-        pv = gross = upnl = 0.0
-        for p in self.state.portfolio._open.values():
-            lp = mark[index[p.pair]]
+        rows, c_value, c_upnl = self._book if self._book_version == self._portfolio.version else self._open_book()
+        mark = self.market.mark_rows[t]
+        dt = self.market.datetimes[t]
+        signed = gross = 0.0
+        for p, j, sq, q in rows:
+            lp = mark[j]
             p.last_price = lp
             p.last_time = dt
-            q, e = p.qty, p.entry_price
+            signed += sq * lp
             gross += q * lp
-            if p.position_type is _LONG:
-                pv += q * lp
-                upnl += q * (lp - e)
-            else:
-                pv += q * (2.0 * e - lp)
-                upnl += q * (e - lp)
-        self._measure(pv, gross, upnl)
+        self._measure(signed + c_value, gross, signed + c_upnl)
 
     def _update_metrics(self) -> None:
-        """Recompute the portfolio metrics into `state.metrics` (O(open positions)).
-
-        The totals loop repeats `_mark_and_measure`'s on purpose: that one marks in the
-        same pass, and this path runs after fills without marking (hot loop, no helper call).
-        """
-        pv = gross = upnl = 0.0
-        for p in self.state.portfolio._open.values():
-            q, lp, e = p.qty, p.last_price, p.entry_price
+        """Recompute the portfolio metrics into `state.metrics` (O(open positions)), at the marks
+        the positions hold (after fills: new positions at their fill price)."""
+        rows, c_value, c_upnl = self._open_book()
+        signed = gross = 0.0
+        for p, _, sq, q in rows:
+            lp = p.last_price
+            signed += sq * lp
             gross += q * lp
-            if p.position_type is _LONG:
-                pv += q * lp
-                upnl += q * (lp - e)
-            else:
-                pv += q * (2.0 * e - lp)
-                upnl += q * (e - lp)
-        self._measure(pv, gross, upnl)
+        self._measure(signed + c_value, gross, signed + c_upnl)
 
     def _measure(self, pv: float, gross: float, upnl: float) -> None:
         """Build `state.metrics` (and this bar's metrics row) from the marked position totals."""
-        pf = self.state.portfolio
+        pf = self._portfolio
         cash = pf.cash
         equity = cash + pv
         if equity > self._peak:
@@ -340,7 +358,7 @@ class BacktestRun:
             dd = 0.0
         if dd > self._max_dd:
             self._max_dd = dd
-        log = self.state.log
+        log = self._log
         row = (
             equity,
             cash,

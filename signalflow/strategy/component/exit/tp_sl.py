@@ -56,16 +56,22 @@ class TakeProfitStopLossExit(ExitRule):
         self.intrabar = bool(intrabar)
         self.fills_intrabar = self.intrabar
         self._market: MarketData | None = None
-        self._levels: dict[str, tuple[float, float, float, float]] = {}
-        self._levels_key: tuple[int, int] | None = None
+        self._levels: dict[str, tuple[float, float]] = {}
+        self._levels_of: tuple[object, int] | None = None  # (portfolio, version) the levels describe
+        self._bar_prices: list | None = None  # the market's per-bar price mappings, in a run
+        self._next_hit: dict[str, int] = {}
+        self._first_hit = 0
 
     def on_start(self, market: "MarketData") -> None:
         self._market = market
-        self._levels, self._levels_key = {}, None
+        self._bar_prices = market._prices
+        self._levels, self._levels_of = {}, None
+        self._next_hit = {}
+        self._first_hit = 0
 
     def check_exits(self, context: ModelContext, state: StrategyState) -> list[Order]:
         portfolio = state.portfolio
-        if not portfolio.open_count:
+        if not portfolio._open:
             return []
         prices = context.prices
         bar = context.bar_index
@@ -77,26 +83,32 @@ class TakeProfitStopLossExit(ExitRule):
                     if order is not None:
                         orders.append(order)
             return orders
-        # Per pair, the nearest take-profit and stop levels over its open positions
-        # (recomputed only when positions open or close): most bars hit no level,
-        # and then no position needs a look.
-        key = (id(portfolio), portfolio.version)
-        if self._levels_key != key:
-            self._levels = self._pair_levels(portfolio.open_positions())
-            self._levels_key = key
+        # Per pair, the nearest take-profit and stop levels over its open positions (recomputed
+        # only when positions open or close): most bars hit no level, and then no position needs
+        # a look. Inside the runner the context's prices are the market's closes at `bar`, so the
+        # bar of each pair's next crossing is found from its close column (`_next_hit`); bars
+        # before the first one are not looked at.
+        bar_prices = self._bar_prices
+        in_run = bar_prices is not None and 0 <= bar < len(bar_prices) and bar_prices[bar] is prices
+        levels_of = self._levels_of
+        if levels_of is None or levels_of[0] is not portfolio or levels_of[1] != portfolio.version:
+            self._set_levels(portfolio, bar if in_run else None)
+        if in_run and bar < self._first_hit:
+            return orders
         hit: set[str] | None = None
-        for pair, (long_tp, long_sl, short_tp, short_sl) in self._levels.items():
+        for pair, (lo, hi) in self._levels.items():
             price = prices.get(pair)
-            if price is not None and (price >= long_tp or price <= long_sl or price <= short_tp or price >= short_sl):
+            if price is not None and (price >= hi or price <= lo):
                 if hit is None:
                     hit = set()
                 hit.add(pair)
+        if in_run:
+            self._rescan_due(bar + 1)
         if hit is None:
             return orders
-        positions = portfolio.closable_positions()
         up, down = 1.0 + self.take_profit_pct, 1.0 - self.stop_loss_pct
         short_up, short_down = 1.0 - self.take_profit_pct, 1.0 + self.stop_loss_pct
-        for pos in positions:
+        for pos in portfolio.closable_positions():
             if pos.pair not in hit:
                 continue
             price = prices[pos.pair]
@@ -111,8 +123,57 @@ class TakeProfitStopLossExit(ExitRule):
                 orders.append(exit_order(pos, bar=bar, time=context.timestamp, reason=_STOP_LOSS))
         return orders
 
-    def _pair_levels(self, positions) -> dict[str, tuple[float, float, float, float]]:
-        """pair -> (lowest long TP level, highest long stop, highest short TP level, lowest short stop)."""
+    def _set_levels(self, portfolio, bar: int | None) -> None:
+        """Recompute the per-pair levels; from `bar` (None: outside a run, no scan), rescan the
+        next crossing of the pairs whose levels changed."""
+        old = self._levels
+        self._levels = levels = self._pair_levels(portfolio.open_positions())
+        self._levels_of = (portfolio, portfolio.version)
+        next_hit = self._next_hit
+        if bar is None:
+            next_hit.clear()
+            self._first_hit = 0
+            return
+        market = self._market
+        for pair in [p for p in next_hit if p not in levels]:
+            del next_hit[pair]
+        for pair, lv in levels.items():
+            if pair not in next_hit or old.get(pair) != lv:
+                next_hit[pair] = self._scan(pair, lv, bar)
+        self._first_hit = min(next_hit.values(), default=market.n_bars)
+
+    def _rescan_due(self, start: int) -> None:
+        """After an exact check of a bar: find the next crossing of the pairs that were due."""
+        next_hit = self._next_hit
+        if self._first_hit >= start:
+            return
+        for pair, lv in self._levels.items():
+            when = next_hit.get(pair)
+            if when is None or when < start:
+                next_hit[pair] = self._scan(pair, lv, start)
+        self._first_hit = min(next_hit.values(), default=self._market.n_bars)
+
+    def _scan(self, pair: str, levels: tuple[float, float], start: int) -> int:
+        """First bar >= `start` whose close of `pair` is at or beyond a level (n_bars if none)."""
+        market = self._market
+        lo, hi = levels
+        column = market.close[:, market.pair_index[pair]]  # NaN where the pair has no bar: never a hit
+        n = len(column)
+        size = 64
+        while start < n:
+            seg = column[start : start + size]
+            crossed = (seg >= hi) | (seg <= lo)
+            k = int(crossed.argmax())
+            if crossed[k]:
+                return start + k
+            start += size
+            size *= 4
+        return n
+
+    def _pair_levels(self, positions) -> dict[str, tuple[float, float]]:
+        """pair -> (lo, hi): a close at or below `lo` or at or above `hi` reaches some position's
+        take-profit or stop. `lo` is the highest of the long stops and short take-profit levels,
+        `hi` the lowest of the long take-profit levels and short stops."""
         up, down = 1.0 + self.take_profit_pct, 1.0 - self.stop_loss_pct
         short_up, short_down = 1.0 - self.take_profit_pct, 1.0 + self.stop_loss_pct
         inf = math.inf
@@ -120,15 +181,15 @@ class TakeProfitStopLossExit(ExitRule):
         for pos in positions:
             lv = levels.get(pos.pair)
             if lv is None:
-                lv = levels[pos.pair] = [inf, -inf, -inf, inf]
+                lv = levels[pos.pair] = [-inf, inf]
             e = pos.entry_price
             if pos.position_type is _LONG:
-                lv[0] = min(lv[0], e * up)
-                lv[1] = max(lv[1], e * down)
+                lv[0] = max(lv[0], e * down)
+                lv[1] = min(lv[1], e * up)
             else:
-                lv[2] = max(lv[2], e * short_up)
-                lv[3] = min(lv[3], e * short_down)
-        return {pair: tuple(lv) for pair, lv in levels.items()}
+                lv[0] = max(lv[0], e * short_up)
+                lv[1] = min(lv[1], e * short_down)
+        return {pair: (lo, hi) for pair, (lo, hi) in levels.items()}
 
     def _intrabar_exit(self, pos, bar: int, context: ModelContext) -> Order | None:
         market = self._market
