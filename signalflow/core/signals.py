@@ -12,15 +12,24 @@ __all__ = ["Signals", "SIGNAL_COLUMNS", "BarSignalsFrame"]
 SIGNAL_COLUMNS: tuple[str, ...] = ("pair", "timestamp", "signal_type", "probability")
 
 
-class BarSignalsFrame(pl.DataFrame):
-    """The polars DataFrame of one bar's signals (`ModelContext.signals.value`).
+_READ_ONLY = (
+    "a bar's signals frame (context.signals.value) is shared by every run over this market and is "
+    "read-only; {what} would change it in place. Work on a copy: frame = context.signals.value.clone()"
+)
 
-    Identical to `pl.DataFrame` except that `iter_rows()` reads the rows in one
-    call instead of polars' buffered loop: models iterate the bar's signals on
-    every bar, the frames hold a handful of rows, and polars spends several
-    microseconds setting up its loop (even for zero rows). The rows and their
-    order are exactly those of `pl.DataFrame.iter_rows`. Frames derived from it
-    (`filter`, `head`, ...) are plain polars frames.
+
+class BarSignalsFrame(pl.DataFrame):
+    """The read-only polars DataFrame of one bar's signals (`ModelContext.signals.value`).
+
+    Everything that reads works exactly as on `pl.DataFrame`. Two differences:
+
+    - `iter_rows()` yields rows read once when the market was prepared (models
+      iterate the bar's signals on every bar; polars would convert them again each
+      time). The rows, their values and their order are those of polars.
+    - In-place changes (`df[0, "probability"] = ...`, `insert_column`, `extend`,
+      `hstack(in_place=True)`, ...) raise `TypeError`: the frame is shared by every
+      run over the market. `clone()`, `filter()`, `head()`, ... return ordinary,
+      mutable polars frames.
     """
 
     @classmethod
@@ -28,21 +37,68 @@ class BarSignalsFrame(pl.DataFrame):
         return pl.DataFrame._from_pydf(py_df)
 
     @classmethod
-    def wrap(cls, frame: pl.DataFrame) -> "BarSignalsFrame":
-        """View `frame` (no copy) as a `BarSignalsFrame`."""
+    def wrap(cls, frame: pl.DataFrame, rows: list[tuple] | None = None) -> "BarSignalsFrame":
+        """View `frame` (no copy) as a `BarSignalsFrame`; `rows` are its `frame.rows()` if known."""
         out = cls.__new__(cls)
-        out._df = frame._df
+        object.__setattr__(out, "_df", frame._df)
+        object.__setattr__(out, "_rows", tuple(frame.rows() if rows is None else rows))
+        object.__setattr__(out, "_columns", tuple(frame.columns))
         return out
 
     def iter_rows(self, *, named: bool = False, buffer_size: int = 512):
-        df = self._df
-        if not df.height():
+        rows = self._rows
+        if not rows:
             return iter(())
-        rows = df.row_tuples()
         if named:
-            columns = df.columns()
+            columns = self._columns
             return (dict(zip(columns, row)) for row in rows)
         return iter(rows)
+
+    def __reduce__(self):
+        return (_restore_bar_frame, (pl.DataFrame._from_pydf(self._df), self._rows))
+
+    # -- read-only -------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        raise TypeError(_READ_ONLY.format(what=f"setting `{name}`"))
+
+    def __setitem__(self, key, value):
+        raise TypeError(_READ_ONLY.format(what="item assignment"))
+
+    @property
+    def columns(self) -> list[str]:
+        return pl.DataFrame.columns.fget(self)
+
+    @columns.setter
+    def columns(self, names) -> None:
+        raise TypeError(_READ_ONLY.format(what="renaming columns"))
+
+    def _refuse(what):  # noqa: N805 (builds the methods below)
+        def method(self, *args, **kwargs):
+            raise TypeError(_READ_ONLY.format(what=f"`{what}()`"))
+
+        method.__name__ = what
+        return method
+
+    insert_column = _refuse("insert_column")
+    replace_column = _refuse("replace_column")
+    _replace = _refuse("_replace")
+    drop_in_place = _refuse("drop_in_place")
+    extend = _refuse("extend")
+    del _refuse
+
+    def hstack(self, columns, *, in_place: bool = False):
+        if in_place:
+            raise TypeError(_READ_ONLY.format(what="`hstack(in_place=True)`"))
+        return super().hstack(columns)
+
+    def vstack(self, other, *, in_place: bool = False):
+        if in_place:
+            raise TypeError(_READ_ONLY.format(what="`vstack(in_place=True)`"))
+        return super().vstack(other)
+
+
+def _restore_bar_frame(frame: pl.DataFrame, rows: tuple) -> BarSignalsFrame:
+    return BarSignalsFrame.wrap(frame, rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
-"""`BarSignalsFrame` (a bar's signals in `ModelContext`) iterates exactly like polars."""
+"""`BarSignalsFrame` (a bar's signals in `ModelContext`) reads exactly like polars and refuses in-place changes."""
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime
 
 import polars as pl
@@ -26,11 +27,40 @@ def test_bar_signals_frame_iter_rows_equals_polars(frame, named):
     wrapped = BarSignalsFrame.wrap(frame)
     assert list(wrapped.iter_rows(named=named)) == list(frame.iter_rows(named=named))
     assert wrapped.equals(frame)
+    restored = pickle.loads(pickle.dumps(wrapped))
+    assert type(restored) is BarSignalsFrame
+    assert list(restored.iter_rows(named=named)) == list(frame.iter_rows(named=named))
 
 
-def test_bar_signals_frame_derived_frames_are_plain_polars():
+def test_bar_signals_frame_derived_frames_are_plain_mutable_polars():
     wrapped = BarSignalsFrame.wrap(FRAME)
     derived = wrapped.filter(pl.col("probability") > 0.5)
     assert type(wrapped.head(1)) is pl.DataFrame
     assert type(derived) is pl.DataFrame
     assert derived["pair"].to_list() == ["B"]
+    copy = wrapped.clone()
+    copy[0, "probability"] = 0.1
+    assert wrapped["probability"][0] == 0.9
+    assert wrapped.hstack([pl.Series("x", [1, 2, 3])]).columns[-1] == "x"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda f: f.__setitem__((0, "probability"), 0.5),
+        lambda f: setattr(f, "columns", ["a", "b", "c", "d", "e"]),
+        lambda f: f.insert_column(0, pl.Series("x", [1, 2, 3])),
+        lambda f: f.replace_column(0, pl.Series("x", [1, 2, 3])),
+        lambda f: f.drop_in_place("pair"),
+        lambda f: f.extend(FRAME),
+        lambda f: f.hstack([pl.Series("x", [1, 2, 3])], in_place=True),
+        lambda f: f.vstack(FRAME, in_place=True),
+    ],
+    ids=["setitem", "rename", "insert_column", "replace_column", "drop_in_place", "extend", "hstack", "vstack"],
+)
+def test_bar_signals_frame_refuses_in_place_changes(change):
+    wrapped = BarSignalsFrame.wrap(FRAME)
+    with pytest.raises(TypeError, match=r"read-only.*clone\(\)"):
+        change(wrapped)
+    assert wrapped.equals(FRAME)
+    assert list(wrapped.iter_rows()) == list(FRAME.iter_rows())

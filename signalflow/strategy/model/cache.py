@@ -37,7 +37,8 @@ def decisions_for(model: Any, context: ModelContext, state: StrategyState) -> li
         decisions = cache.get(key)
         if decisions is not None:
             return decisions
-    decisions = cache[key] = _checked(model, model.decide(context))
+    raw = model.decide(context)
+    decisions = cache[key] = _checked(model, raw) if raw else []
     state.log.model_calls += 1
     return decisions
 

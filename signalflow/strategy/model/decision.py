@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -28,7 +27,7 @@ class StrategyAction(str, Enum):
 _NEEDS_PAIR = frozenset({StrategyAction.ENTER, StrategyAction.SKIP, StrategyAction.CLOSE, StrategyAction.CLOSE_ALL})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class StrategyDecision:
     """One decision of a model for the current bar; validated on construction.
 
@@ -37,41 +36,68 @@ class StrategyDecision:
     - `position_id`: required for CLOSE.
     - `size_multiplier`: scales `base_position_size` of the entry rule; in (0, 10].
     - `confidence`: in [0, 1]; rules ignore (and count) decisions below their `min_confidence`.
-    - `meta`: free-form; `meta["reason"]` becomes the exit reason of a CLOSE, and
-      `meta["direction"]` ("long"/"short") overrides the side an ENTER takes from the
-      pair's strongest signal.
+    - `meta`: free-form dict (default: a new empty one); `meta["reason"]` becomes the exit
+      reason of a CLOSE, and `meta["direction"]` ("long"/"short") overrides the side an
+      ENTER takes from the pair's strongest signal.
 
     A malformed decision raises `DecisionError` here, naming the field.
     """
 
     action: StrategyAction
-    pair: str | None = None
-    position_id: str | None = None
-    size_multiplier: float = 1.0
-    confidence: float = 1.0
-    meta: dict[str, Any] = field(default_factory=dict)
+    pair: str | None
+    position_id: str | None
+    size_multiplier: float
+    confidence: float
+    meta: dict[str, Any]
 
-    def __post_init__(self) -> None:
-        action = self.action
-        if not isinstance(action, StrategyAction):
+    # Written out (not generated) because models build many decisions per run: the
+    # generated frozen __init__ goes through object.__setattr__ for every field.
+    def __init__(
+        self,
+        action: StrategyAction | str,
+        pair: str | None = None,
+        position_id: str | None = None,
+        size_multiplier: float = 1.0,
+        confidence: float = 1.0,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        if action.__class__ is not StrategyAction:
             try:
                 action = StrategyAction(action)
             except ValueError:
                 names = ", ".join(a.name for a in StrategyAction)
-                raise DecisionError(f"`action` must be a StrategyAction ({names}), was {self.action!r}") from None
-            object.__setattr__(self, "action", action)
-        if action in _NEEDS_PAIR and not (isinstance(self.pair, str) and self.pair):
-            raise DecisionError(f"`pair` is required for {action.name} decisions, was {self.pair!r}")
-        if action is StrategyAction.CLOSE and not (isinstance(self.position_id, str) and self.position_id):
+                raise DecisionError(f"`action` must be a StrategyAction ({names}), was {action!r}") from None
+        if action in _NEEDS_PAIR and not (isinstance(pair, str) and pair):
+            raise DecisionError(f"`pair` is required for {action.name} decisions, was {pair!r}")
+        if action is StrategyAction.CLOSE and not (isinstance(position_id, str) and position_id):
             raise DecisionError(
-                f"`position_id` is required for CLOSE decisions, was {self.position_id!r}; "
+                f"`position_id` is required for CLOSE decisions, was {position_id!r}; "
                 "use CLOSE_ALL to close every position of a pair"
             )
-        c = self.confidence
-        if not isinstance(c, (int, float)) or not math.isfinite(c) or not 0.0 <= c <= 1.0:
-            raise DecisionError(f"`confidence` must be a finite number in [0, 1], was {c!r}")
-        m = self.size_multiplier
-        if not isinstance(m, (int, float)) or not math.isfinite(m) or not 0.0 < m <= MAX_SIZE_MULTIPLIER:
-            raise DecisionError(f"`size_multiplier` must be a finite number in (0, {MAX_SIZE_MULTIPLIER:g}], was {m!r}")
-        if not isinstance(self.meta, dict):
-            raise DecisionError(f"`meta` must be a dict, was {type(self.meta).__name__}")
+        # (the range checks also reject NaN and infinities)
+        if not (isinstance(confidence, (int, float)) and 0.0 <= confidence <= 1.0):
+            raise DecisionError(f"`confidence` must be a finite number in [0, 1], was {confidence!r}")
+        if not (isinstance(size_multiplier, (int, float)) and 0.0 < size_multiplier <= MAX_SIZE_MULTIPLIER):
+            raise DecisionError(
+                f"`size_multiplier` must be a finite number in (0, {MAX_SIZE_MULTIPLIER:g}], was {size_multiplier!r}"
+            )
+        if meta is None:
+            meta = {}
+        elif not isinstance(meta, dict):
+            raise DecisionError(f"`meta` must be a dict, was {type(meta).__name__}")
+        _set_action(self, action)
+        _set_pair(self, pair)
+        _set_position_id(self, position_id)
+        _set_size_multiplier(self, size_multiplier)
+        _set_confidence(self, confidence)
+        _set_meta(self, meta)
+
+
+_slots = StrategyDecision.__dict__
+_set_action = _slots["action"].__set__
+_set_pair = _slots["pair"].__set__
+_set_position_id = _slots["position_id"].__set__
+_set_size_multiplier = _slots["size_multiplier"].__set__
+_set_confidence = _slots["confidence"].__set__
+_set_meta = _slots["meta"].__set__
+del _slots

@@ -132,6 +132,7 @@ class MarketData:
         bar_signals: list[Signals] = [empty] * T
         if sigs.height:
             starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            all_rows = sigs.rows()
             pair_l = sigs["pair"].to_list()
             type_l = sigs["signal_type"].to_list()
             prob_l = sigs["probability"].to_list()
@@ -142,7 +143,7 @@ class MarketData:
                     best = strongest.get(pair_l[k])
                     if best is None or prob_l[k] > best[1]:
                         strongest[pair_l[k]] = (type_l[k], prob_l[k])
-                bar_signals[t] = Signals(BarSignalsFrame.wrap(sigs.slice(s, n)), strongest_by_pair=strongest)
+                bar_signals[t] = Signals(BarSignalsFrame.wrap(sigs.slice(s, n), all_rows[s : s + n]), strongest_by_pair=strongest)
         return cls(
             raw_data=bars,
             signals=sigs,

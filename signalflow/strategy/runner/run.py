@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 import polars as pl
@@ -95,6 +95,8 @@ class BacktestRun:
         self._marks = (0, 0, 0)
         self._idle = 0
         self._exported_fills = 0
+        self._failed: str | None = None
+        self._loop = self._bars()
         self._portfolio = self.state.portfolio
         self._log = self.state.log
         self._book_version = -1
@@ -121,7 +123,8 @@ class BacktestRun:
         self._check_owner()
         log = self.state.log
         self._marks = (len(self.broker.fills), len(log.skipped), len(log.rejected))
-        return self._begin()
+        self._idle = 0
+        return next(self._loop, None)
 
     def put_decisions(self, model: Any, decisions: Iterable | None) -> None:
         """Use `decisions` as `model`'s decisions for the open bar (its rules will not call it)."""
@@ -135,7 +138,7 @@ class BacktestRun:
         if ctx is None:
             raise RunStateError("no bar is open; call begin_bar() first")
         self._check_owner()
-        self._end(ctx)
+        next(self._loop)
         state = self.state
         log = state.log
         fill_start, skip_start, reject_start = self._marks
@@ -171,11 +174,8 @@ class BacktestRun:
         if self.context is not None:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() first")
         self._check_owner()
-        begin, end = self._begin, self._end
-        ctx = begin()
-        while ctx is not None:
-            end(ctx)
-            ctx = begin()
+        for _ in self._loop:
+            pass
 
     def finish(self) -> BacktestResult:
         """Process any bars left (rules decide) and return the result (idempotent)."""
@@ -212,7 +212,12 @@ class BacktestRun:
         return pl.DataFrame(columns)
 
     def _check_owner(self) -> None:
-        """A runner's broker serves one run at a time: a newer `runner.start()` invalidates this run."""
+        """A run that raised cannot go on; a runner's broker serves one run at a time: a newer
+        `runner.start()` invalidates this run."""
+        if self._failed is not None:
+            raise RunStateError(
+                f"this run cannot continue: {self._failed}. Fix the cause and start a new run with runner.start(...)"
+            )
         if self.broker._state is not self.state:
             raise RunStateError(
                 "this run's runner started a newer run, which now owns the broker; a run cannot continue "
@@ -220,65 +225,91 @@ class BacktestRun:
             )
 
     # -- the bar loop ----------------------------------------------------------------------------
-    def _begin(self) -> ModelContext | None:
-        """Open bars until one needs a decision (all of them unless skip_idle_bars)."""
-        self._idle = 0
+    def _bars(self) -> Iterator[ModelContext | None]:
+        """The bar loop, one generator for every way of driving a run.
+
+        Per bar it yields the bar's context once the bar is opened (the decision
+        point: `begin_bar()` returns it), then None once the bar is ended
+        (`end_bar()`); `run_to_end()` simply exhausts it. Locals are bound once
+        per run, not once per bar.
+        """
         state = self.state
         runtime = state.runtime
-        portfolio = state.portfolio
+        portfolio = self._portfolio
+        open_positions = portfolio._open
+        log = self._log
         broker = self.broker
+        submit = broker.submit
         market = self.market
-        bar_prices = market._prices  # `market.prices_at(t)` once built (hot loop)
-        while self._next < self.end:
-            t = self._next
-            self._next = t + 1
-            if DECISION_CACHE_KEY in runtime:
-                del runtime[DECISION_CACHE_KEY]  # state.reset_tick_cache(), inlined (hot loop)
-            had_pending = bool(broker._pending)
-            if had_pending:
-                broker.fill_pending(t)
-            open_positions = portfolio._open
-            if open_positions:
-                self._mark_and_measure(t)
-            elif had_pending:
-                self._update_metrics()
-            if self.skip_idle and not open_positions and not broker._pending and not market.signal_counts[t]:
-                self._record(t)
-                self._idle += 1
-                continue
-            ctx = _new_context(ModelContext)
-            _set_timestamp(ctx, market.datetimes[t])
-            _set_signals(ctx, market.bar_signals[t])
-            prices = bar_prices[t]
-            _set_prices(ctx, prices if prices is not None else market.prices_at(t))
-            _set_positions(ctx, list(open_positions.values()))
-            _set_metrics(ctx, state.metrics)
-            _set_runtime(ctx, runtime)
-            _set_bar_index(ctx, t)
-            self.context = ctx
-            self.bar = t
-            return ctx
+        bar_prices = market._prices  # `market.prices_at(t)` once built
+        datetimes, bar_signals, mark_rows = market.datetimes, market.bar_signals, market.mark_rows
+        signal_counts = market.signal_counts
+        exit_rules, entry_rules = self.exit_rules, self.entry_rules
+        rows, exporter, skip_idle = self._rows, self.exporter, self.skip_idle
+        measure, update_metrics = self._measure, self._update_metrics
+        try:
+            while self._next < self.end:
+                t = self._next
+                self._next = t + 1
+                # -- open the bar: forget last bar's decisions, fill orders due at this open,
+                #    mark positions to the close, measure (pre-trade)
+                if DECISION_CACHE_KEY in runtime:
+                    del runtime[DECISION_CACHE_KEY]  # state.reset_tick_cache(), inlined
+                had_pending = bool(broker._pending)
+                if had_pending:
+                    broker.fill_pending(t)
+                if open_positions:
+                    book, c_value, c_upnl = self._book if self._book_version == portfolio.version else self._open_book()
+                    mark = mark_rows[t]
+                    dt = datetimes[t]
+                    signed = gross = 0.0
+                    for p, j, sq, q in book:
+                        lp = mark[j]
+                        p.last_price = lp
+                        p.last_time = dt
+                        signed += sq * lp
+                        gross += q * lp
+                    measure(signed + c_value, gross, signed + c_upnl)
+                elif had_pending:
+                    update_metrics()
+                if skip_idle and not open_positions and not broker._pending and not signal_counts[t]:
+                    self._record(t)
+                    self._idle += 1
+                    continue
+                ctx = _new_context(ModelContext)
+                _set_timestamp(ctx, datetimes[t])
+                _set_signals(ctx, bar_signals[t])
+                prices = bar_prices[t]
+                _set_prices(ctx, prices if prices is not None else market.prices_at(t))
+                _set_positions(ctx, list(open_positions.values()))
+                _set_metrics(ctx, state.metrics)
+                _set_runtime(ctx, runtime)
+                _set_bar_index(ctx, t)
+                self.context = ctx
+                self.bar = t
+                yield ctx
+                # -- end the bar: exit rules in order, then entry rules; post-trade metrics
+                events = log.events
+                for rule in exit_rules:
+                    for order in rule.check_exits(ctx, state):
+                        submit(order, t)
+                for rule in entry_rules:
+                    for order in rule.check_entries(ctx, state):
+                        submit(order, t)
+                if log.events != events:
+                    update_metrics()
+                if exporter is None:
+                    rows.append(self._row)
+                else:
+                    self._record(t)
+                self.context = None
+                yield None
+        except GeneratorExit:  # the run was dropped unfinished
+            raise
+        except BaseException as exc:
+            self._failed = f"bar {self.bar} raised {type(exc).__name__}: {exc}"
+            raise
         self.bar = None
-        return None
-
-    def _end(self, ctx: ModelContext) -> None:
-        """Exit rules, entry rules, fills, post-trade metrics and the bar's record."""
-        state, broker = self.state, self.broker
-        t = ctx.bar_index
-        events = state.log.events
-        for rule in self.exit_rules:
-            for order in rule.check_exits(ctx, state):
-                broker.submit(order, t)
-        for rule in self.entry_rules:
-            for order in rule.check_entries(ctx, state):
-                broker.submit(order, t)
-        if state.log.events != events:
-            self._update_metrics()
-        if self.exporter is None:
-            self._rows.append(self._row)  # `_record` without an exporter, inlined (hot loop)
-        else:
-            self._record(t)
-        self.context = None
 
     def _record(self, t: int) -> None:
         """Append the current metrics as bar t's row; export the bar and any closes."""
@@ -319,20 +350,6 @@ class BacktestRun:
             self._book = (rows, c_value, c_upnl)
             self._book_version = pf.version
         return self._book
-
-    def _mark_and_measure(self, t: int) -> None:
-        """Mark open positions to bar t's close (last close for pairs without a bar), then measure."""
-        rows, c_value, c_upnl = self._book if self._book_version == self._portfolio.version else self._open_book()
-        mark = self.market.mark_rows[t]
-        dt = self.market.datetimes[t]
-        signed = gross = 0.0
-        for p, j, sq, q in rows:
-            lp = mark[j]
-            p.last_price = lp
-            p.last_time = dt
-            signed += sq * lp
-            gross += q * lp
-        self._measure(signed + c_value, gross, signed + c_upnl)
 
     def _update_metrics(self) -> None:
         """Recompute the portfolio metrics into `state.metrics` (O(open positions)), at the marks

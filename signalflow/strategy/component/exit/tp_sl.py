@@ -59,7 +59,8 @@ class TakeProfitStopLossExit(ExitRule):
         self._levels: dict[str, tuple[float, float]] = {}
         self._levels_of: tuple[object, int] | None = None  # (portfolio, version) the levels describe
         self._bar_prices: list | None = None  # the market's per-bar price mappings, in a run
-        self._next_hit: dict[str, int] = {}
+        self._next_hit: dict[str, int] = {}  # pair -> first bar at or after the last scan that crosses a level
+        self._stale: set[str] = set()  # pairs whose `_next_hit` must be scanned again
         self._first_hit = 0
 
     def on_start(self, market: "MarketData") -> None:
@@ -67,6 +68,7 @@ class TakeProfitStopLossExit(ExitRule):
         self._bar_prices = market._prices
         self._levels, self._levels_of = {}, None
         self._next_hit = {}
+        self._stale = set()
         self._first_hit = 0
 
     def check_exits(self, context: ModelContext, state: StrategyState) -> list[Order]:
@@ -92,9 +94,12 @@ class TakeProfitStopLossExit(ExitRule):
         in_run = bar_prices is not None and 0 <= bar < len(bar_prices) and bar_prices[bar] is prices
         levels_of = self._levels_of
         if levels_of is None or levels_of[0] is not portfolio or levels_of[1] != portfolio.version:
-            self._set_levels(portfolio, bar if in_run else None)
-        if in_run and bar < self._first_hit:
-            return orders
+            self._set_levels(portfolio)
+        if in_run:
+            if self._stale:
+                self._scan_stale(bar)
+            if bar < self._first_hit:
+                return orders
         hit: set[str] | None = None
         for pair, (lo, hi) in self._levels.items():
             price = prices.get(pair)
@@ -102,8 +107,10 @@ class TakeProfitStopLossExit(ExitRule):
                 if hit is None:
                     hit = set()
                 hit.add(pair)
-        if in_run:
-            self._rescan_due(bar + 1)
+        if in_run:  # the pairs due now are scanned again from the next call on
+            for pair, when in self._next_hit.items():
+                if when <= bar:
+                    self._stale.add(pair)
         if hit is None:
             return orders
         up, down = 1.0 + self.take_profit_pct, 1.0 - self.stop_loss_pct
@@ -123,35 +130,24 @@ class TakeProfitStopLossExit(ExitRule):
                 orders.append(exit_order(pos, bar=bar, time=context.timestamp, reason=_STOP_LOSS))
         return orders
 
-    def _set_levels(self, portfolio, bar: int | None) -> None:
-        """Recompute the per-pair levels; from `bar` (None: outside a run, no scan), rescan the
-        next crossing of the pairs whose levels changed."""
+    def _set_levels(self, portfolio) -> None:
+        """Recompute the per-pair levels; pairs whose levels changed need a new scan."""
         old = self._levels
         self._levels = levels = self._pair_levels(portfolio.open_positions())
         self._levels_of = (portfolio, portfolio.version)
-        next_hit = self._next_hit
-        if bar is None:
-            next_hit.clear()
-            self._first_hit = 0
-            return
-        market = self._market
-        for pair in [p for p in next_hit if p not in levels]:
+        next_hit, stale = self._next_hit, self._stale
+        for pair in [p for p in next_hit if old.get(p) != levels.get(p)]:
             del next_hit[pair]
-        for pair, lv in levels.items():
-            if pair not in next_hit or old.get(pair) != lv:
-                next_hit[pair] = self._scan(pair, lv, bar)
-        self._first_hit = min(next_hit.values(), default=market.n_bars)
+        stale.intersection_update(levels)
+        stale.update(p for p in levels if p not in next_hit)
 
-    def _rescan_due(self, start: int) -> None:
-        """After an exact check of a bar: find the next crossing of the pairs that were due."""
-        next_hit = self._next_hit
-        if self._first_hit >= start:
-            return
-        for pair, lv in self._levels.items():
-            when = next_hit.get(pair)
-            if when is None or when < start:
-                next_hit[pair] = self._scan(pair, lv, start)
-        self._first_hit = min(next_hit.values(), default=self._market.n_bars)
+    def _scan_stale(self, bar: int) -> None:
+        """Find, from `bar` on, the next crossing of every pair whose scan is out of date."""
+        next_hit, levels = self._next_hit, self._levels
+        for pair in self._stale:
+            next_hit[pair] = self._scan(pair, levels[pair], bar)
+        self._stale.clear()
+        self._first_hit = min(next_hit.values(), default=len(self._bar_prices))
 
     def _scan(self, pair: str, levels: tuple[float, float], start: int) -> int:
         """First bar >= `start` whose close of `pair` is at or beyond a level (n_bars if none)."""
@@ -159,7 +155,7 @@ class TakeProfitStopLossExit(ExitRule):
         lo, hi = levels
         column = market.close[:, market.pair_index[pair]]  # NaN where the pair has no bar: never a hit
         n = len(column)
-        size = 64
+        size = 256
         while start < n:
             seg = column[start : start + size]
             crossed = (seg >= hi) | (seg <= lo)
