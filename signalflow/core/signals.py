@@ -50,8 +50,12 @@ class BarSignalsFrame(pl.DataFrame):
         if not rows:
             return iter(())
         if named:
-            columns = self._columns
-            return (dict(zip(columns, row)) for row in rows)
+            named_rows = self.__dict__.get("_named")
+            if named_rows is None:
+                columns = self._columns
+                named_rows = tuple(dict(zip(columns, row)) for row in rows)
+                object.__setattr__(self, "_named", named_rows)
+            return map(dict, named_rows)  # a fresh dict per row: callers may change theirs
         return iter(rows)
 
     def __reduce__(self):

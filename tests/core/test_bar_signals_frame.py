@@ -64,3 +64,11 @@ def test_bar_signals_frame_refuses_in_place_changes(change):
         change(wrapped)
     assert wrapped.equals(FRAME)
     assert list(wrapped.iter_rows()) == list(FRAME.iter_rows())
+
+
+def test_bar_signals_frame_named_rows_are_fresh_dicts():
+    wrapped = BarSignalsFrame.wrap(FRAME)
+    first = list(wrapped.iter_rows(named=True))
+    first[0]["probability"] = -1.0
+    first[0]["new"] = 1
+    assert list(wrapped.iter_rows(named=True)) == list(FRAME.iter_rows(named=True))

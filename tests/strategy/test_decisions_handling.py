@@ -152,3 +152,21 @@ def test_model_returning_non_decision_raises_decision_error(bars, scripted):
     runner = _runner(scripted({0: ["enter A"]}))
     with pytest.raises(DecisionError, match=r"^ScriptedModel\.decide\(\) must return a list of StrategyDecision, item 0 was str"):
         runner.run(bars(PRICES), None)
+
+
+def test_run_whose_bar_raised_refuses_to_continue(bars, scripted):
+    """After an error inside a bar the run's state is half-updated: every further call says so."""
+    from signalflow.core.errors import RunStateError
+
+    runner = _runner(scripted({0: [_enter()], 2: ["not a decision"]}))
+    run = runner.start(bars(PRICES))
+    run.step()
+    run.step()
+    assert run.begin_bar() is not None
+    with pytest.raises(DecisionError):
+        run.end_bar()
+    for call in (run.begin_bar, run.end_bar, run.run_to_end, run.finish):
+        with pytest.raises(RunStateError, match=r"cannot continue: bar 2 raised DecisionError.*runner\.start"):
+            call()
+    fresh = _runner(scripted({0: [_enter()]}))
+    assert fresh.run(bars(PRICES), None).portfolio.open_count == 1  # a new run is unaffected

@@ -116,6 +116,7 @@ class BacktestRun:
 
     def begin_bar(self) -> ModelContext | None:
         """Open the next bar that needs a decision and return its context (None at the end)."""
+        self._check_not_failed()
         if self.context is not None:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() before begin_bar()")
         if self._finished is not None:
@@ -134,6 +135,7 @@ class BacktestRun:
 
     def end_bar(self) -> BarReport:
         """Run exit then entry rules on the open bar, fill, record post-trade metrics; report the bar."""
+        self._check_not_failed()
         ctx = self.context
         if ctx is None:
             raise RunStateError("no bar is open; call begin_bar() first")
@@ -165,12 +167,14 @@ class BacktestRun:
 
     def stop(self) -> None:
         """End the run after the last ended bar (e.g. an environment terminated); `finish()` then reports up to it."""
+        self._check_not_failed()
         if self.context is not None:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() before stop()")
         self.end = self._next
 
     def run_to_end(self) -> None:
         """Process every remaining bar (rules decide; nothing injected). Used by `BacktestRunner.run`."""
+        self._check_not_failed()
         if self.context is not None:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() first")
         self._check_owner()
@@ -211,13 +215,15 @@ class BacktestRun:
             columns[name] = values[:, i]
         return pl.DataFrame(columns)
 
-    def _check_owner(self) -> None:
-        """A run that raised cannot go on; a runner's broker serves one run at a time: a newer
-        `runner.start()` invalidates this run."""
+    def _check_not_failed(self) -> None:
+        """A bar that raised left the run half-updated: it cannot go on."""
         if self._failed is not None:
             raise RunStateError(
                 f"this run cannot continue: {self._failed}. Fix the cause and start a new run with runner.start(...)"
             )
+
+    def _check_owner(self) -> None:
+        """A runner's broker serves one run at a time: a newer `runner.start()` invalidates this run."""
         if self.broker._state is not self.state:
             raise RunStateError(
                 "this run's runner started a newer run, which now owns the broker; a run cannot continue "

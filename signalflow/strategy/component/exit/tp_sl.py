@@ -57,7 +57,8 @@ class TakeProfitStopLossExit(ExitRule):
         self.fills_intrabar = self.intrabar
         self._market: MarketData | None = None
         self._levels: dict[str, tuple[float, float]] = {}
-        self._levels_of: tuple[object, int] | None = None  # (portfolio, version) the levels describe
+        self._levels_portfolio: object | None = None  # the portfolio, and its version, the levels describe
+        self._levels_version = -1
         self._bar_prices: list | None = None  # the market's per-bar price mappings, in a run
         self._next_hit: dict[str, int] = {}  # pair -> first bar at or after the last scan that crosses a level
         self._stale: set[str] = set()  # pairs whose `_next_hit` must be scanned again
@@ -66,7 +67,7 @@ class TakeProfitStopLossExit(ExitRule):
     def on_start(self, market: "MarketData") -> None:
         self._market = market
         self._bar_prices = market._prices
-        self._levels, self._levels_of = {}, None
+        self._levels, self._levels_portfolio, self._levels_version = {}, None, -1
         self._next_hit = {}
         self._stale = set()
         self._first_hit = 0
@@ -75,8 +76,16 @@ class TakeProfitStopLossExit(ExitRule):
         portfolio = state.portfolio
         if not portfolio._open:
             return []
-        prices = context.prices
         bar = context.bar_index
+        prices = context.prices
+        if (  # the usual bar inside a run: levels up to date, before the next crossing (see below)
+            0 <= bar < self._first_hit
+            and portfolio.version == self._levels_version
+            and portfolio is self._levels_portfolio
+            and not self._stale
+            and self._bar_prices[bar] is prices
+        ):
+            return []
         orders: list[Order] = []
         if self.intrabar:
             for pos in portfolio.closable_positions():
@@ -92,8 +101,7 @@ class TakeProfitStopLossExit(ExitRule):
         # before the first one are not looked at.
         bar_prices = self._bar_prices
         in_run = bar_prices is not None and 0 <= bar < len(bar_prices) and bar_prices[bar] is prices
-        levels_of = self._levels_of
-        if levels_of is None or levels_of[0] is not portfolio or levels_of[1] != portfolio.version:
+        if portfolio is not self._levels_portfolio or portfolio.version != self._levels_version:
             self._set_levels(portfolio)
         if in_run:
             if self._stale:
@@ -134,7 +142,7 @@ class TakeProfitStopLossExit(ExitRule):
         """Recompute the per-pair levels; pairs whose levels changed need a new scan."""
         old = self._levels
         self._levels = levels = self._pair_levels(portfolio.open_positions())
-        self._levels_of = (portfolio, portfolio.version)
+        self._levels_portfolio, self._levels_version = portfolio, portfolio.version
         next_hit, stale = self._next_hit, self._stale
         for pair in [p for p in next_hit if old.get(p) != levels.get(p)]:
             del next_hit[pair]
