@@ -261,7 +261,7 @@ class BacktestRun:
                 #    mark positions to the close, measure (pre-trade)
                 if DECISION_CACHE_KEY in runtime:
                     del runtime[DECISION_CACHE_KEY]  # state.reset_tick_cache(), inlined
-                had_pending = bool(broker._pending)
+                had_pending = broker._pending  # (the list as of the open: fill_pending replaces it)
                 if had_pending:
                     broker.fill_pending(t)
                 if open_positions:
@@ -371,17 +371,18 @@ class BacktestRun:
     def _measure(self, pv: float, gross: float, upnl: float) -> None:
         """Build `state.metrics` (and this bar's metrics row) from the marked position totals."""
         pf = self._portfolio
+        log = self._log
         cash = pf.cash
         equity = cash + pv
-        if equity > self._peak:
-            self._peak = equity
         peak = self._peak
+        if equity > peak:
+            peak = self._peak = equity
         dd = 1.0 - equity / peak if peak > 0 else 0.0
         if dd < 0.0:
             dd = 0.0
-        if dd > self._max_dd:
-            self._max_dd = dd
-        log = self._log
+        max_dd = self._max_dd
+        if dd > max_dd:
+            max_dd = self._max_dd = dd
         row = (
             equity,
             cash,
@@ -391,7 +392,7 @@ class BacktestRun:
             equity / self.initial_capital - 1.0,
             peak,
             dd,
-            self._max_dd,
+            max_dd,
             len(pf._open),
             pf.realized_pnl,
             upnl,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from signalflow.core.enums import ExitReason, PositionType
 from signalflow.core.errors import ConfigError
@@ -62,11 +62,13 @@ class TakeProfitStopLossExit(ExitRule):
         self._bar_prices: list | None = None  # the market's per-bar price mappings, in a run
         self._next_hit: dict[str, int] = {}  # pair -> first bar at or after the last scan that crosses a level
         self._stale: set[str] = set()  # pairs whose `_next_hit` must be scanned again
+        self._columns: dict[str, Any] = {}  # pair -> its close column (a view), in a run
         self._first_hit = 0
 
     def on_start(self, market: "MarketData") -> None:
         self._market = market
         self._bar_prices = market._prices
+        self._columns = {pair: market.close[:, j] for pair, j in market.pair_index.items()}
         self._levels, self._levels_portfolio, self._levels_version = {}, None, -1
         self._next_hit = {}
         self._stale = set()
@@ -141,7 +143,7 @@ class TakeProfitStopLossExit(ExitRule):
     def _set_levels(self, portfolio) -> None:
         """Recompute the per-pair levels; pairs whose levels changed need a new scan."""
         old = self._levels
-        self._levels = levels = self._pair_levels(portfolio.open_positions())
+        self._levels = levels = self._pair_levels(portfolio._open.values())
         self._levels_portfolio, self._levels_version = portfolio, portfolio.version
         next_hit, stale = self._next_hit, self._stale
         for pair in [p for p in next_hit if old.get(p) != levels.get(p)]:
@@ -159,14 +161,14 @@ class TakeProfitStopLossExit(ExitRule):
 
     def _scan(self, pair: str, levels: tuple[float, float], start: int) -> int:
         """First bar >= `start` whose close of `pair` is at or beyond a level (n_bars if none)."""
-        market = self._market
         lo, hi = levels
-        column = market.close[:, market.pair_index[pair]]  # NaN where the pair has no bar: never a hit
+        column = self._columns[pair]  # NaN where the pair has no bar: never a hit
         n = len(column)
         size = 256
         while start < n:
             seg = column[start : start + size]
-            crossed = (seg >= hi) | (seg <= lo)
+            crossed = seg >= hi
+            crossed |= seg <= lo
             k = int(crossed.argmax())
             if crossed[k]:
                 return start + k
@@ -180,20 +182,21 @@ class TakeProfitStopLossExit(ExitRule):
         `hi` the lowest of the long take-profit levels and short stops."""
         up, down = 1.0 + self.take_profit_pct, 1.0 - self.stop_loss_pct
         short_up, short_down = 1.0 - self.take_profit_pct, 1.0 + self.stop_loss_pct
-        inf = math.inf
-        levels: dict[str, list[float]] = {}
+        levels: dict[str, tuple[float, float]] = {}
         for pos in positions:
-            lv = levels.get(pos.pair)
-            if lv is None:
-                lv = levels[pos.pair] = [-inf, inf]
             e = pos.entry_price
             if pos.position_type is _LONG:
-                lv[0] = max(lv[0], e * down)
-                lv[1] = min(lv[1], e * up)
+                lo, hi = e * down, e * up
             else:
-                lv[0] = max(lv[0], e * short_up)
-                lv[1] = min(lv[1], e * short_down)
-        return {pair: (lo, hi) for pair, (lo, hi) in levels.items()}
+                lo, hi = e * short_up, e * short_down
+            known = levels.get(pos.pair)
+            if known is not None:
+                if known[0] > lo:
+                    lo = known[0]
+                if known[1] < hi:
+                    hi = known[1]
+            levels[pos.pair] = (lo, hi)
+        return levels
 
     def _intrabar_exit(self, pos, bar: int, context: ModelContext) -> Order | None:
         market = self._market
