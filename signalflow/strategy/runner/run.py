@@ -250,7 +250,8 @@ class BacktestRun:
         bar_prices = market._prices  # `market.prices_at(t)` once built
         datetimes, bar_signals, mark_rows = market.datetimes, market.bar_signals, market.mark_rows
         signal_counts = market.signal_counts
-        exit_rules, entry_rules = self.exit_rules, self.entry_rules
+        exit_checks = tuple(rule.check_exits for rule in self.exit_rules)
+        entry_checks = tuple(rule.check_entries for rule in self.entry_rules)
         rows, exporter, skip_idle = self._rows, self.exporter, self.skip_idle
         measure, update_metrics = self._measure, self._update_metrics
         try:
@@ -296,11 +297,11 @@ class BacktestRun:
                 yield ctx
                 # -- end the bar: exit rules in order, then entry rules; post-trade metrics
                 events = log.events
-                for rule in exit_rules:
-                    for order in rule.check_exits(ctx, state):
+                for check in exit_checks:
+                    for order in check(ctx, state):
                         submit(order, t)
-                for rule in entry_rules:
-                    for order in rule.check_entries(ctx, state):
+                for check in entry_checks:
+                    for order in check(ctx, state):
                         submit(order, t)
                 if log.events != events:
                     update_metrics()
