@@ -273,6 +273,8 @@ class SignalFlowEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         start, end = self._window(options)
+        if self._run is not None:
+            self._run.close()  # release the previous episode's run now, not at the next GC
         run = self._run = self.runner.start(self.market, start=start, end=end)
         reset = getattr(self._reward, "reset", None)
         if callable(reset):
@@ -468,6 +470,8 @@ class SignalFlowEnv(gym.Env):
         return img
 
     def close(self) -> None:
+        if self._run is not None:
+            self._run.close()
         self._fig = None
         super().close()
 

@@ -13,11 +13,13 @@ from signalflow.core.errors import (
 from signalflow.core.order import Fill, Order
 from signalflow.core.portfolio import Portfolio
 from signalflow.core.position import Position
+from signalflow.core.prices import PriceMap
 from signalflow.core.signals import SIGNAL_COLUMNS, Signals
 from signalflow.core.state import DECISION_CACHE_KEY, RejectedOrder, RunLog, SkippedDecision, StrategyState
 from signalflow.core.trade import Trade
 
 __all__ = [
+    "PriceMap",
     "AccountingError",
     "ConfigError",
     "DataValidationError",

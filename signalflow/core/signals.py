@@ -25,12 +25,20 @@ class BarSignalsFrame(pl.DataFrame):
 
     - `iter_rows()` yields rows read once when the market was prepared (models
       iterate the bar's signals on every bar; polars would convert them again each
-      time). The rows, their values and their order are those of polars.
+      time). The rows, their values and their order are those of polars; named rows
+      are fresh dicts on every call. Frames with nested columns (lists, structs,
+      objects) are converted afresh each time, as polars does, since their values
+      are mutable.
     - In-place changes (`df[0, "probability"] = ...`, `insert_column`, `extend`,
       `hstack(in_place=True)`, ...) raise `TypeError`: the frame is shared by every
       run over the market. `clone()`, `filter()`, `head()`, ... return ordinary,
       mutable polars frames.
     """
+
+    def __new__(cls, *args, **kwargs):
+        # Frames polars builds from this one (`df.__class__(...)`, `BarSignalsFrame(data)`)
+        # are ordinary frames; only `wrap` makes read-only ones.
+        return pl.DataFrame(*args, **kwargs)
 
     @classmethod
     def _from_pydf(cls, py_df):
@@ -38,15 +46,23 @@ class BarSignalsFrame(pl.DataFrame):
 
     @classmethod
     def wrap(cls, frame: pl.DataFrame, rows: list[tuple] | None = None) -> "BarSignalsFrame":
-        """View `frame` (no copy) as a `BarSignalsFrame`; `rows` are its `frame.rows()` if known."""
-        out = cls.__new__(cls)
+        """View `frame` (no copy) as a read-only `BarSignalsFrame`.
+
+        `rows`: `frame.rows()` if the caller has them (only for frames without nested
+        columns); otherwise they are read here, or not kept if values are mutable.
+        """
+        out = object.__new__(cls)
         object.__setattr__(out, "_df", frame._df)
-        object.__setattr__(out, "_rows", tuple(frame.rows() if rows is None else rows))
+        if rows is None and not has_nested_columns(frame):
+            rows = frame.rows()
+        object.__setattr__(out, "_rows", None if rows is None else tuple(rows))
         object.__setattr__(out, "_columns", tuple(frame.columns))
         return out
 
     def iter_rows(self, *, named: bool = False, buffer_size: int = 512):
         rows = self._rows
+        if rows is None:  # nested, mutable values: fresh ones each call, as polars gives
+            return pl.DataFrame.iter_rows(self, named=named, buffer_size=buffer_size)
         if not rows:
             return iter(())
         if named:
@@ -101,8 +117,17 @@ class BarSignalsFrame(pl.DataFrame):
         return super().vstack(other)
 
 
-def _restore_bar_frame(frame: pl.DataFrame, rows: tuple) -> BarSignalsFrame:
+def _restore_bar_frame(frame: pl.DataFrame, rows: tuple | None) -> BarSignalsFrame:
     return BarSignalsFrame.wrap(frame, rows)
+
+
+def has_nested_columns(frame: pl.DataFrame) -> bool:
+    """True if some column holds mutable Python values once read (lists, arrays, structs, objects)."""
+    return any(dtype.is_nested() or dtype == pl.Object for dtype in frame.dtypes)
+
+
+#: Former name (empty bars used their own frame class); kept for code that imports it.
+EmptySignalsFrame = BarSignalsFrame
 
 
 @dataclass(frozen=True, slots=True)

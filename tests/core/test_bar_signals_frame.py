@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 from datetime import datetime
 
@@ -72,3 +73,47 @@ def test_bar_signals_frame_named_rows_are_fresh_dicts():
     first[0]["probability"] = -1.0
     first[0]["new"] = 1
     assert list(wrapped.iter_rows(named=True)) == list(FRAME.iter_rows(named=True))
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda f: f[:, 0:2],
+        lambda f: f[:, [0, 3]],
+        lambda f: f[:, "pair":"signal_type"],
+        lambda f: f[:, [True, False, True, False, True]],
+        lambda f: f.clear(n=2),
+        lambda f: f.select("pair").with_columns(x=1),
+        lambda f: f.to_dicts(),
+        lambda f: f.rows(named=True),
+        lambda f: f.row(0),
+        lambda f: f.item(0, "pair"),
+        lambda f: copy.deepcopy(f),
+    ],
+    ids=["slice-cols", "list-cols", "name-range", "bool-mask", "clear", "select", "to_dicts", "rows", "row", "item", "deepcopy"],
+)
+def test_bar_signals_frame_reads_like_polars(read):
+    wrapped = BarSignalsFrame.wrap(FRAME)
+    got, want = read(wrapped), read(FRAME)
+    if isinstance(want, pl.DataFrame):
+        assert type(got) is pl.DataFrame and got.equals(want)
+    else:
+        assert got == want
+
+
+def test_bar_signals_frame_nested_values_are_fresh_each_call():
+    """List/struct values are mutable Python objects: like polars, each call gives new ones."""
+    wrapped = BarSignalsFrame.wrap(FRAME)
+    first = list(wrapped.iter_rows())
+    first[0][4].append(99)
+    named = list(wrapped.iter_rows(named=True))
+    named[0]["extra"].append(77)
+    assert list(wrapped.iter_rows()) == list(FRAME.iter_rows())
+    assert list(wrapped.iter_rows(named=True)) == list(FRAME.iter_rows(named=True))
+
+
+def test_bar_signals_frame_constructor_builds_plain_frames():
+    built = BarSignalsFrame({"a": [1, 2]})
+    assert type(built) is pl.DataFrame
+    built[0, "a"] = 5
+    assert built["a"].to_list() == [5, 2]

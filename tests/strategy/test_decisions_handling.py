@@ -170,3 +170,26 @@ def test_run_whose_bar_raised_refuses_to_continue(bars, scripted):
             call()
     fresh = _runner(scripted({0: [_enter()]}))
     assert fresh.run(bars(PRICES), None).portfolio.open_count == 1  # a new run is unaffected
+
+
+def test_decision_meta_must_be_a_dict_and_defaults_to_a_fresh_one():
+    with pytest.raises(DecisionError, match=r"`meta` must be a dict, was NoneType"):
+        StrategyDecision(action=StrategyAction.HOLD, meta=None)
+    a, b = StrategyDecision(action=StrategyAction.HOLD), StrategyDecision(action=StrategyAction.HOLD)
+    assert a.meta == {} and a.meta is not b.meta
+
+
+def test_decision_dataclass_subclass_is_validated_and_keeps_defaults():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Tagged(StrategyDecision):
+        tag: str = ""
+
+    tagged = Tagged(action="enter", pair=A, tag="x")
+    assert tagged.action is StrategyAction.ENTER and tagged.confidence == 1.0 and tagged.meta == {}
+    with pytest.raises(DecisionError, match="`confidence` must be"):
+        Tagged(action="enter", pair=A, confidence=5.0)
+    with pytest.raises(DecisionError, match="`action` must be a StrategyAction"):
+        Tagged(action="bogus", pair=A)
+    assert [f.default for f in dataclasses.fields(StrategyDecision)][1:5] == [None, None, 1.0, 1.0]

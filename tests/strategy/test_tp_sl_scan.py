@@ -17,7 +17,7 @@ from signalflow.strategy.component.base import ExitRule
 from signalflow.strategy.component.exit import TakeProfitStopLossExit
 from signalflow.strategy.component.orders import exit_order
 from signalflow.strategy.model import ModelEntryRule, StrategyAction, StrategyDecision
-from signalflow.strategy.runner import BacktestRunner
+from signalflow.strategy.runner import BacktestRunner, MarketData
 
 
 class PlainTakeProfitStopLoss(ExitRule):
@@ -123,3 +123,64 @@ def test_tp_sl_with_a_hand_made_context_checks_the_prices_given(bars, scripted):
 
 if __name__ == "__main__":  # pragma: no cover
     pytest.main([__file__, "-q"])
+
+
+def test_tp_sl_rule_shared_by_two_runs_stepped_in_turn(bars):
+    """One rule instance, two runners on one market: each run's exits are those it has alone."""
+
+    class Enter:
+        def __init__(self, at):
+            self.at = at
+
+        def decide(self, ctx):
+            return [StrategyDecision(action=StrategyAction.ENTER, pair="A")] if ctx.bar_index in self.at else []
+
+    data = bars({"A": [100.0, 100.0, 106.0, 100.0, 100.0, 100.0, 100.0, 100.0, 106.0, 100.0]})
+    market = MarketData.build(data)
+
+    def runners(rule_1, rule_2):
+        r1 = BacktestRunner(entry_rules=[ModelEntryRule(Enter({0, 3}), base_position_size=0.5)], exit_rules=[rule_1])
+        r2 = BacktestRunner(entry_rules=[ModelEntryRule(Enter({0}), base_position_size=0.2)], exit_rules=[rule_2])
+        return r1.start(market), r2.start(market)
+
+    def exits(run):
+        return [(p.entry_bar, p.exit_bar, p.exit_reason) for p in run.state.portfolio.positions.values()]
+
+    shared = TakeProfitStopLossExit(take_profit_pct=0.05, stop_loss_pct=0.03)
+    run1, run2 = runners(shared, shared)
+    alone1, alone2 = runners(TakeProfitStopLossExit(0.05, 0.03), TakeProfitStopLossExit(0.05, 0.03))
+    for run in (run1, alone1):
+        for _ in range(6):
+            run.step()
+    for run in (run2, alone2):
+        for _ in range(4):
+            run.step()
+    assert exits(run2) == exits(alone2) == [(0, 2, "take_profit")]
+    assert exits(run1) == exits(alone1)
+
+
+def test_tp_sl_hand_made_context_for_another_state_at_an_earlier_bar(bars):
+    """After a run scanned ahead, a context built from the market's own prices at an earlier bar,
+    for another state, gets the exits a fresh rule gives (the run's scan is not reused)."""
+    from signalflow.strategy.model.context import ModelContext
+
+    class Enter:
+        def __init__(self, at):
+            self.at = at
+
+        def decide(self, ctx):
+            return [StrategyDecision(action=StrategyAction.ENTER, pair="A")] if ctx.bar_index in self.at else []
+
+    market = MarketData.build(bars({"A": [100.0, 100.0, 106.0, 100.0, 100.0, 100.0, 100.0, 100.0, 106.0, 100.0]}))
+    rule = TakeProfitStopLossExit(take_profit_pct=0.05, stop_loss_pct=0.03)
+    run = BacktestRunner(entry_rules=[ModelEntryRule(Enter({0, 3}), base_position_size=0.5)], exit_rules=[rule]).start(market)
+    for _ in range(6):  # an open long from bar 3 at 100: levels (97, 105), next crossing at bar 8
+        run.step()
+    probe = BacktestRunner(entry_rules=[ModelEntryRule(Enter({0}), base_position_size=0.5)]).start(market)
+    probe.step()  # another state holding a long at 100
+    ctx = ModelContext(timestamp=market.datetimes[2], signals=market.bar_signals[2], prices=market.prices_at(2),
+                       positions=probe.state.portfolio.open_positions(), metrics=probe.state.metrics, bar_index=2)
+    fresh = TakeProfitStopLossExit(take_profit_pct=0.05, stop_loss_pct=0.03)
+    fresh.on_start(market)
+    assert [o.reason for o in fresh.check_exits(ctx, probe.state)] == ["take_profit"]
+    assert [o.reason for o in rule.check_exits(ctx, probe.state)] == ["take_profit"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -27,6 +27,38 @@ class StrategyAction(str, Enum):
 _NEEDS_PAIR = frozenset({StrategyAction.ENTER, StrategyAction.SKIP, StrategyAction.CLOSE, StrategyAction.CLOSE_ALL})
 
 
+def _validated_action(
+    action: Any, pair: Any, position_id: Any, size_multiplier: Any, confidence: Any, meta: Any
+) -> StrategyAction:
+    """Check one decision's fields; return its action as a `StrategyAction` (raises `DecisionError`)."""
+    if action.__class__ is not StrategyAction:
+        try:
+            action = StrategyAction(action)
+        except ValueError:
+            names = ", ".join(a.name for a in StrategyAction)
+            raise DecisionError(f"`action` must be a StrategyAction ({names}), was {action!r}") from None
+    if action in _NEEDS_PAIR and not (isinstance(pair, str) and pair):
+        raise DecisionError(f"`pair` is required for {action.name} decisions, was {pair!r}")
+    if action is StrategyAction.CLOSE and not (isinstance(position_id, str) and position_id):
+        raise DecisionError(
+            f"`position_id` is required for CLOSE decisions, was {position_id!r}; "
+            "use CLOSE_ALL to close every position of a pair"
+        )
+    # (the range checks also reject NaN and infinities)
+    if not (isinstance(confidence, (int, float)) and 0.0 <= confidence <= 1.0):
+        raise DecisionError(f"`confidence` must be a finite number in [0, 1], was {confidence!r}")
+    if not (isinstance(size_multiplier, (int, float)) and 0.0 < size_multiplier <= MAX_SIZE_MULTIPLIER):
+        raise DecisionError(
+            f"`size_multiplier` must be a finite number in (0, {MAX_SIZE_MULTIPLIER:g}], was {size_multiplier!r}"
+        )
+    if not isinstance(meta, dict):
+        raise DecisionError(f"`meta` must be a dict, was {type(meta).__name__}")
+    return action
+
+
+_NEW_META: Any = object()  # "no meta given": each decision gets its own empty dict
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class StrategyDecision:
     """One decision of a model for the current bar; validated on construction.
@@ -44,14 +76,15 @@ class StrategyDecision:
     """
 
     action: StrategyAction
-    pair: str | None
-    position_id: str | None
-    size_multiplier: float
-    confidence: float
-    meta: dict[str, Any]
+    pair: str | None = None
+    position_id: str | None = None
+    size_multiplier: float = 1.0
+    confidence: float = 1.0
+    meta: dict[str, Any] = field(default_factory=dict)
 
-    # Written out (not generated) because models build many decisions per run: the
-    # generated frozen __init__ goes through object.__setattr__ for every field.
+    # Written out (not generated) because models build many decisions per run: the generated
+    # frozen __init__ goes through object.__setattr__ for every field. Dataclass subclasses get
+    # a generated __init__ again, which validates through __post_init__.
     def __init__(
         self,
         action: StrategyAction | str,
@@ -59,38 +92,23 @@ class StrategyDecision:
         position_id: str | None = None,
         size_multiplier: float = 1.0,
         confidence: float = 1.0,
-        meta: dict[str, Any] | None = None,
+        meta: dict[str, Any] = _NEW_META,
     ) -> None:
-        if action.__class__ is not StrategyAction:
-            try:
-                action = StrategyAction(action)
-            except ValueError:
-                names = ", ".join(a.name for a in StrategyAction)
-                raise DecisionError(f"`action` must be a StrategyAction ({names}), was {action!r}") from None
-        if action in _NEEDS_PAIR and not (isinstance(pair, str) and pair):
-            raise DecisionError(f"`pair` is required for {action.name} decisions, was {pair!r}")
-        if action is StrategyAction.CLOSE and not (isinstance(position_id, str) and position_id):
-            raise DecisionError(
-                f"`position_id` is required for CLOSE decisions, was {position_id!r}; "
-                "use CLOSE_ALL to close every position of a pair"
-            )
-        # (the range checks also reject NaN and infinities)
-        if not (isinstance(confidence, (int, float)) and 0.0 <= confidence <= 1.0):
-            raise DecisionError(f"`confidence` must be a finite number in [0, 1], was {confidence!r}")
-        if not (isinstance(size_multiplier, (int, float)) and 0.0 < size_multiplier <= MAX_SIZE_MULTIPLIER):
-            raise DecisionError(
-                f"`size_multiplier` must be a finite number in (0, {MAX_SIZE_MULTIPLIER:g}], was {size_multiplier!r}"
-            )
-        if meta is None:
+        if meta is _NEW_META:
             meta = {}
-        elif not isinstance(meta, dict):
-            raise DecisionError(f"`meta` must be a dict, was {type(meta).__name__}")
-        _set_action(self, action)
+        _set_action(self, _validated_action(action, pair, position_id, size_multiplier, confidence, meta))
         _set_pair(self, pair)
         _set_position_id(self, position_id)
         _set_size_multiplier(self, size_multiplier)
         _set_confidence(self, confidence)
         _set_meta(self, meta)
+
+    def __post_init__(self) -> None:
+        action = _validated_action(
+            self.action, self.pair, self.position_id, self.size_multiplier, self.confidence, self.meta
+        )
+        if action is not self.action:
+            _set_action(self, action)
 
 
 _slots = StrategyDecision.__dict__

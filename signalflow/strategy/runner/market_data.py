@@ -9,14 +9,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any, Mapping
 
 import numpy as np
 import polars as pl
 
 from signalflow.core.errors import DataValidationError
-from signalflow.core.signals import BarSignalsFrame, Signals
+from signalflow.core.prices import PriceMap
+from signalflow.core.signals import BarSignalsFrame, Signals, has_nested_columns
 
 __all__ = ["MarketData", "as_frame"]
 
@@ -132,7 +132,7 @@ class MarketData:
         bar_signals: list[Signals] = [empty] * T
         if sigs.height:
             starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-            all_rows = sigs.rows()
+            all_rows = None if has_nested_columns(sigs) else sigs.rows()
             pair_l = sigs["pair"].to_list()
             type_l = sigs["signal_type"].to_list()
             prob_l = sigs["probability"].to_list()
@@ -143,7 +143,8 @@ class MarketData:
                     best = strongest.get(pair_l[k])
                     if best is None or prob_l[k] > best[1]:
                         strongest[pair_l[k]] = (type_l[k], prob_l[k])
-                bar_signals[t] = Signals(BarSignalsFrame.wrap(sigs.slice(s, n), all_rows[s : s + n]), strongest_by_pair=strongest)
+                rows = None if all_rows is None else all_rows[s : s + n]
+                bar_signals[t] = Signals(BarSignalsFrame.wrap(sigs.slice(s, n), rows), strongest_by_pair=strongest)
         return cls(
             raw_data=bars,
             signals=sigs,
@@ -179,7 +180,7 @@ class MarketData:
             else:
                 has = self.has_bar[t]
                 table = {p: row[j] for j, p in enumerate(self.pairs) if has[j]}
-            prices = self._prices[t] = MappingProxyType(table)
+            prices = self._prices[t] = PriceMap(table)
         return prices
 
     def index_of(self, timestamp: datetime) -> int:

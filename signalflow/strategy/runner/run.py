@@ -57,7 +57,12 @@ class BacktestRun:
     `begin_bar()` returns None when no bar is left. With `skip_idle_bars`, bars
     with no signal, no open position and no pending order are recorded without
     calling any rule (`BarReport.idle_bars` counts them). `finish()` returns
-    the `BacktestResult`.
+    the `BacktestResult`; `stop()` ends the run after the last ended bar and
+    `close()` abandons it where it stands (an open bar is dropped).
+
+    A run pickles and deep-copies at any point (a copy continues exactly as the
+    original would). If a bar raises, the run is left half-updated and every
+    further call raises `RunStateError` naming the bar and the error.
     """
 
     def __init__(self, runner: "BacktestRunner", market: MarketData, *, start: int = 0, end: int | None = None) -> None:
@@ -96,12 +101,23 @@ class BacktestRun:
         self._idle = 0
         self._exported_fills = 0
         self._failed: str | None = None
-        self._loop = self._bars()
         self._portfolio = self.state.portfolio
         self._log = self.state.log
         self._book_version = -1
-        self._book: tuple[list[tuple[Any, int, float, float]], float, float] = ([], 0.0, 0.0)
+        self._book: list[tuple[Any, int, float, float, bool]] = []
+        self._cost_basis = 0.0
         self._update_metrics()
+        self._loop = self._bars()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The loop is a generator (not picklable): it is rebuilt from where the run stands.
+        state = self.__dict__.copy()
+        del state["_loop"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._loop = self._bars(self.context)
 
     # -- public stepping API ------------------------------------------------------------------
     @property
@@ -122,6 +138,7 @@ class BacktestRun:
         if self._finished is not None:
             raise RunStateError("this run is finished; start a new one with runner.start(...)")
         self._check_owner()
+        self._check_not_inside()
         log = self.state.log
         self._marks = (len(self.broker.fills), len(log.skipped), len(log.rejected))
         self._idle = 0
@@ -129,6 +146,7 @@ class BacktestRun:
 
     def put_decisions(self, model: Any, decisions: Iterable | None) -> None:
         """Use `decisions` as `model`'s decisions for the open bar (its rules will not call it)."""
+        self._check_not_failed()
         if self.context is None:
             raise RunStateError("no bar is open; call begin_bar() first")
         put_decisions(model, decisions, self.state)
@@ -140,6 +158,7 @@ class BacktestRun:
         if ctx is None:
             raise RunStateError("no bar is open; call begin_bar() first")
         self._check_owner()
+        self._check_not_inside()
         next(self._loop)
         state = self.state
         log = state.log
@@ -171,6 +190,18 @@ class BacktestRun:
         if self.context is not None:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() before stop()")
         self.end = self._next
+        self.bar = None
+        self._loop.close()
+
+    def close(self) -> None:
+        """Abandon the run where it stands (e.g. an environment reset mid-episode): no further
+        bar is processed, an open bar is dropped unended. `finish()` still reports the bars ended
+        so far. Frees the run's loop at once rather than at the next garbage collection."""
+        self._check_not_inside()
+        self.end = self._next
+        self.context = None
+        self.bar = None
+        self._loop.close()
 
     def run_to_end(self) -> None:
         """Process every remaining bar (rules decide; nothing injected). Used by `BacktestRunner.run`."""
@@ -178,6 +209,7 @@ class BacktestRun:
         if self.context is not None:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() first")
         self._check_owner()
+        self._check_not_inside()
         for _ in self._loop:
             pass
 
@@ -222,6 +254,14 @@ class BacktestRun:
                 f"this run cannot continue: {self._failed}. Fix the cause and start a new run with runner.start(...)"
             )
 
+    def _check_not_inside(self) -> None:
+        """Rules and models run inside the loop: they cannot drive the run themselves."""
+        if self._loop.gi_running:
+            raise RunStateError(
+                "begin_bar()/end_bar()/run_to_end()/close() was called from inside the bar loop "
+                "(by a rule or a model); drive the run only from outside"
+            )
+
     def _check_owner(self) -> None:
         """A runner's broker serves one run at a time: a newer `runner.start()` invalidates this run."""
         if self.broker._state is not self.state:
@@ -231,13 +271,14 @@ class BacktestRun:
             )
 
     # -- the bar loop ----------------------------------------------------------------------------
-    def _bars(self) -> Iterator[ModelContext | None]:
+    def _bars(self, open_context: ModelContext | None = None) -> Iterator[ModelContext | None]:
         """The bar loop, one generator for every way of driving a run.
 
         Per bar it yields the bar's context once the bar is opened (the decision
         point: `begin_bar()` returns it), then None once the bar is ended
         (`end_bar()`); `run_to_end()` simply exhausts it. Locals are bound once
-        per run, not once per bar.
+        per run, not once per bar. `open_context`: resume at the decision point of
+        that (open) bar, as after unpickling a run.
         """
         state = self.state
         runtime = state.runtime
@@ -254,48 +295,57 @@ class BacktestRun:
         entry_checks = tuple(rule.check_entries for rule in self.entry_rules)
         rows, exporter, skip_idle = self._rows, self.exporter, self.skip_idle
         measure, update_metrics = self._measure, self._update_metrics
+        ctx = open_context
         try:
-            while self._next < self.end:
-                t = self._next
-                self._next = t + 1
-                # -- open the bar: forget last bar's decisions, fill orders due at this open,
-                #    mark positions to the close, measure (pre-trade)
-                if DECISION_CACHE_KEY in runtime:
-                    del runtime[DECISION_CACHE_KEY]  # state.reset_tick_cache(), inlined
-                had_pending = broker._pending  # (the list as of the open: fill_pending replaces it)
-                if had_pending:
-                    broker.fill_pending(t)
-                if open_positions:
-                    book, c_value, c_upnl = self._book if self._book_version == portfolio.version else self._open_book()
-                    mark = mark_rows[t]
-                    dt = datetimes[t]
-                    signed = gross = 0.0
-                    for p, j, sq, q in book:
-                        lp = mark[j]
-                        p.last_price = lp
-                        p.last_time = dt
-                        signed += sq * lp
-                        gross += q * lp
-                    measure(signed + c_value, gross, signed + c_upnl)
-                elif had_pending:
-                    update_metrics()
-                if skip_idle and not open_positions and not broker._pending and not signal_counts[t]:
-                    self._record(t)
-                    self._idle += 1
-                    continue
-                ctx = _new_context(ModelContext)
-                _set_timestamp(ctx, datetimes[t])
-                _set_signals(ctx, bar_signals[t])
-                prices = bar_prices[t]
-                _set_prices(ctx, prices if prices is not None else market.prices_at(t))
-                _set_positions(ctx, list(open_positions.values()))
-                _set_metrics(ctx, state.metrics)
-                _set_runtime(ctx, runtime)
-                _set_bar_index(ctx, t)
-                self.context = ctx
-                self.bar = t
-                yield ctx
+            while True:
+                if ctx is None:
+                    t = self._next
+                    if t >= self.end:
+                        break
+                    self._next = t + 1
+                    self.bar = t
+                    # -- open the bar: forget last bar's decisions, fill orders due at this
+                    #    open, mark positions to the close, measure (pre-trade)
+                    if DECISION_CACHE_KEY in runtime:
+                        del runtime[DECISION_CACHE_KEY]  # state.reset_tick_cache(), inlined
+                    had_pending = broker._pending  # (the list as of the open: fill_pending replaces it)
+                    if had_pending:
+                        broker.fill_pending(t)
+                    if open_positions:
+                        # values summed position by position, in opening order: exactly
+                        # `Portfolio.equity`'s arithmetic
+                        if self._book_version != portfolio.version:
+                            self._open_book()
+                        mark = mark_rows[t]
+                        dt = datetimes[t]
+                        pv = gross = 0.0
+                        for p, j, q, e2, long in self._book:
+                            lp = mark[j]
+                            p.last_price = lp
+                            p.last_time = dt
+                            value = q * lp
+                            gross += value
+                            pv += value if long else q * (e2 - lp)
+                        measure(pv, gross, pv - self._cost_basis)
+                    elif had_pending:
+                        update_metrics()
+                    if skip_idle and not open_positions and not broker._pending and not signal_counts[t]:
+                        self._record(t)
+                        self._idle += 1
+                        continue
+                    ctx = _new_context(ModelContext)
+                    _set_timestamp(ctx, datetimes[t])
+                    _set_signals(ctx, bar_signals[t])
+                    prices = bar_prices[t]
+                    _set_prices(ctx, prices if prices is not None else market.prices_at(t))
+                    _set_positions(ctx, list(open_positions.values()))
+                    _set_metrics(ctx, state.metrics)
+                    _set_runtime(ctx, runtime)
+                    _set_bar_index(ctx, t)
+                    self.context = ctx
+                    yield ctx
                 # -- end the bar: exit rules in order, then entry rules; post-trade metrics
+                t = ctx.bar_index
                 events = log.events
                 for check in exit_checks:
                     for order in check(ctx, state):
@@ -309,10 +359,13 @@ class BacktestRun:
                     rows.append(self._row)
                 else:
                     self._record(t)
-                self.context = None
+                self.context = ctx = None
                 yield None
-        except GeneratorExit:  # the run was dropped unfinished
+        except GeneratorExit:  # closed, or the run was dropped unfinished
             raise
+        except StopIteration as exc:  # would surface as "generator raised StopIteration"
+            self._failed = f"bar {self.bar} raised StopIteration (an exhausted iterator's next() in a rule or model?)"
+            raise RunStateError(f"a rule or model raised StopIteration at bar {self.bar}") from exc
         except BaseException as exc:
             self._failed = f"bar {self.bar} raised {type(exc).__name__}: {exc}"
             raise
@@ -332,42 +385,31 @@ class BacktestRun:
                     exporter.export_position_close(pos, f.time, f.price, pos.exit_reason)
             self._exported_fills = len(fills)
 
-    def _open_book(self) -> tuple[list[tuple[Any, int, float, float]], float, float]:
-        """Open positions as `(position, pair column, signed qty, qty)` plus the constant parts of
-        their value and unrealised PnL; rebuilt only when a position opens or closes.
-
-        A long adds ``q * price`` to value and ``q * price - q * entry`` to PnL; a short adds
-        ``2 * q * entry - q * price`` and ``q * entry - q * price``. So per bar only
-        ``sum(signed qty * price)`` and ``sum(qty * price)`` depend on prices.
-        """
+    def _open_book(self) -> list[tuple[Any, int, float, float, bool]]:
+        """Open positions, in opening order, as `(position, pair column, qty, 2 * entry price,
+        is long)`, and their cost basis (sum of qty * entry price); rebuilt only when a position
+        opens or closes. A long is worth ``qty * price``, a short ``qty * (2 * entry - price)``
+        (collateral + unrealised PnL): either way unrealised PnL = value - qty * entry."""
         pf = self._portfolio
         if self._book_version != pf.version:
             index = self.market.pair_index
-            rows = []
-            c_value = c_upnl = 0.0
-            for p in pf._open.values():
-                q, e = p.qty, p.entry_price
-                if p.position_type is _LONG:
-                    rows.append((p, index[p.pair], q, q))
-                    c_upnl -= q * e
-                else:
-                    rows.append((p, index[p.pair], -q, q))
-                    c_value += 2.0 * q * e
-                    c_upnl += q * e
-            self._book = (rows, c_value, c_upnl)
+            self._book = [
+                (p, index[p.pair], p.qty, 2.0 * p.entry_price, p.position_type is _LONG) for p in pf._open.values()
+            ]
+            self._cost_basis = sum(p.qty * p.entry_price for p in pf._open.values())
             self._book_version = pf.version
         return self._book
 
     def _update_metrics(self) -> None:
         """Recompute the portfolio metrics into `state.metrics` (O(open positions)), at the marks
-        the positions hold (after fills: new positions at their fill price)."""
-        rows, c_value, c_upnl = self._open_book()
-        signed = gross = 0.0
-        for p, _, sq, q in rows:
-            lp = p.last_price
-            signed += sq * lp
-            gross += q * lp
-        self._measure(signed + c_value, gross, signed + c_upnl)
+        the positions hold (after fills: new positions at their fill price); the same sums as the
+        marking in `_bars`."""
+        pv = gross = 0.0
+        for p, _, q, e2, long in self._open_book():
+            value = q * p.last_price
+            gross += value
+            pv += value if long else q * (e2 - p.last_price)
+        self._measure(pv, gross, pv - self._cost_basis)
 
     def _measure(self, pv: float, gross: float, upnl: float) -> None:
         """Build `state.metrics` (and this bar's metrics row) from the marked position totals."""

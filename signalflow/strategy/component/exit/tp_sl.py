@@ -60,10 +60,12 @@ class TakeProfitStopLossExit(ExitRule):
         self._levels_portfolio: object | None = None  # the portfolio, and its version, the levels describe
         self._levels_version = -1
         self._bar_prices: list | None = None  # the market's per-bar price mappings, in a run
-        self._next_hit: dict[str, int] = {}  # pair -> first bar at or after the last scan that crosses a level
+        # The scan state describes `_levels_portfolio` only, from bar `_scanned_from` on:
+        self._next_hit: dict[str, int] = {}  # pair -> first bar >= its scan start whose close crosses a level
         self._stale: set[str] = set()  # pairs whose `_next_hit` must be scanned again
+        self._scanned_from = 0  # the latest scan start: every `_next_hit` holds for bars >= this
+        self._first_hit = 0  # min of `_next_hit`: bars in [_scanned_from, _first_hit) cross nothing
         self._columns: dict[str, Any] = {}  # pair -> its close column (a view), in a run
-        self._first_hit = 0
 
     def on_start(self, market: "MarketData") -> None:
         self._market = market
@@ -72,7 +74,22 @@ class TakeProfitStopLossExit(ExitRule):
         self._levels, self._levels_portfolio, self._levels_version = {}, None, -1
         self._next_hit = {}
         self._stale = set()
-        self._first_hit = 0
+        self._scanned_from = self._first_hit = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The per-bar price mappings are not picklable; they and the column views are rebound
+        # from the market (which pickles without them).
+        state = self.__dict__.copy()
+        state["_bar_prices"] = None
+        state["_columns"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        market = self._market
+        if market is not None:
+            self._bar_prices = market._prices
+            self._columns = {pair: market.close[:, j] for pair, j in market.pair_index.items()}
 
     def check_exits(self, context: ModelContext, state: StrategyState) -> list[Order]:
         portfolio = state.portfolio
@@ -81,7 +98,7 @@ class TakeProfitStopLossExit(ExitRule):
         bar = context.bar_index
         prices = context.prices
         if (  # the usual bar inside a run: levels up to date, before the next crossing (see below)
-            0 <= bar < self._first_hit
+            self._scanned_from <= bar < self._first_hit
             and portfolio.version == self._levels_version
             and portfolio is self._levels_portfolio
             and not self._stale
@@ -98,14 +115,22 @@ class TakeProfitStopLossExit(ExitRule):
             return orders
         # Per pair, the nearest take-profit and stop levels over its open positions (recomputed
         # only when positions open or close): most bars hit no level, and then no position needs
-        # a look. Inside the runner the context's prices are the market's closes at `bar`, so the
-        # bar of each pair's next crossing is found from its close column (`_next_hit`); bars
-        # before the first one are not looked at.
+        # a look. When the context's prices are the market's own closes at `bar` (always, inside
+        # the runner), the bar of each pair's next crossing is found from its close column
+        # (`_next_hit`) and bars before the first one are not looked at. The scan results belong
+        # to one portfolio and hold from the bar they started at: another portfolio, or an
+        # earlier bar, means scanning again.
         bar_prices = self._bar_prices
         in_run = bar_prices is not None and 0 <= bar < len(bar_prices) and bar_prices[bar] is prices
+        if portfolio is not self._levels_portfolio:
+            self._next_hit.clear()
+            self._levels = {}
         if portfolio is not self._levels_portfolio or portfolio.version != self._levels_version:
             self._set_levels(portfolio)
         if in_run:
+            if bar < self._scanned_from:
+                self._next_hit.clear()
+                self._stale.update(self._levels)
             if self._stale:
                 self._scan_stale(bar)
             if bar < self._first_hit:
@@ -157,12 +182,15 @@ class TakeProfitStopLossExit(ExitRule):
         for pair in self._stale:
             next_hit[pair] = self._scan(pair, levels[pair], bar)
         self._stale.clear()
+        self._scanned_from = bar
         self._first_hit = min(next_hit.values(), default=len(self._bar_prices))
 
     def _scan(self, pair: str, levels: tuple[float, float], start: int) -> int:
         """First bar >= `start` whose close of `pair` is at or beyond a level (n_bars if none)."""
         lo, hi = levels
-        column = self._columns[pair]  # NaN where the pair has no bar: never a hit
+        column = self._columns.get(pair)  # NaN where the pair has no bar: never a hit
+        if column is None:  # a position in a pair this market does not have: no price, no crossing
+            return len(self._bar_prices)
         n = len(column)
         size = 256
         while start < n:
