@@ -142,7 +142,10 @@ class BacktestRun:
         log = self.state.log
         self._marks = (len(self.broker.fills), len(log.skipped), len(log.rejected))
         self._idle = 0
-        return next(self._loop, None)
+        ctx = self.context = next(self._loop, None)
+        if ctx is not None:
+            self.bar = ctx.bar_index
+        return ctx
 
     def put_decisions(self, model: Any, decisions: Iterable | None) -> None:
         """Use `decisions` as `model`'s decisions for the open bar (its rules will not call it)."""
@@ -160,6 +163,7 @@ class BacktestRun:
         self._check_owner()
         self._check_not_inside()
         next(self._loop)
+        self.context = None
         state = self.state
         log = state.log
         fill_start, skip_start, reject_start = self._marks
@@ -296,6 +300,7 @@ class BacktestRun:
         rows, exporter, skip_idle = self._rows, self.exporter, self.skip_idle
         measure, update_metrics = self._measure, self._update_metrics
         ctx = open_context
+        t = -1 if ctx is None else ctx.bar_index
         try:
             while True:
                 if ctx is None:
@@ -303,7 +308,6 @@ class BacktestRun:
                     if t >= self.end:
                         break
                     self._next = t + 1
-                    self.bar = t
                     # -- open the bar: forget last bar's decisions, fill orders due at this
                     #    open, mark positions to the close, measure (pre-trade)
                     if DECISION_CACHE_KEY in runtime:
@@ -342,10 +346,8 @@ class BacktestRun:
                     _set_metrics(ctx, state.metrics)
                     _set_runtime(ctx, runtime)
                     _set_bar_index(ctx, t)
-                    self.context = ctx
-                    yield ctx
+                    yield ctx  # (`begin_bar` records it as the open bar; `run_to_end` needs no record)
                 # -- end the bar: exit rules in order, then entry rules; post-trade metrics
-                t = ctx.bar_index
                 events = log.events
                 for check in exit_checks:
                     for order in check(ctx, state):
@@ -359,15 +361,15 @@ class BacktestRun:
                     rows.append(self._row)
                 else:
                     self._record(t)
-                self.context = ctx = None
+                ctx = None
                 yield None
         except GeneratorExit:  # closed, or the run was dropped unfinished
             raise
         except StopIteration as exc:  # would surface as "generator raised StopIteration"
-            self._failed = f"bar {self.bar} raised StopIteration (an exhausted iterator's next() in a rule or model?)"
-            raise RunStateError(f"a rule or model raised StopIteration at bar {self.bar}") from exc
-        except BaseException as exc:
-            self._failed = f"bar {self.bar} raised {type(exc).__name__}: {exc}"
+            self._failed = f"bar {t} raised StopIteration (an exhausted iterator's next() in a rule or model?)"
+            raise RunStateError(f"a rule or model raised StopIteration at bar {t}") from exc
+        except BaseException as exc:  # `t`: the bar being opened or ended
+            self._failed = f"bar {t} raised {type(exc).__name__}: {exc}"
             raise
         self.bar = None
 
