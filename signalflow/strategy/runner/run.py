@@ -214,6 +214,8 @@ class BacktestRun:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() first")
         self._check_owner()
         self._check_not_inside()
+        self._loop.close()  # paused between bars (or not started): the state is all on the run
+        self._loop = self._bars(stepped=False)
         for _ in self._loop:
             pass
 
@@ -275,14 +277,15 @@ class BacktestRun:
             )
 
     # -- the bar loop ----------------------------------------------------------------------------
-    def _bars(self, open_context: ModelContext | None = None) -> Iterator[ModelContext | None]:
+    def _bars(self, open_context: ModelContext | None = None, *, stepped: bool = True) -> Iterator[ModelContext | None]:
         """The bar loop, one generator for every way of driving a run.
 
-        Per bar it yields the bar's context once the bar is opened (the decision
-        point: `begin_bar()` returns it), then None once the bar is ended
-        (`end_bar()`); `run_to_end()` simply exhausts it. Locals are bound once
-        per run, not once per bar. `open_context`: resume at the decision point of
-        that (open) bar, as after unpickling a run.
+        Stepped, per bar it yields the bar's context once the bar is opened (the
+        decision point: `begin_bar()` returns it), then None once the bar is ended
+        (`end_bar()`). Not stepped (`run_to_end()`), the same code runs every bar
+        without pausing. Locals are bound once per run, not once per bar.
+        `open_context`: resume at the decision point of that (open) bar, as after
+        unpickling a run.
         """
         state = self.state
         runtime = state.runtime
@@ -346,7 +349,8 @@ class BacktestRun:
                     _set_metrics(ctx, state.metrics)
                     _set_runtime(ctx, runtime)
                     _set_bar_index(ctx, t)
-                    yield ctx  # (`begin_bar` records it as the open bar; `run_to_end` needs no record)
+                    if stepped:
+                        yield ctx  # (`begin_bar` records it as the open bar)
                 # -- end the bar: exit rules in order, then entry rules; post-trade metrics
                 events = log.events
                 for check in exit_checks:
@@ -362,7 +366,8 @@ class BacktestRun:
                 else:
                     self._record(t)
                 ctx = None
-                yield None
+                if stepped:
+                    yield None
         except GeneratorExit:  # closed, or the run was dropped unfinished
             raise
         except StopIteration as exc:  # would surface as "generator raised StopIteration"
