@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Any
 
 from signalflow.core.errors import DecisionError
+from signalflow.core.slots import slot_setters
 
 __all__ = ["StrategyAction", "StrategyDecision", "MAX_SIZE_MULTIPLIER"]
 
@@ -111,11 +112,6 @@ class StrategyDecision:
             _set_action(self, action)
 
 
-_slots = StrategyDecision.__dict__
-_set_action = _slots["action"].__set__
-_set_pair = _slots["pair"].__set__
-_set_position_id = _slots["position_id"].__set__
-_set_size_multiplier = _slots["size_multiplier"].__set__
-_set_confidence = _slots["confidence"].__set__
-_set_meta = _slots["meta"].__set__
-del _slots
+_set_action, _set_pair, _set_position_id, _set_size_multiplier, _set_confidence, _set_meta = slot_setters(
+    StrategyDecision, "action", "pair", "position_id", "size_multiplier", "confidence", "meta"
+)
