@@ -68,9 +68,7 @@ class TakeProfitStopLossExit(ExitRule):
         self._columns: dict[str, Any] = {}  # pair -> its close column (a view), in a run
 
     def on_start(self, market: "MarketData") -> None:
-        self._market = market
-        self._bar_prices = market._prices
-        self._columns = {pair: market.close[:, j] for pair, j in market.pair_index.items()}
+        self._bind(market)
         self._levels, self._levels_portfolio, self._levels_version = {}, None, -1
         self._next_hit = {}
         self._stale = set()
@@ -86,10 +84,14 @@ class TakeProfitStopLossExit(ExitRule):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        market = self._market
-        if market is not None:
-            self._bar_prices = market._prices
-            self._columns = {pair: market.close[:, j] for pair, j in market.pair_index.items()}
+        if self._market is not None:
+            self._bind(self._market)
+
+    def _bind(self, market: "MarketData") -> None:
+        """Hold the run's market, its per-bar price maps and each pair's close column (a view)."""
+        self._market = market
+        self._bar_prices = market._prices
+        self._columns = {pair: market.close[:, j] for pair, j in market.pair_index.items()}
 
     def check_exits(self, context: ModelContext, state: StrategyState) -> list[Order]:
         portfolio = state.portfolio
@@ -122,9 +124,6 @@ class TakeProfitStopLossExit(ExitRule):
         # earlier bar, means scanning again.
         bar_prices = self._bar_prices
         in_run = bar_prices is not None and 0 <= bar < len(bar_prices) and bar_prices[bar] is prices
-        if portfolio is not self._levels_portfolio:
-            self._next_hit.clear()
-            self._levels = {}
         if portfolio is not self._levels_portfolio or portfolio.version != self._levels_version:
             self._set_levels(portfolio)
         if in_run:
@@ -166,7 +165,10 @@ class TakeProfitStopLossExit(ExitRule):
         return orders
 
     def _set_levels(self, portfolio) -> None:
-        """Recompute the per-pair levels; pairs whose levels changed need a new scan."""
+        """Recompute the per-pair levels; pairs whose levels changed (all, for another portfolio)
+        need a new scan."""
+        if portfolio is not self._levels_portfolio:
+            self._next_hit.clear()
         old = self._levels
         self._levels = levels = self._pair_levels(portfolio._open.values())
         self._levels_portfolio, self._levels_version = portfolio, portfolio.version
