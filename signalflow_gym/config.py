@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-import yaml
-
-from signalflow_gym.yaml_io import write_yaml_atomic
+from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
 from signalflow.core.errors import ConfigError
 
 __all__ = [
@@ -408,14 +406,7 @@ class EnvConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> "EnvConfig":
         """Read a YAML file (`yaml.safe_load`); an empty file gives the defaults."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"env config file `{path}` does not exist; pass an existing .yaml path, a dict or None")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"env config file `{path}` is not valid YAML: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_yaml(path, what="env config file", example="configs/env_simple.yaml"))
 
     @classmethod
     def coerce(cls, config: "EnvConfig | Mapping[str, Any] | str | Path | None") -> "EnvConfig":

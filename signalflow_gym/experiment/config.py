@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import yaml
 
-from signalflow_gym.yaml_io import write_yaml_atomic
+from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
 from signalflow.core.errors import ConfigError
 from signalflow_gym.config import DataConfig, EnvConfig, _boolean, _choice, _fail, _integer, _number, _unknown_key
 from signalflow_gym.run_package import ALGORITHMS
@@ -367,14 +367,7 @@ class ExperimentConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> "ExperimentConfig":
         """Read `path` with `yaml.safe_load`, apply ``key=value`` `overrides`, validate."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file `{path}` does not exist; pass an existing YAML file, e.g. configs/ppo.yaml")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ConfigError(f"config file `{path}` is not valid YAML ({first}); fix the syntax") from None
+        data = read_yaml(path, what="config file", example="configs/ppo.yaml")
         try:
             return cls.from_dict(data, overrides)
         except ConfigError as exc:
