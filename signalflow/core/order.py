@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from signalflow.core.enums import OrderSide, PositionType
+from signalflow.core.slots import direct_init
 
 __all__ = ["Order", "Fill"]
 
@@ -38,6 +39,7 @@ class Order:
         return self.position_id is None
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class Fill:
     """An executed order: `qty` base units at `price`, paying `fee` (quote currency)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import dataclasses
+from typing import Any, Callable, TypeVar
 
-__all__ = ["slot_setters"]
+__all__ = ["slot_setters", "direct_init"]
+
+T = TypeVar("T", bound=type)
 
 
 def slot_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
@@ -15,3 +18,34 @@ def slot_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ..
     caller is then responsible for setting every field (and for any validation).
     """
     return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+def direct_init(cls: T) -> T:
+    """Give a frozen `slots=True` dataclass an `__init__` that writes its slots directly.
+
+    Same signature, defaults and result as the generated one (which calls
+    `object.__setattr__` once per field, about 4x slower); for records the run
+    builds by the thousand (fills, skipped decisions, rejections, trades). Only
+    for classes without `default_factory` fields, `InitVar`s or `__post_init__`.
+    Apply it above `@dataclass`.
+    """
+    fields = dataclasses.fields(cls)
+    if hasattr(cls, "__post_init__") or any(f.default_factory is not dataclasses.MISSING or not f.init for f in fields):
+        raise TypeError(f"direct_init: {cls.__name__} has a __post_init__, a default_factory or a non-init field")
+    namespace: dict[str, Any] = {}
+    params, body = [], []
+    for f in fields:
+        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        body.append(f"    _set_{f.name}(self, {f.name})")
+    source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body) + "\n"
+    exec(source, namespace)  # noqa: S102 (built from the class's own field names, as dataclasses does)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    cls.__init__ = init
+    return cls

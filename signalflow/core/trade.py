@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from signalflow.core.position import Position
+from signalflow.core.slots import direct_init
 
 __all__ = ["Trade"]
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class Trade:
     """A position from entry to exit (or to the last bar, if still open).

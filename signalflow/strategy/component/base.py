@@ -54,7 +54,7 @@ def record_skip(state: StrategyState, context: "ModelContext", decision, reason:
         SkippedDecision(
             bar=context.bar_index,
             timestamp=context.timestamp,
-            action=decision.action.value,
+            action=decision.action._value_,  # (`.value` goes through a descriptor)
             pair=decision.pair,
             position_id=decision.position_id,
             reason=reason,
