@@ -65,16 +65,19 @@ class MarketData:
     _close_rows: list[list[float]] = field(repr=False)
     _prices: list[Mapping[str, float] | None] = field(repr=False)
     _all_bars: np.ndarray = field(repr=False)
+    _close_columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        # The per-bar price mappings are a cache of read-only proxies (not picklable): rebuild on demand.
+        # The per-bar price mappings and the close columns are caches: rebuilt on demand.
         state = {name: getattr(self, name) for name in self.__dataclass_fields__}
         state["_prices"] = None
+        state["_close_columns"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if state.get("_prices") is None:
             state["_prices"] = [None] * len(state["timestamps"])
+        state.setdefault("_close_columns", {})
         for name, value in state.items():
             object.__setattr__(self, name, value)
 
@@ -182,6 +185,18 @@ class MarketData:
                 table = {p: row[j] for j, p in enumerate(self.pairs) if has[j]}
             prices = self._prices[t] = PriceMap(table)
         return prices
+
+    def close_column(self, pair: str) -> np.ndarray | None:
+        """`pair`'s closes over the whole axis as one contiguous, read-only array (NaN where it
+        has no bar), or None for an unknown pair. Built on first use, shared by every run."""
+        column = self._close_columns.get(pair)
+        if column is None:
+            j = self.pair_index.get(pair)
+            if j is None:
+                return None
+            column = self._close_columns[pair] = np.ascontiguousarray(self.close[:, j])
+            column.flags.writeable = False
+        return column
 
     def index_of(self, timestamp: datetime) -> int:
         """Index of the first bar at or after `timestamp`."""

@@ -56,30 +56,28 @@ class TakeProfitStopLossExit(ExitRule):
         self.intrabar = bool(intrabar)
         self.fills_intrabar = self.intrabar
         self._market: MarketData | None = None
-        self._levels: dict[str, tuple[float, float]] = {}
-        self._levels_portfolio: object | None = None  # the portfolio, and its version, the levels describe
-        self._levels_version = -1
         self._bar_prices: list | None = None  # the market's per-bar price mappings, in a run
-        # The scan state describes `_levels_portfolio` only, from bar `_scanned_from` on:
-        self._next_hit: dict[str, int] = {}  # pair -> first bar >= its scan start whose close crosses a level
-        self._stale: set[str] = set()  # pairs whose `_next_hit` must be scanned again
-        self._scanned_from = 0  # the latest scan start: every `_next_hit` holds for bars >= this
-        self._first_hit = 0  # min of `_next_hit`: bars in [_scanned_from, _first_hit) cross nothing
-        self._columns: dict[str, Any] = {}  # pair -> its close column (a view), in a run
+        self._levels: dict[str, tuple[float, float]] = {}
+        self._portfolio: object | None = None  # the portfolio, and its version, the levels describe
+        self._version = -1
+        # pair -> first bar >= `_quiet_from` whose close crosses one of its levels (for
+        # `_portfolio` only; a pair of `_levels` missing here needs a scan):
+        self._next_hit: dict[str, int] = {}
+        # Bars in [_quiet_from, _quiet_until) cross no level (min of `_next_hit`; -1: look again)
+        self._quiet_from = 0
+        self._quiet_until = -1
 
     def on_start(self, market: "MarketData") -> None:
         self._bind(market)
-        self._levels, self._levels_portfolio, self._levels_version = {}, None, -1
+        self._levels, self._portfolio, self._version = {}, None, -1
         self._next_hit = {}
-        self._stale = set()
-        self._scanned_from = self._first_hit = 0
+        self._quiet_from, self._quiet_until = 0, -1
 
     def __getstate__(self) -> dict[str, Any]:
-        # The per-bar price mappings are not picklable; they and the column views are rebound
-        # from the market (which pickles without them).
+        # The per-bar price mappings are not picklable; they are rebound from the market
+        # (which pickles without them).
         state = self.__dict__.copy()
         state["_bar_prices"] = None
-        state["_columns"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -88,26 +86,24 @@ class TakeProfitStopLossExit(ExitRule):
             self._bind(self._market)
 
     def _bind(self, market: "MarketData") -> None:
-        """Hold the run's market, its per-bar price maps and each pair's close column (a view)."""
+        """Hold the run's market and its per-bar price maps."""
         self._market = market
         self._bar_prices = market._prices
-        self._columns = {pair: market.close[:, j] for pair, j in market.pair_index.items()}
 
     def check_exits(self, context: ModelContext, state: StrategyState) -> list[Order]:
         portfolio = state.portfolio
-        if not portfolio._open:
-            return []
         bar = context.bar_index
         prices = context.prices
         if (  # the usual bar inside a run: levels up to date, before the next crossing (see below)
-            self._scanned_from <= bar < self._first_hit
-            and portfolio.version == self._levels_version
-            and portfolio is self._levels_portfolio
-            and not self._stale
+            self._quiet_from <= bar < self._quiet_until
+            and portfolio.version == self._version
+            and portfolio is self._portfolio
             and self._bar_prices[bar] is prices
         ):
             return []
         orders: list[Order] = []
+        if not portfolio._open:
+            return orders
         if self.intrabar:
             for pos in portfolio.closable_positions():
                 if pos.pair in prices:
@@ -122,17 +118,21 @@ class TakeProfitStopLossExit(ExitRule):
         # (`_next_hit`) and bars before the first one are not looked at. The scan results belong
         # to one portfolio and hold from the bar they started at: another portfolio, or an
         # earlier bar, means scanning again.
+        if portfolio is not self._portfolio or portfolio.version != self._version:
+            self._set_levels(portfolio)
         bar_prices = self._bar_prices
         in_run = bar_prices is not None and 0 <= bar < len(bar_prices) and bar_prices[bar] is prices
-        if portfolio is not self._levels_portfolio or portfolio.version != self._levels_version:
-            self._set_levels(portfolio)
         if in_run:
-            if bar < self._scanned_from:
-                self._next_hit.clear()
-                self._stale.update(self._levels)
-            if self._stale:
-                self._scan_stale(bar)
-            if bar < self._first_hit:
+            next_hit = self._next_hit
+            if bar < self._quiet_from:
+                next_hit.clear()
+            if len(next_hit) != len(self._levels):
+                for pair, levels in self._levels.items():
+                    if pair not in next_hit:
+                        next_hit[pair] = self._scan(pair, levels, bar)
+                self._quiet_from = bar
+            first = self._quiet_until = min(next_hit.values())
+            if bar < first:
                 return orders
         hit: set[str] | None = None
         for pair, (lo, hi) in self._levels.items():
@@ -142,9 +142,9 @@ class TakeProfitStopLossExit(ExitRule):
                     hit = set()
                 hit.add(pair)
         if in_run:  # the pairs due now are scanned again from the next call on
-            for pair, when in self._next_hit.items():
-                if when <= bar:
-                    self._stale.add(pair)
+            for pair in [p for p, when in next_hit.items() if when <= bar]:
+                del next_hit[pair]
+            self._quiet_until = -1
         if hit is None:
             return orders
         up, down = 1.0 + self.take_profit_pct, 1.0 - self.stop_loss_pct
@@ -165,36 +165,27 @@ class TakeProfitStopLossExit(ExitRule):
         return orders
 
     def _set_levels(self, portfolio) -> None:
-        """Recompute the per-pair levels; pairs whose levels changed (all, for another portfolio)
-        need a new scan."""
-        if portfolio is not self._levels_portfolio:
-            self._next_hit.clear()
+        """Recompute the per-pair levels for `portfolio`; pairs whose levels changed (all, for
+        another portfolio) lose their scan."""
         old = self._levels
         self._levels = levels = self._pair_levels(portfolio._open.values())
-        self._levels_portfolio, self._levels_version = portfolio, portfolio.version
-        next_hit, stale = self._next_hit, self._stale
-        for pair in [p for p in next_hit if old.get(p) != levels.get(p)]:
-            del next_hit[pair]
-        stale.intersection_update(levels)
-        stale.update(p for p in levels if p not in next_hit)
-
-    def _scan_stale(self, bar: int) -> None:
-        """Find, from `bar` on, the next crossing of every pair whose scan is out of date."""
-        next_hit, levels = self._next_hit, self._levels
-        for pair in self._stale:
-            next_hit[pair] = self._scan(pair, levels[pair], bar)
-        self._stale.clear()
-        self._scanned_from = bar
-        self._first_hit = min(next_hit.values(), default=len(self._bar_prices))
+        next_hit = self._next_hit
+        if portfolio is not self._portfolio:
+            next_hit.clear()
+        else:
+            for pair in [p for p in next_hit if levels.get(p) != old.get(p)]:
+                del next_hit[pair]
+        self._portfolio, self._version = portfolio, portfolio.version
+        self._quiet_until = -1
 
     def _scan(self, pair: str, levels: tuple[float, float], start: int) -> int:
         """First bar >= `start` whose close of `pair` is at or beyond a level (n_bars if none)."""
-        lo, hi = levels
-        column = self._columns.get(pair)  # NaN where the pair has no bar: never a hit
+        column = self._market.close_column(pair)  # NaN where the pair has no bar: never a hit
+        n = len(self._bar_prices)
         if column is None:  # a position in a pair this market does not have: no price, no crossing
-            return len(self._bar_prices)
-        n = len(column)
-        size = 256
+            return n
+        lo, hi = levels
+        size = 64  # most crossings come within a few dozen bars; each further window is 4x longer
         while start < n:
             seg = column[start : start + size]
             crossed = seg >= hi
