@@ -36,6 +36,9 @@ _set_timestamp, _set_signals, _set_prices, _set_positions, _set_metrics, _set_ru
 )
 _new_metrics = object.__new__
 (_set_metric_values,) = slot_setters(BarMetrics, "values_list")
+#: Metrics from here on are the run log's counters (the rest describe the portfolio).
+_FIRST_LOG_COUNTER = METRIC_NAMES.index("orders_filled")
+assert METRIC_NAMES[_FIRST_LOG_COUNTER:] == ("orders_filled", "orders_rejected", "orders_reduced", "decisions_skipped")
 
 
 class BacktestRun:
@@ -348,7 +351,7 @@ class BacktestRun:
                     if stepped:
                         yield ctx  # (`begin_bar` records it as the open bar)
                 # -- end the bar: exit rules in order, then entry rules; post-trade metrics
-                events = log.events
+                events, version = log.events, portfolio.version
                 for check in exit_checks:
                     for order in check(ctx, state):
                         submit(order, t)
@@ -356,7 +359,10 @@ class BacktestRun:
                     for order in check(ctx, state):
                         submit(order, t)
                 if log.events != events:
-                    update_metrics()
+                    if portfolio.version != version:
+                        update_metrics()
+                    else:  # skips or rejections only: cash and positions are as measured
+                        self._recount()
                 if exporter is None:
                     rows.append(self._row)
                 else:
@@ -413,6 +419,22 @@ class BacktestRun:
             gross += value
             pv += value if long else q * (e2 - p.last_price)
         self._measure(pv, gross, pv - self._cost_basis)
+
+    def _recount(self) -> None:
+        """`state.metrics` with the log's counters brought up to date, for a bar whose rules only
+        skipped decisions or had orders rejected: no position opened or closed and no cash moved
+        (every fill opens or closes a position), so the measured values still hold."""
+        log = self._log
+        row = self._row[:_FIRST_LOG_COUNTER] + (
+            log.orders_filled,
+            log.orders_rejected,
+            log.orders_reduced,
+            log.decisions_skipped,
+        )
+        self._row = row
+        metrics = _new_metrics(BarMetrics)
+        _set_metric_values(metrics, row)
+        self.state.metrics = metrics
 
     def _measure(self, pv: float, gross: float, upnl: float) -> None:
         """Build `state.metrics` (and this bar's metrics row) from the marked position totals."""
