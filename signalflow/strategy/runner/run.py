@@ -104,6 +104,7 @@ class BacktestRun:
         self._log = self.state.log
         self._book_version = -1
         self._book: list[tuple[Any, int, float, float, bool]] = []
+        self._long_book: list[tuple[Any, int, float]] | None = None
         self._cost_basis = 0.0
         self._update_metrics()
         self._loop = self._bars()
@@ -324,14 +325,24 @@ class BacktestRun:
                             self._open_book()
                         mark = mark_rows[t]
                         dt = datetimes[t]
-                        pv = gross = 0.0
-                        for p, j, q, e2, long in self._book:
-                            lp = mark[j]
-                            p.last_price = lp
-                            p.last_time = dt
-                            value = q * lp
-                            gross += value
-                            pv += value if long else q * (e2 - lp)
+                        longs = self._long_book
+                        if longs is not None:  # longs only: value = gross, the same sums
+                            gross = 0.0
+                            for p, j, q in longs:
+                                lp = mark[j]
+                                p.last_price = lp
+                                p.last_time = dt
+                                gross += q * lp
+                            pv = gross
+                        else:
+                            pv = gross = 0.0
+                            for p, j, q, e2, long in self._book:
+                                lp = mark[j]
+                                p.last_price = lp
+                                p.last_time = dt
+                                value = q * lp
+                                gross += value
+                                pv += value if long else q * (e2 - lp)
                         measure(pv, gross, pv - self._cost_basis)
                     elif had_pending:
                         update_metrics()
@@ -398,13 +409,17 @@ class BacktestRun:
         """Open positions, in opening order, as `(position, pair column, qty, 2 * entry price,
         is long)`, and their cost basis (sum of qty * entry price); rebuilt only when a position
         opens or closes. A long is worth ``qty * price``, a short ``qty * (2 * entry - price)``
-        (collateral + unrealised PnL): either way unrealised PnL = value - qty * entry."""
+        (collateral + unrealised PnL): either way unrealised PnL = value - qty * entry.
+        `_long_book` holds `(position, pair column, qty)` when every open position is long
+        (the usual spot book, marked with fewer steps), else None."""
         pf = self._portfolio
         if self._book_version != pf.version:
             index = self.market.pair_index
-            self._book = [
+            self._book = book = [
                 (p, index[p.pair], p.qty, 2.0 * p.entry_price, p.position_type is _LONG) for p in pf._open.values()
             ]
+            all_long = all(entry[4] for entry in book)
+            self._long_book = [(p, j, q) for p, j, q, _, _ in book] if all_long else None
             self._cost_basis = sum(p.qty * p.entry_price for p in pf._open.values())
             self._book_version = pf.version
         return self._book
