@@ -364,11 +364,15 @@ class BacktestRun:
                 # -- end the bar: exit rules in order, then entry rules; post-trade metrics
                 events, version = log.events, portfolio.version
                 for check in exit_checks:
-                    for order in check(ctx, state):
-                        submit(order, t)
+                    orders = check(ctx, state)
+                    if orders:  # (iterating an empty list costs more than this test)
+                        for order in orders:
+                            submit(order, t)
                 for check in entry_checks:
-                    for order in check(ctx, state):
-                        submit(order, t)
+                    orders = check(ctx, state)
+                    if orders:
+                        for order in orders:
+                            submit(order, t)
                 if log.events != events:
                     if portfolio.version != version:
                         update_metrics()
