@@ -12,7 +12,27 @@ if TYPE_CHECKING:
     from signalflow.strategy.model.context import ModelContext
     from signalflow.strategy.runner.market_data import MarketData
 
-__all__ = ["EntryRule", "ExitRule", "record_skip"]
+__all__ = ["EntryRule", "ExitRule", "NoOrdersBefore", "record_skip"]
+
+
+class NoOrdersBefore(list):
+    """An empty order list that also promises: no orders from this rule before bar `bar`
+    (an index on the run's timestamp axis) while no position opens or closes.
+
+    An exit rule may return it instead of `[]`; the runner then does not call the
+    rule again in that run until bar `bar` or until a position opens or closes
+    (`portfolio.version` changes), whichever comes first. Callers outside a runner
+    can treat it as the empty list it is.
+    """
+
+    __slots__ = ("bar",)
+
+    def __init__(self, bar: int) -> None:
+        super().__init__()
+        self.bar = bar
+
+    def __repr__(self) -> str:
+        return f"NoOrdersBefore(bar={self.bar})"
 
 
 class ExitRule(ABC):
@@ -23,7 +43,8 @@ class ExitRule(ABC):
     run first: their levels are hit before the close at which the other rules
     decide. A rule must only close positions for which
     `state.portfolio.is_closable(id)` holds: a position closed (or being closed)
-    by an earlier rule on the same bar is not closed again.
+    by an earlier rule on the same bar is not closed again. A rule that knows it
+    will close nothing for a while returns `NoOrdersBefore(bar)` (see there).
     """
 
     #: True if this rule's orders fill inside the bar (at a level), before the bar's close.

@@ -14,6 +14,7 @@ from signalflow.core.portfolio import Portfolio
 from signalflow.core.slots import slot_setters, slot_twin
 from signalflow.core.state import DECISION_CACHE_KEY, StrategyState
 from signalflow.core.trade import Trade
+from signalflow.strategy.component.base import NoOrdersBefore
 from signalflow.strategy.exporter import trades_frame
 from signalflow.strategy.metrics import METRIC_NAMES, summarize
 from signalflow.strategy.model.cache import put_decisions
@@ -296,7 +297,8 @@ class BacktestRun:
         bar_prices = market._prices  # `market.prices_at(t)` once built
         datetimes, bar_signals, mark_rows = market.datetimes, market.bar_signals, market.mark_rows
         signal_counts = market.signal_counts
-        exit_checks = tuple(rule.check_exits for rule in self.exit_rules)
+        # per exit rule: [its check, the bar before which it promised no orders, at portfolio version]
+        exit_slots = [[rule.check_exits, -1, -1] for rule in self.exit_rules]
         entry_checks = tuple(rule.check_entries for rule in self.entry_rules)
         rows, exporter, skip_idle = self._rows, self.exporter, self.skip_idle
         measure, update_metrics = self._measure, self._update_metrics
@@ -363,11 +365,17 @@ class BacktestRun:
                         yield ctx  # (`begin_bar` records it as the open bar)
                 # -- end the bar: exit rules in order, then entry rules; post-trade metrics
                 events, version = log.events, portfolio.version
-                for check in exit_checks:
+                for slot in exit_slots:
+                    check, quiet_before, quiet_version = slot
+                    if t < quiet_before and quiet_version == portfolio.version:
+                        continue  # the rule returned NoOrdersBefore: nothing to ask it yet
                     orders = check(ctx, state)
                     if orders:  # (iterating an empty list costs more than this test)
                         for order in orders:
                             submit(order, t)
+                    elif orders.__class__ is NoOrdersBefore:
+                        slot[1] = orders.bar
+                        slot[2] = portfolio.version
                 for check in entry_checks:
                     orders = check(ctx, state)
                     if orders:

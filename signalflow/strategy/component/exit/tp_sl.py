@@ -9,7 +9,7 @@ from signalflow.core.enums import ExitReason, PositionType
 from signalflow.core.errors import ConfigError
 from signalflow.core.order import Order
 from signalflow.core.state import StrategyState
-from signalflow.strategy.component.base import ExitRule
+from signalflow.strategy.component.base import ExitRule, NoOrdersBefore
 from signalflow.strategy.component.orders import exit_order
 from signalflow.strategy.model.context import ModelContext
 
@@ -100,7 +100,7 @@ class TakeProfitStopLossExit(ExitRule):
             and portfolio is self._portfolio
             and self._bar_prices[bar] is prices
         ):
-            return []
+            return NoOrdersBefore(self._quiet_until)
         orders: list[Order] = []
         if not portfolio._open:
             return orders
@@ -132,8 +132,8 @@ class TakeProfitStopLossExit(ExitRule):
                         next_hit[pair] = self._scan(pair, levels, bar)
                 self._quiet_from = bar
             first = self._quiet_until = min(next_hit.values())
-            if bar < first:
-                return orders
+            if bar < first:  # no close crosses a level before bar `first` (if nothing opens or closes)
+                return NoOrdersBefore(first)
         hit: set[str] | None = None
         for pair, (lo, hi) in self._levels.items():
             price = prices.get(pair)

@@ -1,0 +1,237 @@
+"""The runner's per-bar shortcuts: exit rules that promise quiet bars (`NoOrdersBefore`) are not
+called on them, contexts are built through a slot twin, long-only books are marked with fewer
+steps. Each must leave every result exactly as the plain path gives it."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from signalflow.core.slots import slot_twin
+from signalflow.data.synthetic import make_synthetic_market
+from signalflow.strategy.component import ExitRule, NoOrdersBefore
+from signalflow.strategy.component.exit import TakeProfitStopLossExit
+from signalflow.strategy.model import ModelContext, ModelEntryRule, ModelExitRule, StrategyAction, StrategyDecision
+from signalflow.strategy.runner import BacktestRunner
+
+T0 = datetime(2024, 1, 1)
+
+
+def _bars(n: int) -> pl.DataFrame:
+    ts = [T0 + timedelta(minutes=i) for i in range(n)]
+    close = [100.0 + i for i in range(n)]
+    return pl.DataFrame({"pair": ["A"] * n, "timestamp": ts, "open": close, "high": close, "low": close, "close": close})
+
+
+class PromisingRule(ExitRule):
+    """Closes nothing; promises no orders for the next `gap` bars. Records the bars it is asked."""
+
+    def __init__(self, gap: int) -> None:
+        self.gap = gap
+        self.asked: list[int] = []
+
+    def check_exits(self, context, state):
+        self.asked.append(context.bar_index)
+        return NoOrdersBefore(context.bar_index + self.gap)
+
+
+class EnterAt:
+    """ENTER pair A on the given bars."""
+
+    def __init__(self, *bars: int) -> None:
+        self.bars = set(bars)
+
+    def decide(self, context):
+        if context.bar_index in self.bars:
+            return [StrategyDecision(action=StrategyAction.ENTER, pair="A")]
+        return []
+
+
+def _run(exit_rules, model, data, **kwargs) -> BacktestRunner:
+    runner = BacktestRunner(
+        entry_rules=[ModelEntryRule(model, base_position_size=0.1, max_positions=5)],
+        exit_rules=exit_rules,
+        **kwargs,
+    )
+    runner.run(data, None)
+    return runner
+
+
+def test_promised_bars_are_skipped_until_the_promised_bar():
+    rule = PromisingRule(gap=4)
+    _run([rule], EnterAt(), _bars(12))
+    assert rule.asked == [0, 4, 8]
+
+
+@pytest.mark.parametrize("fill_at", ["close", "next_open"])
+def test_a_position_opening_ends_the_promise(fill_at):
+    # The entry decided at bar 2 fills at bar 2's close (or at bar 3's open, before bar 3's
+    # exit rules): either way the portfolio has changed when bar 3's exit rules run, so the
+    # rule is asked at bar 3, then keeps its rhythm.
+    rule = PromisingRule(gap=4)
+    runner = _run([rule], EnterAt(2), _bars(14), fill_at=fill_at)
+    assert runner.trades_df.height == 1
+    expected = [0]
+    t = 3
+    while t < 14:
+        expected.append(t)
+        t += 4
+    assert rule.asked == expected
+
+
+def test_each_run_keeps_its_own_promises():
+    rule = PromisingRule(gap=100)
+    runner = BacktestRunner(entry_rules=[ModelEntryRule(EnterAt(), max_positions=1)], exit_rules=[rule])
+    runner.run(_bars(5), None)
+    runner.run(_bars(5), None)
+    assert rule.asked == [0, 0]
+
+
+def test_no_orders_before_is_an_empty_order_list():
+    quiet = NoOrdersBefore(7)
+    assert quiet == [] and not quiet and list(quiet) == []
+    assert quiet.bar == 7
+    assert repr(quiet) == "NoOrdersBefore(bar=7)"
+
+
+class Unpromised(ExitRule):
+    """The same rule, its promises dropped: the runner must ask it every bar."""
+
+    def __init__(self, rule: ExitRule) -> None:
+        self.rule = rule
+        self.fills_intrabar = rule.fills_intrabar
+
+    def on_start(self, market) -> None:
+        self.rule.on_start(market)
+
+    def check_exits(self, context, state):
+        return list(self.rule.check_exits(context, state))
+
+
+class GuideModel:
+    """The guide's Quick Start model."""
+
+    def decide(self, context):
+        return [
+            StrategyDecision(action=StrategyAction.ENTER, pair=row["pair"], confidence=row["probability"])
+            for row in context.signals.value.iter_rows(named=True)
+            if row["probability"] > 0.7
+        ]
+
+
+@pytest.mark.parametrize("fill_at", ["close", "next_open"])
+@pytest.mark.parametrize("intrabar", [False, True])
+def test_tp_sl_promises_change_no_trade(fill_at, intrabar):
+    market = make_synthetic_market(seed=3, n_pairs=3, n_bars=3_000, signal_rate=0.05)
+
+    def result(wrap):
+        model = GuideModel()
+        tp_sl = TakeProfitStopLossExit(take_profit_pct=0.01, stop_loss_pct=0.008, intrabar=intrabar)
+        runner = BacktestRunner(
+            entry_rules=[ModelEntryRule(model, base_position_size=0.1, max_positions=4, min_confidence=0.6)],
+            exit_rules=[ModelExitRule(model), wrap(tp_sl)],
+            fill_at=fill_at,
+        )
+        runner.run(market.raw_data, market.signals)
+        return runner.result
+
+    res_promised = result(lambda rule: rule)
+    res_plain = result(Unpromised)
+    assert res_plain.summary["n_trades"] > 20  # the levels are reached often enough to matter
+    assert_frame_equal(res_promised.trades_df, res_plain.trades_df)
+    assert_frame_equal(res_promised.metrics_df, res_plain.metrics_df)
+
+
+def test_contexts_are_frozen_model_contexts():
+    seen = []
+
+    class Looks:
+        def decide(self, context):
+            seen.append(context)
+            return []
+
+    BacktestRunner(entry_rules=[ModelEntryRule(Looks())]).run(_bars(3), None)
+    assert [type(c) for c in seen] == [ModelContext] * 3
+    ctx = seen[1]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.prices = {}  # type: ignore[misc]
+    rebuilt = ModelContext(**{f.name: getattr(ctx, f.name) for f in dataclasses.fields(ModelContext)})
+    assert rebuilt == ctx
+    assert dataclasses.replace(ctx, bar_index=7).bar_index == 7
+    assert ctx.bar_index == 1 and ctx.timestamp == T0 + timedelta(minutes=1)
+
+
+def test_slot_twin_refuses_a_class_whose_slots_are_not_its_fields():
+    @dataclasses.dataclass(frozen=True)
+    class NoSlots:
+        a: int
+
+    with pytest.raises(TypeError, match="slots of NoSlots must be exactly its fields"):
+        slot_twin(NoSlots)
+
+
+class RandomSides:
+    """ENTER long or short (or CLOSE the oldest position) at random, per bar index."""
+
+    def __init__(self, seed: int, shorts: bool) -> None:
+        self.seed, self.shorts = seed, shorts
+
+    def decide(self, context):
+        rng = np.random.default_rng((self.seed, context.bar_index))
+        out = []
+        for pair in sorted(context.prices):
+            if rng.random() < 0.15:
+                side = "short" if self.shorts and rng.random() < 0.5 else "long"
+                out.append(StrategyDecision(action=StrategyAction.ENTER, pair=pair, meta={"direction": side}))
+        if context.positions and rng.random() < 0.1:
+            p = context.positions[0]
+            out.append(StrategyDecision(action=StrategyAction.CLOSE, pair=p.pair, position_id=p.id))
+        return out
+
+
+@pytest.mark.parametrize("shorts", [False, True])
+def test_marked_equity_is_exactly_the_portfolios_every_bar(shorts):
+    market = make_synthetic_market(seed=11, n_pairs=4, n_bars=400, signal_rate=0.05)
+    model = RandomSides(5, shorts)
+    runner = BacktestRunner(
+        entry_rules=[ModelEntryRule(model, base_position_size=0.05, max_positions=8, allow_shorts=shorts)],
+        exit_rules=[ModelExitRule(model)],
+    )
+    run = runner.start(market.raw_data, market.signals)
+    books = set()
+    while (ctx := run.begin_bar()) is not None:
+        pf = run.state.portfolio
+        assert ctx.metrics["equity"] == pf.equity  # pre-trade, as marked
+        assert ctx.metrics["unrealized_pnl"] == pytest.approx(pf.unrealized_pnl, abs=1e-9)
+        books.add(tuple(sorted({p.position_type.value for p in pf.open_positions()})))
+        run.end_bar()
+        assert run.state.metrics["equity"] == pf.equity  # post-trade
+    assert () in books
+    if shorts:  # the general marking path (some position is short) was taken
+        assert any("short" in book for book in books)
+    else:  # the long-only path
+        assert books == {(), ("long",)}
+
+
+def test_empty_bars_iterate_no_rows_every_time():
+    market = make_synthetic_market(seed=2, n_pairs=2, n_bars=50, signal_rate=0.05)
+    frames = []
+
+    class Collect:
+        def decide(self, context):
+            frames.append(context.signals.value)
+            return []
+
+    BacktestRunner(entry_rules=[ModelEntryRule(Collect())]).run(market.raw_data, market.signals)
+    empty = [f for f in frames if f.height == 0]
+    full = [f for f in frames if f.height > 0]
+    assert empty and full
+    for frame in empty[:3]:
+        assert list(frame.iter_rows(named=True)) == [] and list(frame.iter_rows()) == []
+    for frame in full[:3]:
+        assert list(frame.iter_rows(named=True)) == frame.to_dicts()
