@@ -18,6 +18,10 @@ _READ_ONLY = (
 )
 
 
+#: What `iter_rows` returns for a bar without signals (an exhausted iterator can be shared).
+_NO_ROWS = iter(())
+
+
 class BarSignalsFrame(pl.DataFrame):
     """The read-only polars DataFrame of one bar's signals (`ModelContext.signals.value`).
 
@@ -64,7 +68,7 @@ class BarSignalsFrame(pl.DataFrame):
         if rows is None:  # nested, mutable values: fresh ones each call, as polars gives
             return pl.DataFrame.iter_rows(self, named=named, buffer_size=buffer_size)
         if not rows:
-            return iter(())
+            return _NO_ROWS
         if named:
             named_rows = self.__dict__.get("_named")
             if named_rows is None:

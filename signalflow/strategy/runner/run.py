@@ -472,9 +472,8 @@ class BacktestRun:
         peak = self._peak
         if equity > peak:
             peak = self._peak = equity
-        dd = 1.0 - equity / peak if peak > 0 else 0.0
-        if dd < 0.0:
-            dd = 0.0
+        # peak >= initial_capital > 0 and equity <= peak, so 0 <= dd (correctly rounded division)
+        dd = 1.0 - equity / peak
         max_dd = self._max_dd
         if dd > max_dd:
             max_dd = self._max_dd = dd
