@@ -59,8 +59,14 @@ class Portfolio:
 
     @property
     def positions_value(self) -> float:
-        """Marked value of open positions (see `Position.market_value`)."""
-        return sum(p.market_value for p in self._open.values())
+        """Marked value of open positions (see `Position.market_value`), added one by one in
+        opening order: the runner's per-bar marking does the same additions, so metrics
+        equity equals `equity` exactly. (Not `sum()`: from Python 3.12 it compensates
+        rounding, and the last bits would differ.)"""
+        total = 0.0
+        for p in self._open.values():
+            total += p.market_value
+        return total
 
     @property
     def equity(self) -> float:
@@ -69,7 +75,11 @@ class Portfolio:
 
     @property
     def unrealized_pnl(self) -> float:
-        return sum(p.unrealized_pnl for p in self._open.values())
+        """Unrealised PnL of open positions, added one by one in opening order (as `positions_value`)."""
+        total = 0.0
+        for p in self._open.values():
+            total += p.unrealized_pnl
+        return total
 
     def add_position(self, position: Position, *, cash_cost: float, fee: float) -> None:
         """Book a newly filled position: `cash_cost` (notional + fee) leaves cash."""
