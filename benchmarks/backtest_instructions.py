@@ -1,0 +1,81 @@
+"""CPU instructions per bar of the backtester's bar loop, counted by callgrind (deterministic).
+
+Wall-clock figures on a shared machine move by 10% or more from minute to minute; an
+instruction count does not (about ±0.1% here), so this is the figure to compare two versions
+of the loop with. It runs `backtest_speed.py`'s strategy (the guide's model + TP/SL fallback)
+under `valgrind --tool=callgrind` twice, once building the market and warming the caches and
+once doing that plus one more full run, and divides the difference by the number of bars:
+
+    python benchmarks/backtest_instructions.py [--pairs 5] [--bars 20000]
+
+Needs valgrind (Debian: `apt-get install valgrind`). Runs with PYTHONHASHSEED=0 and, where
+`setarch` exists, without address-space randomisation (dicts keyed by `id()` otherwise
+differ from run to run). One count takes about a minute per 20,000 bars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _workload(pairs: int, bars: int, runs: int) -> None:
+    """Build the market, run once to warm its caches, then `runs` more full runs."""
+    sys.path.insert(0, str(HERE))
+    from backtest_speed import make_runner
+
+    from signalflow.data.synthetic import make_synthetic_market
+    from signalflow.strategy.runner import MarketData
+
+    market = make_synthetic_market(seed=7, n_pairs=pairs, n_bars=bars, signal_rate=0.05)
+    prebuilt = MarketData.build(market.raw_data, market.signals)
+    runner = make_runner()
+    for _ in range(1 + runs):
+        runner.start(prebuilt).run_to_end()
+
+
+def _count(pairs: int, bars: int, runs: int) -> int:
+    """Instructions callgrind counts for `_workload(pairs, bars, runs)` in a fresh interpreter."""
+    command = [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        sys.executable, __file__, "--workload", str(runs), "--pairs", str(pairs), "--bars", str(bars),
+    ]
+    if shutil.which("setarch"):
+        command = ["setarch", platform.machine(), "-R", *command]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"callgrind failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--bars", type=int, default=20_000)
+    parser.add_argument("--workload", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.pairs < 1 or args.bars < 100:
+        parser.error("--pairs must be >= 1 and --bars >= 100")
+    if args.workload is not None:  # (inside valgrind)
+        _workload(args.pairs, args.bars, args.workload)
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed: `apt-get install valgrind` (Debian), then run this again")
+    base = _count(args.pairs, args.bars, 0)
+    with_run = _count(args.pairs, args.bars, 1)
+    per_bar = (with_run - base) / args.bars
+    print(f"{args.pairs} pairs x {args.bars:,} bars: {per_bar:,.0f} instructions per bar ({per_bar / args.pairs:,.0f} per pair-bar)")
+
+
+if __name__ == "__main__":
+    main()
