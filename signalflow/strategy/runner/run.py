@@ -35,9 +35,9 @@ _LONG = PositionType.LONG
 _ContextTwin = slot_twin(ModelContext)
 _new_metrics = object.__new__
 (_set_metric_values,) = slot_setters(BarMetrics, "values_list")
-#: Metrics from here on are the run log's counters (the rest describe the portfolio).
-_FIRST_LOG_COUNTER = METRIC_NAMES.index("orders_filled")
-assert METRIC_NAMES[_FIRST_LOG_COUNTER:] == ("orders_filled", "orders_rejected", "orders_reduced", "decisions_skipped")
+_POSITIONS_VALUE, _GROSS_EXPOSURE, _UNREALIZED_PNL = (
+    METRIC_NAMES.index(name) for name in ("positions_value", "gross_exposure", "unrealized_pnl")
+)
 
 
 class BacktestRun:
@@ -450,18 +450,10 @@ class BacktestRun:
     def _recount(self) -> None:
         """`state.metrics` with the log's counters brought up to date, for a bar whose rules only
         skipped decisions or had orders rejected: no position opened or closed and no cash moved
-        (every fill opens or closes a position), so the measured values still hold."""
-        log = self._log
-        row = self._row[:_FIRST_LOG_COUNTER] + (
-            log.orders_filled,
-            log.orders_rejected,
-            log.orders_reduced,
-            log.decisions_skipped,
-        )
-        self._row = row
-        metrics = _new_metrics(BarMetrics)
-        _set_metric_values(metrics, row)
-        self.state.metrics = metrics
+        (every fill opens or closes a position), so measuring again from the bar's marked
+        totals gives the same values, with the counters as they are now."""
+        row = self._row
+        self._measure(row[_POSITIONS_VALUE], row[_GROSS_EXPOSURE], row[_UNREALIZED_PNL])
 
     def _measure(self, pv: float, gross: float, upnl: float) -> None:
         """Build `state.metrics` (and this bar's metrics row) from the marked position totals."""
