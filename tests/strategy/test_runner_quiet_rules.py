@@ -5,6 +5,8 @@ steps. Each must leave every result exactly as the plain path gives it."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import pickle
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -12,9 +14,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from signalflow.core.order import Fill
 from signalflow.core.slots import slot_twin
 from signalflow.data.synthetic import make_synthetic_market
 from signalflow.strategy.component import ExitRule, NoOrdersBefore
+from signalflow.strategy.component.base import promises_quiet_bars
+from signalflow.strategy.component.orders import exit_order
 from signalflow.strategy.component.exit import TakeProfitStopLossExit
 from signalflow.strategy.model import ModelContext, ModelEntryRule, ModelExitRule, StrategyAction, StrategyDecision
 from signalflow.strategy.runner import BacktestRunner
@@ -30,6 +35,8 @@ def _bars(n: int) -> pl.DataFrame:
 
 class PromisingRule(ExitRule):
     """Closes nothing; promises no orders for the next `gap` bars. Records the bars it is asked."""
+
+    promises_quiet_bars = True
 
     def __init__(self, gap: int) -> None:
         self.gap = gap
@@ -97,6 +104,118 @@ def test_no_orders_before_is_an_empty_order_list():
     assert quiet == [] and not quiet and list(quiet) == []
     assert quiet.bar == 7
     assert repr(quiet) == "NoOrdersBefore(bar=7)"
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_no_orders_before_pickles(protocol):
+    quiet = NoOrdersBefore(7)
+    quiet.append("an order")
+    back = pickle.loads(pickle.dumps(quiet, protocol=protocol))
+    assert type(back) is NoOrdersBefore and back.bar == 7 and back == ["an order"]
+
+
+class TimeStop(TakeProfitStopLossExit):
+    """TP/SL plus a time stop: adds its own exits to the list the base rule returns."""
+
+    def __init__(self, max_bars: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.max_bars = max_bars
+
+    def check_exits(self, context, state):
+        orders = super().check_exits(context, state)
+        for pos in state.portfolio.closable_positions():
+            if context.bar_index - pos.entry_bar >= self.max_bars:
+                orders.append(exit_order(pos, bar=context.bar_index, time=context.timestamp, reason="max_hold"))
+        return orders
+
+
+class TimeStopAround(ExitRule):
+    """The same, wrapping a TP/SL rule instead of subclassing it."""
+
+    def __init__(self, max_bars: int) -> None:
+        self.inner = TakeProfitStopLossExit(take_profit_pct=0.05, stop_loss_pct=0.05)
+        self.max_bars = max_bars
+
+    def on_start(self, market) -> None:
+        self.inner.on_start(market)
+
+    def check_exits(self, context, state):
+        orders = self.inner.check_exits(context, state)
+        orders.extend(
+            exit_order(p, bar=context.bar_index, time=context.timestamp, reason="max_hold")
+            for p in state.portfolio.closable_positions()
+            if context.bar_index - p.entry_bar >= self.max_bars
+        )
+        return orders
+
+
+@pytest.mark.parametrize("make", [lambda: TimeStop(5, take_profit_pct=0.05, stop_loss_pct=0.05), lambda: TimeStopAround(5)])
+def test_a_rule_passing_on_the_tp_sl_promise_is_still_asked_every_bar(make):
+    # Flat prices: no level is ever reached, so the TP/SL part promises quiet bars to the end;
+    # the time stop must still close the position entered at bar 2 after 5 bars.
+    n = 40
+    close = [100.0 + 0.01 * (i % 3) for i in range(n)]
+    data = pl.DataFrame({"pair": ["A"] * n, "timestamp": [T0 + timedelta(minutes=i) for i in range(n)],
+                         "open": close, "high": close, "low": close, "close": close})
+    runner = _run([make()], EnterAt(2), data)
+    assert runner.trades_df.select("exit_reason", "bars_held").to_dicts() == [{"exit_reason": "max_hold", "bars_held": 5}]
+
+
+def test_only_the_class_defining_check_exits_can_promise():
+    class Inherits(TakeProfitStopLossExit):  # same check_exits: its promises hold
+        pass
+
+    class Declares(TimeStop):  # its own check_exits, declared: trusted
+        promises_quiet_bars = True
+
+        def check_exits(self, context, state):
+            return super().check_exits(context, state)
+
+    class FlagOnly(TimeStop):  # the flag without the check_exits it would vouch for: not trusted
+        promises_quiet_bars = True
+
+    class Plain(ExitRule):
+        def check_exits(self, context, state):
+            return []
+
+    patched = TakeProfitStopLossExit()
+    patched.check_exits = lambda context, state: []
+    assert promises_quiet_bars(TakeProfitStopLossExit()) and promises_quiet_bars(Inherits())
+    assert not promises_quiet_bars(TimeStop(5)) and not promises_quiet_bars(TimeStopAround(5))
+    assert promises_quiet_bars(Declares(5)) and not promises_quiet_bars(FlagOnly(5))
+    assert not promises_quiet_bars(patched) and not promises_quiet_bars(Plain())
+
+
+class Returns(ExitRule):
+    """An exit rule returning `result(context, state)` as is."""
+
+    def __init__(self, result) -> None:
+        self.result = result
+
+    def check_exits(self, context, state):
+        return self.result(context, state)
+
+
+def _close_all(context, state):
+    return [exit_order(p, bar=context.bar_index, time=context.timestamp, reason="rule") for p in state.portfolio.closable_positions()]
+
+
+@pytest.mark.parametrize("shape", [tuple, iter, lambda orders: np.array(orders, dtype=object)])
+def test_rules_may_return_any_iterable_of_orders(shape):
+    runner = _run([Returns(lambda c, s: shape(_close_all(c, s)))], EnterAt(1, 4), _bars(8))
+    assert runner.trades_df["exit_reason"].to_list() == ["rule", "rule"]
+    assert runner.trades_df["bars_held"].to_list() == [1, 1]
+
+
+def test_a_rule_returning_none_is_an_error_that_names_it():
+    with pytest.raises(TypeError, match=r"Returns.check_exits\(\) returned None; return a list of orders \(\[\] for none\)"):
+        _run([Returns(lambda c, s: None)], EnterAt(), _bars(3))
+
+
+def test_direct_init_keeps_the_dataclass_signature():
+    signature = inspect.signature(Fill)
+    assert list(signature.parameters) == [f.name for f in dataclasses.fields(Fill)]
+    assert signature.parameters["qty"].annotation == "float"
 
 
 class Unpromised(ExitRule):

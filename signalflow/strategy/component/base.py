@@ -12,17 +12,19 @@ if TYPE_CHECKING:
     from signalflow.strategy.model.context import ModelContext
     from signalflow.strategy.runner.market_data import MarketData
 
-__all__ = ["EntryRule", "ExitRule", "NoOrdersBefore", "record_skip"]
+__all__ = ["EntryRule", "ExitRule", "NoOrdersBefore", "promises_quiet_bars", "record_skip"]
 
 
 class NoOrdersBefore(list):
     """An empty order list that also promises: no orders from this rule before bar `bar`
     (an index on the run's timestamp axis) while no position opens or closes.
 
-    An exit rule may return it instead of `[]`; the runner then does not call the
-    rule again in that run until bar `bar` or until a position opens or closes
-    (`portfolio.version` changes), whichever comes first. Callers outside a runner
-    can treat it as the empty list it is.
+    An exit rule whose class declares `promises_quiet_bars = True` may return it
+    instead of `[]`; the runner then does not call the rule again in that run until
+    bar `bar` or until a position opens or closes (`portfolio.version` changes),
+    whichever comes first. From any other rule (e.g. a subclass or wrapper that
+    passes on what `TakeProfitStopLossExit` returned) it is an ordinary list: its
+    orders, if any were added to it, are submitted and the rule is asked every bar.
     """
 
     __slots__ = ("bar",)
@@ -32,7 +34,25 @@ class NoOrdersBefore(list):
         self.bar = bar
 
     def __repr__(self) -> str:
-        return f"NoOrdersBefore(bar={self.bar})"
+        return f"NoOrdersBefore(bar={self.bar})" if not self else f"NoOrdersBefore(bar={self.bar}, orders={list(self)!r})"
+
+    def __reduce__(self):
+        return (type(self), (self.bar,), None, iter(self))
+
+
+def promises_quiet_bars(rule: "ExitRule") -> bool:
+    """True if the runner may act on a `NoOrdersBefore` from `rule.check_exits`: the class that
+    defines the `check_exits` the runner calls declares `promises_quiet_bars = True` itself.
+
+    A subclass that overrides `check_exits` (say, to add a time stop to the TP/SL rule's
+    orders) does not inherit the promise: its own exits could come on any bar.
+    """
+    if "check_exits" in getattr(rule, "__dict__", {}):  # replaced on the instance
+        return False
+    for klass in type(rule).__mro__:
+        if "check_exits" in klass.__dict__:
+            return klass.__dict__.get("promises_quiet_bars", False) is True
+    return False
 
 
 class ExitRule(ABC):
@@ -44,11 +64,15 @@ class ExitRule(ABC):
     decide. A rule must only close positions for which
     `state.portfolio.is_closable(id)` holds: a position closed (or being closed)
     by an earlier rule on the same bar is not closed again. A rule that knows it
-    will close nothing for a while returns `NoOrdersBefore(bar)` (see there).
+    will close nothing for a while declares `promises_quiet_bars = True` on the class
+    that defines its `check_exits` and returns `NoOrdersBefore(bar)` (see there).
     """
 
     #: True if this rule's orders fill inside the bar (at a level), before the bar's close.
     fills_intrabar: bool = False
+    #: True if a `NoOrdersBefore` from this class's own `check_exits` is a promise the
+    #: runner may act on (declared by the class that defines `check_exits`; not inherited).
+    promises_quiet_bars: bool = False
 
     def on_start(self, market: "MarketData") -> None:
         """Called once when a run starts, with the run's market arrays."""

@@ -14,7 +14,7 @@ from signalflow.core.portfolio import Portfolio
 from signalflow.core.slots import slot_setters, slot_twin
 from signalflow.core.state import DECISION_CACHE_KEY, StrategyState
 from signalflow.core.trade import Trade
-from signalflow.strategy.component.base import NoOrdersBefore
+from signalflow.strategy.component.base import NoOrdersBefore, promises_quiet_bars
 from signalflow.strategy.exporter import trades_frame
 from signalflow.strategy.metrics import METRIC_NAMES, summarize
 from signalflow.strategy.model.cache import put_decisions
@@ -38,6 +38,15 @@ _new_metrics = object.__new__
 _POSITIONS_VALUE, _GROSS_EXPOSURE, _UNREALIZED_PNL = (
     METRIC_NAMES.index(name) for name in ("positions_value", "gross_exposure", "unrealized_pnl")
 )
+
+
+def _rule_orders(check: Any, orders: Any) -> Iterable:
+    """A rule's result that is not a plain list: any iterable of orders (None is an error)."""
+    if orders is None:
+        raise TypeError(
+            f"{getattr(check, '__qualname__', check)}() returned None; return a list of orders ([] for none)"
+        )
+    return orders
 
 
 class BacktestRun:
@@ -297,8 +306,9 @@ class BacktestRun:
         bar_prices = market._prices  # `market.prices_at(t)` once built
         datetimes, bar_signals, mark_rows = market.datetimes, market.bar_signals, market.mark_rows
         signal_counts = market.signal_counts
-        # per exit rule: [its check, the bar before which it promised no orders, at portfolio version]
-        exit_slots = [[rule.check_exits, -1, -1] for rule in self.exit_rules]
+        # per exit rule: [its check, the bar before which it promised no orders, at portfolio
+        # version, whether its promises count (see `promises_quiet_bars`)]
+        exit_slots = [[rule.check_exits, -1, -1, promises_quiet_bars(rule)] for rule in self.exit_rules]
         entry_checks = tuple(rule.check_entries for rule in self.entry_rules)
         rows, exporter, skip_idle = self._rows, self.exporter, self.skip_idle
         measure, update_metrics = self._measure, self._update_metrics
@@ -366,20 +376,29 @@ class BacktestRun:
                 # -- end the bar: exit rules in order, then entry rules; post-trade metrics
                 events, version = log.events, portfolio.version
                 for slot in exit_slots:
-                    check, quiet_before, quiet_version = slot
+                    check, quiet_before, quiet_version, _ = slot
                     if t < quiet_before and quiet_version == portfolio.version:
-                        continue  # the rule returned NoOrdersBefore: nothing to ask it yet
+                        continue  # the rule promised no orders yet (NoOrdersBefore)
                     orders = check(ctx, state)
-                    if orders:  # (iterating an empty list costs more than this test)
-                        for order in orders:
+                    if type(orders) is list:
+                        if orders:  # (iterating an empty list costs more than this test)
+                            for order in orders:
+                                submit(order, t)
+                    elif type(orders) is NoOrdersBefore and not orders:
+                        if slot[3]:
+                            slot[1] = orders.bar
+                            slot[2] = portfolio.version
+                    else:
+                        for order in _rule_orders(check, orders):
                             submit(order, t)
-                    elif orders.__class__ is NoOrdersBefore:
-                        slot[1] = orders.bar
-                        slot[2] = portfolio.version
                 for check in entry_checks:
                     orders = check(ctx, state)
-                    if orders:
-                        for order in orders:
+                    if type(orders) is list:
+                        if orders:
+                            for order in orders:
+                                submit(order, t)
+                    else:
+                        for order in _rule_orders(check, orders):
                             submit(order, t)
                 if log.events != events:
                     if portfolio.version != version:

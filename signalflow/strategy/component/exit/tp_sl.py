@@ -50,6 +50,9 @@ class TakeProfitStopLossExit(ExitRule):
     on the same bar) and whose pair has a bar now are checked.
     """
 
+    #: Its NoOrdersBefore(bar) is the first bar at which a close can cross a level (see ExitRule).
+    promises_quiet_bars = True
+
     def __init__(self, take_profit_pct: float = 0.05, stop_loss_pct: float = 0.03, *, intrabar: bool = False) -> None:
         self.take_profit_pct = _check_pct("take_profit_pct", take_profit_pct)
         self.stop_loss_pct = _check_pct("stop_loss_pct", stop_loss_pct)
