@@ -45,6 +45,7 @@ def direct_init(cls: T) -> T:
     source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body) + "\n"
     exec(source, namespace)  # noqa: S102 (built from the class's own field names, as dataclasses does)
     init = namespace["__init__"]
+    init.__annotations__ = {f.name: f.type for f in fields} | {"return": None}
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     cls.__init__ = init
