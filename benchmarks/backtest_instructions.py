@@ -8,9 +8,10 @@ once doing that plus one more full run, and divides the difference by the number
 
     python benchmarks/backtest_instructions.py [--pairs 5] [--bars 20000]
 
-Needs valgrind (Debian: `apt-get install valgrind`). Runs with PYTHONHASHSEED=0 and, where
-`setarch` exists, without address-space randomisation (dicts keyed by `id()` otherwise
-differ from run to run). One count takes about a minute per 20,000 bars.
+Needs valgrind (Debian: `apt-get install valgrind`). Runs with PYTHONHASHSEED=0, one polars
+thread (its idle workers' spinning would be counted too) and, where `setarch` exists,
+without address-space randomisation (dicts keyed by `id()` otherwise differ from run to
+run). One count takes about a minute per 20,000 bars.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def _count(pairs: int, bars: int, runs: int) -> int:
     ]
     if shutil.which("setarch"):
         command = ["setarch", platform.machine(), "-R", *command]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    # polars' worker threads spin for a while after each call; one thread keeps that out
+    env = {**os.environ, "PYTHONHASHSEED": "0", "POLARS_MAX_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     found = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or found is None:
