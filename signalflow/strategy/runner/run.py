@@ -376,7 +376,7 @@ class BacktestRun:
                 # -- end the bar: exit rules in order, then entry rules; post-trade metrics
                 events, version = log.events, portfolio.version
                 for slot in exit_slots:
-                    check, quiet_before, quiet_version, _ = slot
+                    check, quiet_before, quiet_version, trusted = slot
                     if t < quiet_before and quiet_version == portfolio.version:
                         continue  # the rule promised no orders yet (NoOrdersBefore)
                     orders = check(ctx, state)
@@ -385,7 +385,7 @@ class BacktestRun:
                             for order in orders:
                                 submit(order, t)
                     elif type(orders) is NoOrdersBefore and not orders:
-                        if slot[3]:
+                        if trusted:
                             slot[1] = orders.bar
                             slot[2] = portfolio.version
                     else:
