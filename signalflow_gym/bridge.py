@@ -24,38 +24,9 @@ from signalflow.strategy.runner.result import BacktestResult
 from signalflow_gym.actions import make_action_mapper
 from signalflow_gym.config import EnvConfig, build_runner
 from signalflow_gym.features import FeatureBuilder
+from signalflow_gym.normalizer import ObservationNormalizer
 
 __all__ = ["RLTradingModel", "ObservationNormalizer"]
-
-
-class ObservationNormalizer:
-    """VecNormalize's observation transform, without an environment.
-
-    ``clip((obs - mean) / sqrt(var + epsilon), -clip_obs, clip_obs)`` as float32:
-    the same arithmetic as `VecNormalize.normalize_obs`, so normalised
-    observations are bit-identical to the training wrapper's (with `training=False`).
-    """
-
-    def __init__(self, mean: np.ndarray, var: np.ndarray, *, clip_obs: float = 10.0, epsilon: float = 1e-8) -> None:
-        self.mean = np.asarray(mean, dtype=np.float64)
-        self.var = np.asarray(var, dtype=np.float64)
-        if self.mean.shape != self.var.shape:
-            raise ConfigError(f"normaliser `mean` and `var` must have one shape, were {self.mean.shape} and {self.var.shape}")
-        self.clip_obs = float(clip_obs)
-        self.epsilon = float(epsilon)
-
-    @classmethod
-    def from_vec_normalize(cls, vec_normalize: Any) -> "ObservationNormalizer | None":
-        """The transform of a `VecNormalize` (None if it does not normalise observations)."""
-        if not getattr(vec_normalize, "norm_obs", False):
-            return None
-        rms = vec_normalize.obs_rms
-        if isinstance(rms, dict):
-            raise ConfigError("dict observations are not supported by the bridge; SignalFlowEnv observations are a Box")
-        return cls(rms.mean, rms.var, clip_obs=vec_normalize.clip_obs, epsilon=vec_normalize.epsilon)
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        return np.clip((obs - self.mean) / np.sqrt(self.var + self.epsilon), -self.clip_obs, self.clip_obs).astype(np.float32)
 
 
 class RLTradingModel:
@@ -110,7 +81,7 @@ class RLTradingModel:
         self._check_spaces()
         params = inspect.signature(policy.predict).parameters
         self._masked = "action_masks" in params
-        self._recurrent = _is_recurrent(policy)
+        self._recurrent = is_recurrent(policy)
         self._rng = np.random.default_rng(seed)
         self.calls = 0
         self.on_run_start()
@@ -219,7 +190,7 @@ class RLTradingModel:
         )
 
 
-def _is_recurrent(policy: Any) -> bool:
+def is_recurrent(policy: Any) -> bool:
     try:
         from sb3_contrib import RecurrentPPO
     except ImportError:  # pragma: no cover - sb3-contrib is a dependency

@@ -46,7 +46,7 @@ REWARD_CHOICES = ("log_return", "pnl", "differential_sharpe")
 
 
 # --------------------------------------------------------------------------- validation helpers
-def _fail(path: str, rule: str, value: Any, fix: str) -> ConfigError:
+def config_error(path: str, rule: str, value: Any, fix: str) -> ConfigError:
     return ConfigError(f"`{path}` must be {rule}, was {value!r}; {fix}")
 
 
@@ -54,7 +54,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _number(
+def check_number(
     path: str,
     value: Any,
     *,
@@ -78,26 +78,26 @@ def _number(
             rule = f"a finite number {'<' if hi_open else '<='} {hi:g}"
         else:
             rule = "a finite number"
-        raise _fail(path, rule, value, fix)
+        raise config_error(path, rule, value, fix)
     return float(value)
 
 
-def _integer(path: str, value: Any, *, lo: int, fix: str) -> int:
+def check_integer(path: str, value: Any, *, lo: int, fix: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise _fail(path, f"an integer >= {lo}", value, fix)
+        raise config_error(path, f"an integer >= {lo}", value, fix)
     return int(value)
 
 
-def _boolean(path: str, value: Any, fix: str) -> bool:
+def check_boolean(path: str, value: Any, fix: str) -> bool:
     if not isinstance(value, bool):
-        raise _fail(path, "true or false", value, fix)
+        raise config_error(path, "true or false", value, fix)
     return value
 
 
-def _choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
+def check_choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
         listed = ", ".join(repr(c) for c in choices)
-        raise _fail(path, f"one of {listed}", value, f"pick one of {listed}")
+        raise config_error(path, f"one of {listed}", value, f"pick one of {listed}")
     return value
 
 
@@ -131,14 +131,14 @@ class _Section:
         valid = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
         for key in data:
             if key not in valid:
-                raise _unknown_key(f"{cls.SECTION}.{key}", key, valid, where=f"section `{cls.SECTION}`")
+                raise unknown_key_error(f"{cls.SECTION}.{key}", key, valid, where=f"section `{cls.SECTION}`")
         try:
             return cls(**dict(data))
         except TypeError as exc:  # pragma: no cover - keys are checked above
             raise ConfigError(f"`{cls.SECTION}` is malformed: {exc}") from None
 
 
-def _unknown_key(path: str, key: Any, valid: list[str], *, where: str) -> ConfigError:
+def unknown_key_error(path: str, key: Any, valid: list[str], *, where: str) -> ConfigError:
     close = difflib.get_close_matches(str(key), valid, n=1)
     hint = f" did you mean `{close[0]}`?" if close else ""
     listed = ", ".join(f"`{v}`" for v in valid)
@@ -157,13 +157,13 @@ class BrokerConfig(_Section):
     fill_at: str = "close"
 
     def __post_init__(self) -> None:
-        self._set("initial_capital", _number("broker.initial_capital", self.initial_capital, lo=0.0, lo_open=True,
+        self._set("initial_capital", check_number("broker.initial_capital", self.initial_capital, lo=0.0, lo_open=True,
                                              fix="set it to the starting cash, e.g. 10000"))
-        self._set("fee_rate", _number("broker.fee_rate", self.fee_rate, lo=0.0, hi=0.1, hi_open=True,
+        self._set("fee_rate", check_number("broker.fee_rate", self.fee_rate, lo=0.0, hi=0.1, hi_open=True,
                                       fix="use a fraction per fill, e.g. 0.001 (0.1%)"))
-        self._set("slippage_pct", _number("broker.slippage_pct", self.slippage_pct, lo=0.0, hi=0.1, hi_open=True,
+        self._set("slippage_pct", check_number("broker.slippage_pct", self.slippage_pct, lo=0.0, hi=0.1, hi_open=True,
                                           fix="use a fraction of the price, e.g. 0.0005"))
-        _choice("broker.fill_at", self.fill_at, FILL_AT_CHOICES)
+        check_choice("broker.fill_at", self.fill_at, FILL_AT_CHOICES)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -177,12 +177,12 @@ class SizingConfig(_Section):
     allow_shorts: bool = False
 
     def __post_init__(self) -> None:
-        self._set("base_position_size", _number("sizing.base_position_size", self.base_position_size, lo=0.0, hi=1.0,
+        self._set("base_position_size", check_number("sizing.base_position_size", self.base_position_size, lo=0.0, hi=1.0,
                                                 lo_open=True, fix="use a fraction of equity per entry, e.g. 0.1"))
-        _integer("sizing.max_positions", self.max_positions, lo=1, fix="allow at least one open position, e.g. 3")
-        self._set("min_confidence", _number("sizing.min_confidence", self.min_confidence, lo=0.0, hi=1.0,
+        check_integer("sizing.max_positions", self.max_positions, lo=1, fix="allow at least one open position, e.g. 3")
+        self._set("min_confidence", check_number("sizing.min_confidence", self.min_confidence, lo=0.0, hi=1.0,
                                             fix="use a probability threshold, e.g. 0.6"))
-        _boolean("sizing.allow_shorts", self.allow_shorts, fix="write true or false")
+        check_boolean("sizing.allow_shorts", self.allow_shorts, fix="write true or false")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -198,9 +198,9 @@ class ExitConfig(_Section):
         for name in ("take_profit_pct", "stop_loss_pct"):
             v = getattr(self, name)
             if v is not None:
-                self._set(name, _number(f"exit.{name}", v, lo=0.0, lo_open=True,
+                self._set(name, check_number(f"exit.{name}", v, lo=0.0, lo_open=True,
                                         fix="use a positive fraction (0.05 == 5%) or null to disable it"))
-        _boolean("exit.intrabar", self.intrabar, fix="write true or false")
+        check_boolean("exit.intrabar", self.intrabar, fix="write true or false")
 
     @property
     def enabled(self) -> bool:
@@ -219,18 +219,18 @@ class FeaturesConfig(_Section):
     runtime_clip: float = 10.0
 
     def __post_init__(self) -> None:
-        _integer("features.top_k_signals", self.top_k_signals, lo=0, fix="use the number of ranked signals to observe, e.g. 3")
-        _integer("features.max_position_features", self.max_position_features, lo=0,
+        check_integer("features.top_k_signals", self.top_k_signals, lo=0, fix="use the number of ranked signals to observe, e.g. 3")
+        check_integer("features.max_position_features", self.max_position_features, lo=0,
                  fix="use the number of open positions to observe, e.g. 3")
         names = self.runtime_features
         if isinstance(names, str) or not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
-            raise _fail("features.runtime_features", "a list of non-empty names (keys of context.runtime)", names,
+            raise config_error("features.runtime_features", "a list of non-empty names (keys of context.runtime)", names,
                         "write e.g. [regime, atr] or []")
         if len(set(names)) != len(names):
-            raise _fail("features.runtime_features", "a list of distinct names", list(names), "remove the duplicates")
+            raise config_error("features.runtime_features", "a list of distinct names", list(names), "remove the duplicates")
         self._set("runtime_features", tuple(names))
-        _integer("features.bars_held_scale", self.bars_held_scale, lo=1, fix="use the holding time (bars) that maps to 1.0, e.g. 100")
-        self._set("runtime_clip", _number("features.runtime_clip", self.runtime_clip, lo=0.0, lo_open=True,
+        check_integer("features.bars_held_scale", self.bars_held_scale, lo=1, fix="use the holding time (bars) that maps to 1.0, e.g. 100")
+        self._set("runtime_clip", check_number("features.runtime_clip", self.runtime_clip, lo=0.0, lo_open=True,
                                           fix="use the bound runtime features are clipped to, e.g. 10"))
 
 
@@ -242,7 +242,7 @@ class ActionsConfig(_Section):
     mapper: str = "simple"
 
     def __post_init__(self) -> None:
-        _choice("actions.mapper", self.mapper, MAPPER_CHOICES)
+        check_choice("actions.mapper", self.mapper, MAPPER_CHOICES)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -256,11 +256,11 @@ class RewardConfig(_Section):
     dsr_eta: float = 0.01
 
     def __post_init__(self) -> None:
-        _choice("reward.name", self.name, REWARD_CHOICES)
-        self._set("scale", _number("reward.scale", self.scale, lo=0.0, lo_open=True, fix="use a positive factor, e.g. 1.0"))
-        self._set("drawdown_penalty", _number("reward.drawdown_penalty", self.drawdown_penalty, lo=0.0,
+        check_choice("reward.name", self.name, REWARD_CHOICES)
+        self._set("scale", check_number("reward.scale", self.scale, lo=0.0, lo_open=True, fix="use a positive factor, e.g. 1.0"))
+        self._set("drawdown_penalty", check_number("reward.drawdown_penalty", self.drawdown_penalty, lo=0.0,
                                               fix="use 0 to disable it, or a weight such as 1.0"))
-        self._set("dsr_eta", _number("reward.dsr_eta", self.dsr_eta, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
+        self._set("dsr_eta", check_number("reward.dsr_eta", self.dsr_eta, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
                                      fix="use an adaptation rate such as 0.01"))
 
 
@@ -279,9 +279,9 @@ class EpisodeConfig(_Section):
 
     def __post_init__(self) -> None:
         if self.length is not None:
-            _integer("episode.length", self.length, lo=1, fix="use a number of bars, e.g. 1000, or null for the whole data")
-        _boolean("episode.random_start", self.random_start, fix="write true or false")
-        _integer("episode.warmup_bars", self.warmup_bars, lo=0, fix="use a number of bars, e.g. 0")
+            check_integer("episode.length", self.length, lo=1, fix="use a number of bars, e.g. 1000, or null for the whole data")
+        check_boolean("episode.random_start", self.random_start, fix="write true or false")
+        check_integer("episode.warmup_bars", self.warmup_bars, lo=0, fix="use a number of bars, e.g. 0")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -293,10 +293,10 @@ class TerminationConfig(_Section):
     max_drawdown: float | None = None
 
     def __post_init__(self) -> None:
-        self._set("ruin_fraction", _number("termination.ruin_fraction", self.ruin_fraction, lo=0.0, hi=1.0, hi_open=True,
+        self._set("ruin_fraction", check_number("termination.ruin_fraction", self.ruin_fraction, lo=0.0, hi=1.0, hi_open=True,
                                            fix="use e.g. 0.5 (stop below half the capital), or 0 to disable it"))
         if self.max_drawdown is not None:
-            self._set("max_drawdown", _number("termination.max_drawdown", self.max_drawdown, lo=0.0, hi=1.0, lo_open=True,
+            self._set("max_drawdown", check_number("termination.max_drawdown", self.max_drawdown, lo=0.0, hi=1.0, lo_open=True,
                                               fix="use a fraction such as 0.3, or null to disable it"))
 
 
@@ -319,12 +319,12 @@ class DataConfig(_Section):
     base_price: float = 100.0
 
     def __post_init__(self) -> None:
-        _integer("data.seed", self.seed, lo=0, fix="use e.g. 0")
-        _integer("data.n_pairs", self.n_pairs, lo=1, fix="use e.g. 3")
-        _integer("data.n_bars", self.n_bars, lo=2, fix="use e.g. 5000")
-        _integer("data.horizon", self.horizon, lo=1, fix="use e.g. 20")
+        check_integer("data.seed", self.seed, lo=0, fix="use e.g. 0")
+        check_integer("data.n_pairs", self.n_pairs, lo=1, fix="use e.g. 3")
+        check_integer("data.n_bars", self.n_bars, lo=2, fix="use e.g. 5000")
+        check_integer("data.horizon", self.horizon, lo=1, fix="use e.g. 20")
         for name in ("volatility", "drift", "signal_rate", "edge", "base_price"):
-            self._set(name, _number(f"data.{name}", getattr(self, name), fix="see make_synthetic_market for the ranges"))
+            self._set(name, check_number(f"data.{name}", getattr(self, name), fix="see make_synthetic_market for the ranges"))
 
 
 _SECTIONS: dict[str, type[_Section]] = {
@@ -365,7 +365,7 @@ class EnvConfig:
     def __post_init__(self) -> None:
         for name, cls in _SECTIONS.items():
             object.__setattr__(self, name, cls.from_dict(getattr(self, name)))
-        _boolean("skip_idle_bars", self.skip_idle_bars, fix="write true or false")
+        check_boolean("skip_idle_bars", self.skip_idle_bars, fix="write true or false")
 
     # -- conversion -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -388,7 +388,7 @@ class EnvConfig:
             )
         for key in data:
             if key not in _TOP_LEVEL:
-                raise _unknown_key(str(key), key, list(_TOP_LEVEL), where="the env config")
+                raise unknown_key_error(str(key), key, list(_TOP_LEVEL), where="the env config")
         kwargs = {k: (_SECTIONS[k].from_dict(v) if k in _SECTIONS else v) for k, v in data.items()}
         return cls(**kwargs)
 
@@ -433,7 +433,7 @@ class EnvConfig:
         merged: dict[str, Any] = {}
         for k, v in changes.items():
             if k not in _TOP_LEVEL:
-                raise _unknown_key(k, k, list(_TOP_LEVEL), where="EnvConfig.replace")
+                raise unknown_key_error(k, k, list(_TOP_LEVEL), where="EnvConfig.replace")
             if k in _SECTIONS and isinstance(v, Mapping):
                 v = _SECTIONS[k].from_dict({**getattr(self, k).to_dict(), **v})
             merged[k] = v

@@ -35,6 +35,7 @@ from signalflow.core.errors import ConfigError
 from signalflow_gym.actions import make_action_mapper
 from signalflow_gym.config import EnvConfig
 from signalflow_gym.features import FeatureBuilder
+from signalflow_gym.normalizer import ObservationNormalizer
 
 __all__ = [
     "ALGORITHMS",
@@ -103,7 +104,7 @@ def algorithm_name(model: Any) -> str:
     )
 
 
-def _versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for dist in _VERSIONED:
         try:
@@ -172,7 +173,7 @@ def save_run_package(
             "format_version": FORMAT_VERSION,
             "algorithm": algo,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": _versions(),
+            "versions": library_versions(),
             "feature_names": list(features.feature_names),
             "action_names": list(mapper.action_names),
             "observation_space": _space_dict(features.observation_space),
@@ -278,8 +279,6 @@ def load_run_package(run_dir: str | Path, *, model_file: str | None = None, devi
     policy = cls.load(run_dir / name, device=device)
     normalizer = None
     if manifest.get("vecnormalize"):
-        from signalflow_gym.bridge import ObservationNormalizer
-
         with open(run_dir / VECNORM_FILE, "rb") as f:
             vec_normalize = pickle.load(f)  # noqa: S301 - checksummed, trusted packages only (see module doc)
         normalizer = ObservationNormalizer.from_vec_normalize(vec_normalize)

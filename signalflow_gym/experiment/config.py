@@ -30,7 +30,7 @@ import yaml
 
 from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
 from signalflow.core.errors import ConfigError
-from signalflow_gym.config import DataConfig, EnvConfig, _boolean, _choice, _fail, _integer, _number, _unknown_key
+from signalflow_gym.config import DataConfig, EnvConfig, check_boolean, check_choice, config_error, check_integer, check_number, unknown_key_error
 from signalflow_gym.run_package import ALGORITHMS
 
 __all__ = [
@@ -63,7 +63,7 @@ def _mapping(path: str, value: Any, fix: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise _fail(path, "a mapping", value, fix)
+        raise config_error(path, "a mapping", value, fix)
     return dict(value)
 
 
@@ -72,7 +72,7 @@ def _check_keys(section: str, data: Mapping[str, Any], cls: type) -> None:
     for key in data:
         if key not in valid:
             path = f"{section}.{key}" if section else str(key)
-            raise _unknown_key(path, key, valid, where=f"section `{section}`" if section else "the experiment config")
+            raise unknown_key_error(path, key, valid, where=f"section `{section}`" if section else "the experiment config")
 
 
 class _Section:
@@ -140,23 +140,23 @@ class TrainConfig(_Section):
     torch_threads: int = 1
 
     def __post_init__(self) -> None:
-        _choice("train.algo", self.algo, ALGO_CHOICES)
-        _integer("train.total_timesteps", self.total_timesteps, lo=1, fix="use a number of environment steps, e.g. 50000")
-        _integer("train.n_envs", self.n_envs, lo=1, fix="use e.g. 1, or the number of CPU cores")
-        _choice("train.vec_env", self.vec_env, VEC_ENV_CHOICES)
-        _integer("train.seed", self.seed, lo=0, fix="use e.g. 0")
+        check_choice("train.algo", self.algo, ALGO_CHOICES)
+        check_integer("train.total_timesteps", self.total_timesteps, lo=1, fix="use a number of environment steps, e.g. 50000")
+        check_integer("train.n_envs", self.n_envs, lo=1, fix="use e.g. 1, or the number of CPU cores")
+        check_choice("train.vec_env", self.vec_env, VEC_ENV_CHOICES)
+        check_integer("train.seed", self.seed, lo=0, fix="use e.g. 0")
         if self.policy is not None and (not isinstance(self.policy, str) or not self.policy):
-            raise _fail("train.policy", "a policy name or null", self.policy, "use e.g. MlpPolicy, or null for the default")
+            raise config_error("train.policy", "a policy name or null", self.policy, "use e.g. MlpPolicy, or null for the default")
         kwargs = _mapping("train.algo_kwargs", self.algo_kwargs, "write e.g. `algo_kwargs: {n_steps: 512}`")
         self._set("algo_kwargs", kwargs)
         self._check_algo_kwargs(kwargs)
-        _boolean("train.vec_normalize", self.vec_normalize, fix="write true or false")
-        _integer("train.eval_freq", self.eval_freq, lo=0, fix="use a number of steps, or 0 to disable evaluation")
-        _integer("train.eval_episodes", self.eval_episodes, lo=1, fix="use e.g. 1 (an episode is the whole validation split)")
-        _integer("train.checkpoint_freq", self.checkpoint_freq, lo=0, fix="use a number of steps, or 0 to disable checkpoints")
+        check_boolean("train.vec_normalize", self.vec_normalize, fix="write true or false")
+        check_integer("train.eval_freq", self.eval_freq, lo=0, fix="use a number of steps, or 0 to disable evaluation")
+        check_integer("train.eval_episodes", self.eval_episodes, lo=1, fix="use e.g. 1 (an episode is the whole validation split)")
+        check_integer("train.checkpoint_freq", self.checkpoint_freq, lo=0, fix="use a number of steps, or 0 to disable checkpoints")
         if not isinstance(self.device, str) or not self.device:
-            raise _fail("train.device", "a torch device name", self.device, "use e.g. cpu")
-        _integer("train.torch_threads", self.torch_threads, lo=1, fix="use e.g. 1")
+            raise config_error("train.device", "a torch device name", self.device, "use e.g. cpu")
+        check_integer("train.torch_threads", self.torch_threads, lo=1, fix="use e.g. 1")
 
     def _check_algo_kwargs(self, kwargs: Mapping[str, Any]) -> None:
         params = inspect.signature(algorithm_class(self.algo).__init__).parameters
@@ -169,7 +169,7 @@ class TrainConfig(_Section):
                     + " instead"
                 )
             if key not in valid:
-                raise _unknown_key(f"train.algo_kwargs.{key}", key, valid, where=f"the arguments of {self.algo}")
+                raise unknown_key_error(f"train.algo_kwargs.{key}", key, valid, where=f"the arguments of {self.algo}")
 
     @property
     def policy_name(self) -> str:
@@ -187,7 +187,7 @@ def _as_datetime(path: str, value: Any) -> datetime:
             return datetime.fromisoformat(value)
         except ValueError:
             pass
-    raise _fail(path, "an ISO 8601 date or datetime", value, "write e.g. 2024-01-10 or 2024-01-10T12:00:00")
+    raise config_error(path, "an ISO 8601 date or datetime", value, "write e.g. 2024-01-10 or 2024-01-10T12:00:00")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,16 +219,16 @@ class DataSpec(_Section):
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, (str, Path)) or not str(self.source):
-            raise _fail("data.source", "\"synthetic\" or a path to a .csv/.parquet OHLCV file", self.source,
+            raise config_error("data.source", "\"synthetic\" or a path to a .csv/.parquet OHLCV file", self.source,
                         "write e.g. `source: data/bars.parquet`")
         self._set("source", str(self.source))
         if self.signals is not None:
             if not isinstance(self.signals, (str, Path)) or not str(self.signals):
-                raise _fail("data.signals", "a path to a .csv/.parquet signals file or null", self.signals,
+                raise config_error("data.signals", "a path to a .csv/.parquet signals file or null", self.signals,
                             "write e.g. `signals: data/signals.parquet`")
             self._set("signals", str(self.signals))
         if self.detector is not None:
-            _choice("data.detector", self.detector, DETECTOR_CHOICES)
+            check_choice("data.detector", self.detector, DETECTOR_CHOICES)
         self._set("detector_kwargs", _mapping("data.detector_kwargs", self.detector_kwargs,
                                               "write e.g. `detector_kwargs: {window: 20, threshold: 2.0}`"))
         syn = self.synthetic
@@ -237,7 +237,7 @@ class DataSpec(_Section):
             for key in syn:
                 valid = [f.name for f in dataclasses.fields(DataConfig)]
                 if key not in valid:
-                    raise _unknown_key(f"data.synthetic.{key}", key, valid, where="section `data.synthetic`")
+                    raise unknown_key_error(f"data.synthetic.{key}", key, valid, where="section `data.synthetic`")
             try:
                 syn = DataConfig(**syn)
             except ConfigError as exc:
@@ -245,16 +245,16 @@ class DataSpec(_Section):
         self._set("synthetic", syn)
         fr = self.fractions
         if isinstance(fr, str) or not isinstance(fr, Sequence) or len(fr) != 3:
-            raise _fail("data.fractions", "three numbers (train, validation, test)", fr, "write e.g. [0.6, 0.2, 0.2]")
-        fr = tuple(_number(f"data.fractions[{i}]", v, lo=0.0, hi=1.0, lo_open=True, fix="write e.g. [0.6, 0.2, 0.2]")
+            raise config_error("data.fractions", "three numbers (train, validation, test)", fr, "write e.g. [0.6, 0.2, 0.2]")
+        fr = tuple(check_number(f"data.fractions[{i}]", v, lo=0.0, hi=1.0, lo_open=True, fix="write e.g. [0.6, 0.2, 0.2]")
                    for i, v in enumerate(fr))
         if abs(sum(fr) - 1.0) > 1e-9:
-            raise _fail("data.fractions", "three positive numbers summing to 1", list(fr), "write e.g. [0.6, 0.2, 0.2]")
+            raise config_error("data.fractions", "three positive numbers summing to 1", list(fr), "write e.g. [0.6, 0.2, 0.2]")
         self._set("fractions", fr)
         if self.split_at is not None:
             sa = self.split_at
             if isinstance(sa, str) or not isinstance(sa, Sequence) or len(sa) != 2:
-                raise _fail("data.split_at", "two datetimes [train_end, validation_end] or null", sa,
+                raise config_error("data.split_at", "two datetimes [train_end, validation_end] or null", sa,
                             "write e.g. [2024-01-08, 2024-01-10]")
             t1, t2 = (_as_datetime(f"data.split_at[{i}]", v) for i, v in enumerate(sa))
             if not t1 < t2:
@@ -284,15 +284,15 @@ class EvaluationConfig(_Section):
     split: str = "test"
 
     def __post_init__(self) -> None:
-        _integer("evaluation.n_random_seeds", self.n_random_seeds, lo=1, fix="use e.g. 5")
+        check_integer("evaluation.n_random_seeds", self.n_random_seeds, lo=1, fix="use e.g. 5")
         names = self.baselines
         if isinstance(names, str) or not isinstance(names, Sequence):
-            raise _fail("evaluation.baselines", "a list of baseline names", names, f"pick from {list(BASELINE_CHOICES)}")
+            raise config_error("evaluation.baselines", "a list of baseline names", names, f"pick from {list(BASELINE_CHOICES)}")
         for i, n in enumerate(names):
-            _choice(f"evaluation.baselines[{i}]", n, BASELINE_CHOICES)
+            check_choice(f"evaluation.baselines[{i}]", n, BASELINE_CHOICES)
         self._set("baselines", tuple(names))
-        self._set("threshold", _number("evaluation.threshold", self.threshold, lo=0.0, hi=1.0, fix="use e.g. 0.7"))
-        _choice("evaluation.split", self.split, ("train", "validation", "test"))
+        self._set("threshold", check_number("evaluation.threshold", self.threshold, lo=0.0, hi=1.0, fix="use e.g. 0.7"))
+        check_choice("evaluation.split", self.split, ("train", "validation", "test"))
 
 
 # --------------------------------------------------------------------------- experiment
@@ -309,7 +309,7 @@ def _env_from_dict(data: Any) -> EnvConfig:
     valid.remove("data")
     for key in data:
         if key not in valid:
-            raise _unknown_key(f"env.{key}", key, valid, where="section `env`")
+            raise unknown_key_error(f"env.{key}", key, valid, where="section `env`")
     try:
         return EnvConfig.from_dict(data)
     except ConfigError as exc:  # prefix the paths with `env.`
@@ -332,7 +332,7 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(c in self.name for c in "/\\"):
-            raise _fail("name", "a non-empty name without slashes", self.name, "write e.g. `name: ppo_demo`")
+            raise config_error("name", "a non-empty name without slashes", self.name, "write e.g. `name: ppo_demo`")
         object.__setattr__(self, "train", TrainConfig.from_dict(self.train))
         object.__setattr__(self, "env", _env_from_dict(self.env))
         object.__setattr__(self, "data", DataSpec.from_dict(self.data))
@@ -381,7 +381,7 @@ class ExperimentConfig:
         current = self.to_dict()
         for key, value in changes.items():
             if key not in current:
-                raise _unknown_key(key, key, list(current), where="ExperimentConfig.replace")
+                raise unknown_key_error(key, key, list(current), where="ExperimentConfig.replace")
             if isinstance(value, Mapping) and isinstance(current[key], dict):
                 current[key] = _deep_merge(current[key], value)
             else:

@@ -194,7 +194,7 @@ def evaluate(
         _plot(curves, out / "equity.png", title=f"{config.name}: {split_name} split ({report['period']['start']} .. "
                                                  f"{report['period']['end']})")
         report["files"]["equity_png"] = str(out / "equity.png")
-    _write_text(out / "report.json", json.dumps(_jsonable(report), indent=2) + "\n")
+    _write_text(out / "report.json", json.dumps(jsonable(report), indent=2) + "\n")
     _write_text(out / "report.md", report_markdown(report))
     return report
 
@@ -241,11 +241,11 @@ def report_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, (float, np.floating)):
         x = float(x)
         return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))

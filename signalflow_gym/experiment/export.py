@@ -43,13 +43,13 @@ class PolicyActor:
     def __init__(self, package: Any, *, deterministic: bool = True) -> None:
         import inspect
 
-        from signalflow_gym.bridge import _is_recurrent
+        from signalflow_gym.bridge import is_recurrent
 
         self.policy = package.policy
         self.normalizer = package.normalizer
         self.deterministic = deterministic
         self.masked = "action_masks" in inspect.signature(self.policy.predict).parameters
-        self.recurrent = _is_recurrent(self.policy)
+        self.recurrent = is_recurrent(self.policy)
         self.reset()
 
     def reset(self) -> None:
@@ -91,7 +91,7 @@ def export_episodes(
     windows are drawn by the env (`env.reset(seed=seed)` once, so the export is reproducible).
     """
     from signalflow_gym.env import SignalFlowEnv
-    from signalflow_gym.run_package import _versions, load_run_package
+    from signalflow_gym.run_package import library_versions, load_run_package
 
     if (run_dir is None) == (policy is None):
         raise ConfigError("pass exactly one of `run_dir` (a trained run) and `policy` ('random' or 'threshold')")
@@ -214,7 +214,7 @@ def export_episodes(
         "reward": env_cfg.reward.to_dict(),
         "experiment": exp.to_dict(),
         "env_config": env_cfg.to_dict(),
-        "versions": _versions(),
+        "versions": library_versions(),
         "files": {"transitions": "transitions.parquet", "episodes": "episodes.parquet",
                   "per_episode": "episodes/<episode_id:05d>/{bars,trades}.parquet"},
     }

@@ -173,10 +173,10 @@ def override_strings(overrides: Mapping[str, Any]) -> list[str]:
 
 # =========================================================================== one trial
 def _write_json(path: Path, data: Any) -> None:
-    from signalflow_gym.experiment.evaluate import _jsonable
+    from signalflow_gym.experiment.evaluate import jsonable
 
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_jsonable(data), indent=2, default=str) + "\n")
+    tmp.write_text(json.dumps(jsonable(data), indent=2, default=str) + "\n")
     tmp.replace(path)
 
 
@@ -476,7 +476,7 @@ def run_sweep(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None, prog: str = "sweep") -> int:
     """`agents/sweep.py`: exit 0 if a trial was ranked, 1 if every trial failed, 2 on a user error."""
-    from signalflow_gym.scale._cli import run_command
+    from signalflow_gym.scale.cli import run_command
 
     parser = argparse.ArgumentParser(prog=prog, description="Hyperparameter / seed sweep of an experiment on Ray Tune.")
     add_sweep_args(parser)

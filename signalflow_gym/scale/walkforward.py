@@ -275,7 +275,7 @@ def run_fold(
         "report_dir": str(report_dir),
         "train_period": period_of(train_sl.raw_data),
         "test_period": period_of(test_sl.raw_data),
-        "report": _jsonable(report),
+        "report": jsonable(report),
         "seconds": time.time() - started,
     }
 
@@ -481,8 +481,8 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _jsonable(x: Any) -> Any:
-    from signalflow_gym.experiment.evaluate import _jsonable as j
+def jsonable(x: Any) -> Any:
+    from signalflow_gym.experiment.evaluate import jsonable as j
 
     return j(x)
 
@@ -592,7 +592,7 @@ def _combine(records: list[dict[str, Any]], out: Path, meta: dict[str, Any], cfg
                   "oos_equity": str(out / "oos_equity.parquet"), "plan": str(out / "plan.json"),
                   **({"equity_png": str(out / "equity.png")} if plot and stitched else {})},
     }
-    _write_text(out / "report.json", json.dumps(_jsonable(report), indent=2) + "\n")
+    _write_text(out / "report.json", json.dumps(jsonable(report), indent=2) + "\n")
     _write_text(out / "report.md", (out / "folds.md").read_text())
     return report
 
@@ -634,7 +634,7 @@ def run_walkforward(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None, prog: str = "walkforward") -> int:
     """`agents/walkforward.py`: exit 0, 1 if any fold failed, 2 on a user error (bad config, no Ray)."""
-    from signalflow_gym.scale._cli import run_command
+    from signalflow_gym.scale.cli import run_command
 
     parser = argparse.ArgumentParser(prog=prog, description="Walk-forward evaluation of an experiment on Ray.")
     add_walkforward_args(parser)
