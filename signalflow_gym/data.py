@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from signalflow.data.synthetic import make_synthetic_market
-from signalflow.strategy.runner.market_data import MarketData
+from signalflow.data.market import MarketData
 from signalflow_gym.config import DataConfig, EnvConfig
 
 __all__ = ["default_market"]

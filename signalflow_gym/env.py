@@ -11,7 +11,7 @@ import numpy as np
 
 from signalflow.core.errors import ConfigError, RunStateError
 from signalflow.strategy.model.context import ModelContext
-from signalflow.strategy.runner.market_data import MarketData
+from signalflow.data.market import MarketData
 from signalflow.strategy.runner.result import BacktestResult
 from signalflow.strategy.runner.run import BacktestRun
 from signalflow_gym.actions import make_action_mapper
@@ -259,8 +259,8 @@ class SignalFlowEnv(gym.Env):
             t = max(run.end - 1, run.start)
             m = self.market
             return ModelContext(
-                timestamp=m.datetimes[t],
-                signals=m.bar_signals[t],
+                timestamp=m.datetime_at(t),
+                signals=m.signals_at(t),
                 prices=m.prices_at(t),
                 positions=run.state.portfolio.open_positions(),
                 metrics=metrics,
@@ -302,7 +302,7 @@ class SignalFlowEnv(gym.Env):
             "positions": 0,
             "action_mask": self._mask.copy(),
             "bar": ctx.bar_index if ctx is not None else start,
-            "timestamp": ctx.timestamp if ctx is not None else self.market.datetimes[start],
+            "timestamp": ctx.timestamp if ctx is not None else self.market.datetime_at(start),
             "window": (start, end),
         }
         return obs, info
@@ -369,7 +369,7 @@ class SignalFlowEnv(gym.Env):
         elif report is not None:
             bar, ts = report.bar, report.timestamp
         else:
-            bar, ts = self._run.start, self.market.datetimes[self._run.start]
+            bar, ts = self._run.start, self.market.datetime_at(self._run.start)
         return {
             "equity": metrics["equity"],
             "cash": metrics["cash"],
@@ -421,7 +421,7 @@ class SignalFlowEnv(gym.Env):
         m = self._prev_metrics
         ctx = self._ctx or self._last_ctx
         bar = ctx.bar_index if ctx is not None else run.start
-        ts = ctx.timestamp if ctx is not None else self.market.datetimes[run.start]
+        ts = ctx.timestamp if ctx is not None else self.market.datetime_at(run.start)
         n_sig = len(ctx.signals.ranked()) if ctx is not None else 0
         return (
             f"step {self._steps:>6} bar {bar:>7} {ts:%Y-%m-%d %H:%M} equity {m['equity']:>12.2f} "

@@ -1,16 +1,22 @@
-"""`BarMetrics`: the portfolio metrics of one bar, as a read-only mapping.
+"""`BarMetrics` (the portfolio metrics of one bar, a read-only mapping) and `MetricsRecorder`
+(measures a run's portfolio each bar and records the rows into preallocated numpy columns).
 
-The runner measures the portfolio at least once per bar; building an 18-key
-dict each time would cost more than the rest of the bar's bookkeeping, so the
-values live in one list and this mapping reads them by name.
+Every value is read from the `Portfolio` (cash, marked values, PnL, fees) and the run's
+`RunLog` (counters); the recorder adds only the running peak and drawdowns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-__all__ = ["METRIC_NAMES", "BarMetrics"]
+import numpy as np
+
+if TYPE_CHECKING:
+    from signalflow.core.portfolio import Portfolio
+    from signalflow.core.state import RunLog
+
+__all__ = ["METRIC_NAMES", "BarMetrics", "MetricsRecorder"]
 
 #: Keys of `StrategyState.metrics` and columns of `metrics_df` (after `timestamp`).
 #: Money is in quote currency; fractions are plain floats (0.05 == 5%).
@@ -53,7 +59,7 @@ class BarMetrics(Mapping):
     def __init__(self, values: tuple[Any, ...] | list[Any]) -> None:
         if len(values) != len(METRIC_NAMES):
             raise ValueError(f"`values` must have {len(METRIC_NAMES)} entries (METRIC_NAMES), was {len(values)}")
-        self.values_list = values
+        self.values_list = tuple(values)
 
     def __getitem__(self, key: str) -> Any:
         return self.values_list[_INDEX[key]]
@@ -83,3 +89,67 @@ class BarMetrics(Mapping):
         return Mapping.__eq__(self, other)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class MetricsRecorder:
+    """The per-bar metrics of one run of at most `n_bars` bars.
+
+    `measure(portfolio, log)` reads the portfolio's totals (as of its last mark or fill)
+    and the log's counters, updates the running peak and maximum drawdown, and returns
+    the `BarMetrics`; `record(metrics)` writes them as the next row of `values`, a
+    preallocated ``[n_bars, len(METRIC_NAMES)]`` float64 array (8 bytes per value, no
+    Python object per bar). `rows()` is the recorded part.
+    """
+
+    __slots__ = ("initial_capital", "values", "count", "peak", "max_drawdown")
+
+    def __init__(self, n_bars: int, initial_capital: float) -> None:
+        self.initial_capital = float(initial_capital)
+        self.values = np.empty((n_bars, len(METRIC_NAMES)), dtype=np.float64)
+        self.count = 0
+        self.peak = self.initial_capital
+        self.max_drawdown = 0.0
+
+    def measure(self, portfolio: "Portfolio", log: "RunLog") -> BarMetrics:
+        """The metrics of `portfolio` now (see `METRIC_NAMES`)."""
+        equity = portfolio.equity
+        peak = self.peak
+        if equity > peak:
+            peak = self.peak = equity
+        # peak >= initial_capital > 0, so the division is defined; equity <= peak, so dd >= 0
+        drawdown = 1.0 - equity / peak
+        max_drawdown = self.max_drawdown
+        if drawdown > max_drawdown:
+            max_drawdown = self.max_drawdown = drawdown
+        gross = portfolio.gross_exposure
+        return BarMetrics(
+            (
+                equity,
+                portfolio.cash,
+                portfolio.positions_value,
+                gross,
+                gross / equity if equity > 0 else 0.0,
+                equity / self.initial_capital - 1.0,
+                peak,
+                drawdown,
+                max_drawdown,
+                portfolio.open_count,
+                portfolio.realized_pnl,
+                portfolio.unrealized_pnl,
+                portfolio.fees_paid,
+                portfolio.trades_closed,
+                log.orders_filled,
+                log.orders_rejected,
+                log.orders_reduced,
+                log.decisions_skipped,
+            )
+        )
+
+    def record(self, metrics: BarMetrics) -> None:
+        """Write `metrics` as the next bar's row."""
+        self.values[self.count] = metrics.values_list
+        self.count += 1
+
+    def rows(self) -> np.ndarray:
+        """The recorded rows, ``[bars recorded, len(METRIC_NAMES)]`` (a view)."""
+        return self.values[: self.count]

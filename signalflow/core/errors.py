@@ -15,6 +15,7 @@ __all__ = [
     "AccountingError",
     "RunStateError",
     "ExportError",
+    "PositionReadOnlyError",
 ]
 
 
@@ -44,3 +45,7 @@ class RunStateError(SignalFlowError, RuntimeError):
 
 class ExportError(SignalFlowError, RuntimeError):
     """Writing an export failed; no partial file was left behind."""
+
+
+class PositionReadOnlyError(SignalFlowError, AttributeError):
+    """An attribute of a `Position` was written: positions change only through decisions and fills."""

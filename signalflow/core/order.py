@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from signalflow.core.enums import OrderSide, PositionType
-from signalflow.core.slots import direct_init
 
 __all__ = ["Order", "Fill"]
 
@@ -39,10 +38,14 @@ class Order:
         return self.position_id is None
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """An executed order: `qty` base units at `price`, paying `fee` (quote currency)."""
+    """An executed order: `qty` base units at `price`, paying `fee` (quote currency).
+
+    The broker builds it and the portfolio applies it (`Portfolio.apply`): an entry fill
+    opens position `position_id`, an exit fill closes it. `time` and `bar` are those of the
+    bar it filled on (its close, its open with `fill_at="next_open"`, or a level inside it).
+    """
 
     pair: str
     side: OrderSide

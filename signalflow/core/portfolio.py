@@ -1,34 +1,84 @@
-"""`Portfolio`: cash and positions, with running totals kept O(1) per bar."""
+"""`Portfolio`: the one accounting of a run: cash, positions, marks and equity."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
 
 from signalflow.core.errors import AccountingError
+from signalflow.core.order import Fill
 from signalflow.core.position import Position
 
 __all__ = ["Portfolio"]
 
 
-@dataclass(slots=True)
 class Portfolio:
     """Cash (quote currency) and every position opened in a run.
 
+    This is the only code that computes cash, marked position values, unrealised
+    PnL and equity; the runner, the metrics and the rules ask it. Positions change
+    only when a fill is applied (`apply`) and are revalued only by marking them to
+    a bar's prices (`mark`). The totals (`positions_value`, `gross_exposure`,
+    `unrealized_pnl`, `equity`) are those of the last mark or fill, summed position by
+    position in opening order, so every reader gets the same bits.
+
     `positions` maps id -> `Position` for all positions, open or closed, in
-    opening order; `open_positions()` lists the open ones. Only the broker
-    changes a portfolio, through `add_position` and `close_position`.
+    opening order. `pending_close` and `pending_entries` are kept by the broker for
+    orders waiting for the next open (`fill_at="next_open"`), so that rules see what
+    those orders will do (`is_closable`, `projected_open_count`).
     """
 
-    cash: float
-    positions: dict[str, Position] = field(default_factory=dict)
-    fees_paid: float = 0.0
-    realized_pnl: float = 0.0
-    trades_closed: int = 0
-    pending_close: set[str] = field(default_factory=set)
-    pending_entries: int = 0
-    #: Bumped whenever a position opens or closes (lets rules cache per-position work).
-    version: int = 0
-    _open: dict[str, Position] = field(default_factory=dict, repr=False)
+    __slots__ = (
+        "_cash", "_positions", "_open", "_fees_paid", "_realized_pnl", "_trades_closed", "_version",
+        "_value", "_gross", "_unrealized", "pending_close", "pending_entries",
+    )
+
+    def __init__(self, cash: float) -> None:
+        self._cash = float(cash)
+        self._positions: dict[str, Position] = {}
+        self._open: dict[str, Position] = {}
+        self._fees_paid = 0.0
+        self._realized_pnl = 0.0
+        self._trades_closed = 0
+        self._version = 0
+        self._value = self._gross = self._unrealized = 0.0
+        #: Ids of open positions with an exit order waiting for the next open.
+        self.pending_close: set[str] = set()
+        #: Entry orders waiting for the next open.
+        self.pending_entries = 0
+
+    # -- what it holds -----------------------------------------------------------------------
+    @property
+    def cash(self) -> float:
+        """Free cash (collateral of shorts is not free)."""
+        return self._cash
+
+    @property
+    def positions(self) -> Mapping[str, Position]:
+        """Every position of the run, open or closed, by id, in opening order (read-only)."""
+        return MappingProxyType(self._positions)
+
+    @property
+    def fees_paid(self) -> float:
+        """Fees of every fill so far (quote currency)."""
+        return self._fees_paid
+
+    @property
+    def realized_pnl(self) -> float:
+        """Gross realised PnL of the closed positions (fees excluded)."""
+        return self._realized_pnl
+
+    @property
+    def trades_closed(self) -> int:
+        """Number of closed positions."""
+        return self._trades_closed
+
+    @property
+    def version(self) -> int:
+        """Bumped whenever a position opens or closes (lets rules cache per-position work)."""
+        return self._version
 
     def open_positions(self) -> list[Position]:
         """Open positions, oldest first."""
@@ -57,50 +107,84 @@ class Portfolio:
         """The open position with this id, or None (unknown or already closed)."""
         return self._open.get(position_id)
 
+    # -- what it is worth (as of the last mark or fill) ----------------------------------------
     @property
     def positions_value(self) -> float:
-        """Marked value of open positions (see `Position.market_value`), added one by one in
-        opening order: the runner's per-bar marking does the same additions, so metrics
-        equity equals `equity` exactly. (Not `sum()`: from Python 3.12 it compensates
-        rounding, and the last bits would differ.)"""
-        total = 0.0
-        for p in self._open.values():
-            total += p.market_value
-        return total
+        """Marked value of the open positions (long: qty * price; short: collateral + unrealised PnL)."""
+        return self._value
+
+    @property
+    def gross_exposure(self) -> float:
+        """Sum of qty * price over the open positions."""
+        return self._gross
+
+    @property
+    def unrealized_pnl(self) -> float:
+        """Gross unrealised PnL of the open positions."""
+        return self._unrealized
 
     @property
     def equity(self) -> float:
         """cash + marked value of open positions."""
-        return self.cash + self.positions_value
+        return self._cash + self._value
 
-    @property
-    def unrealized_pnl(self) -> float:
-        """Unrealised PnL of open positions, added one by one in opening order (as `positions_value`)."""
-        total = 0.0
+    # -- changes --------------------------------------------------------------------------------
+    def mark(self, prices: Sequence[float], columns: Mapping[str, int], time: datetime) -> None:
+        """Mark every open position to ``prices[columns[pair]]`` at `time` (a bar's row of
+        mark prices and the pair -> column map of that row); no cash moves."""
+        value = gross = unrealized = 0.0
         for p in self._open.values():
-            total += p.unrealized_pnl
-        return total
+            v, g, u = p.mark(prices[columns[p.pair]], time)
+            value += v
+            gross += g
+            unrealized += u
+        self._value, self._gross, self._unrealized = value, gross, unrealized
 
-    def add_position(self, position: Position, *, cash_cost: float, fee: float) -> None:
-        """Book a newly filled position: `cash_cost` (notional + fee) leaves cash."""
-        if position.id in self.positions:
-            raise AccountingError(f"position id `{position.id}` already exists; ids must be unique")
-        if cash_cost > self.cash * (1.0 + 1e-12) + 1e-9:
-            raise AccountingError(
-                f"opening `{position.id}` needs {cash_cost:.6f} cash, only {self.cash:.6f} is free"
-            )
-        self.cash -= cash_cost
-        self.fees_paid += fee
-        self.positions[position.id] = position
-        self._open[position.id] = position
-        self.version += 1
+    def apply(self, fill: Fill, *, meta: Mapping[str, Any] | None = None) -> Position:
+        """Apply `fill`: an entry opens position `fill.position_id` (`meta`: its free-form data),
+        paying ``qty * price + fee`` from cash (a short's notional is locked as collateral); an
+        exit closes it and releases its value less the fee. Returns the position.
 
-    def close_position(self, position_id: str, *, cash_released: float, fee: float, pnl: float) -> None:
-        """Book the close of an open position (see `Position.close`)."""
-        if self._open.pop(position_id, None) is None:
-            raise AccountingError(f"position `{position_id}` is not open; it cannot be closed")
-        self.cash += cash_released
-        self.fees_paid += fee
-        self.realized_pnl += pnl
-        self.trades_closed += 1
-        self.version += 1
+        Raises `AccountingError`, changing nothing, for an entry whose id exists or whose cost
+        exceeds the free cash, and for an exit of a position that is not open.
+        """
+        if fill.is_entry:
+            position = Position.from_fill(fill, meta=meta)
+            if position.id in self._positions:
+                raise AccountingError(f"position id `{position.id}` already exists; ids must be unique")
+            cost = fill.qty * fill.price + fill.fee
+            if cost > self._cash * (1.0 + 1e-12) + 1e-9:
+                raise AccountingError(f"opening `{position.id}` needs {cost:.6f} cash, only {self._cash:.6f} is free")
+            self._cash -= cost
+            self._positions[position.id] = position
+            self._open[position.id] = position
+        else:
+            position = self._open.get(fill.position_id)
+            if position is None:
+                raise AccountingError(f"position `{fill.position_id}` is not open; it cannot be closed")
+            pnl_before = position.realized_pnl
+            self._cash += position.apply(fill)
+            del self._open[position.id]
+            self._realized_pnl += position.realized_pnl - pnl_before
+            self._trades_closed += 1
+        self._fees_paid += fill.fee
+        self._version += 1
+        self._revalue()
+        return position
+
+    def _revalue(self) -> None:
+        """The totals at the prices the open positions hold (after a fill: a new position at
+        its fill price): the same sums as `mark`."""
+        value = gross = unrealized = 0.0
+        for p in self._open.values():
+            v, g, u = p.mark(p.last_price, p.last_time)
+            value += v
+            gross += g
+            unrealized += u
+        self._value, self._gross, self._unrealized = value, gross, unrealized
+
+    def __repr__(self) -> str:
+        return (
+            f"Portfolio(cash={self._cash!r}, open={len(self._open)}, closed={self._trades_closed}, "
+            f"equity={self.equity!r})"
+        )

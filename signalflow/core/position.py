@@ -1,18 +1,36 @@
-"""`Position`: one long or short holding, changed only by the broker applying fills."""
+"""`Position`: one long or short holding, changed only by applying fills to it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from operator import attrgetter
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping
 
 from signalflow.core.enums import PositionType
-from signalflow.core.errors import AccountingError
+from signalflow.core.errors import AccountingError, PositionReadOnlyError
+
+if TYPE_CHECKING:
+    from signalflow.core.order import Fill
 
 __all__ = ["Position"]
 
+_LONG = PositionType.LONG
 
-@dataclass(slots=True, eq=False)
+
+def _refuse_write(position: "Position", name: str) -> None:
+    raise PositionReadOnlyError(
+        f"`Position.{name}` is read-only (position `{position.id}`); positions change only through "
+        f"decisions (StrategyDecision ENTER/CLOSE), which the broker fills and the portfolio applies"
+    )
+
+
+def _read_only(name: str, doc: str) -> property:
+    """A public read-only attribute backed by the slot `_<name>`; writing it raises
+    `PositionReadOnlyError` (positions change only through decisions and fills)."""
+    return property(attrgetter(f"_{name}"), lambda position, value: _refuse_write(position, name), None, doc)
+
+
 class Position:
     """An open or closed position in one pair.
 
@@ -24,83 +42,187 @@ class Position:
     Shorts are collateralised on spot: opening a short locks ``qty * entry_price``
     of cash as collateral, and the position's marked value is that collateral
     plus its unrealised PnL.
+
+    Every attribute is read-only: writing one raises `PositionReadOnlyError`. A
+    position changes only through its `Portfolio`, which marks it to each bar's
+    price (`mark`) and applies the fill that closes it (`apply`). Models and rules
+    see the same objects and cannot change the books through them.
+
+    Built by hand (e.g. for a model's unit test), only `id`, `pair`,
+    `position_type`, `entry_price` and `qty` are needed: `last_price` defaults to
+    `entry_price` and `last_time` to `entry_time`.
     """
 
-    id: str
-    pair: str
-    position_type: PositionType
-    qty: float
-    entry_price: float
-    entry_time: datetime
-    last_price: float
-    last_time: datetime
-    entry_bar: int = 0
-    fees_paid: float = 0.0
-    realized_pnl: float = 0.0
-    is_closed: bool = False
-    exit_price: float | None = None
-    exit_time: datetime | None = None
-    exit_bar: int | None = None
-    exit_reason: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    __slots__ = (
+        "_id", "_pair", "_position_type", "_qty", "_entry_price", "_entry_time", "_last_price", "_last_time",
+        "_entry_bar", "_fees_paid", "_realized_pnl", "_is_closed", "_exit_price", "_exit_time", "_exit_bar",
+        "_exit_reason", "_meta",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        pair: str,
+        position_type: PositionType | str = PositionType.LONG,
+        qty: float = 0.0,
+        entry_price: float = 0.0,
+        entry_time: datetime | None = None,
+        last_price: float | None = None,
+        last_time: datetime | None = None,
+        entry_bar: int = 0,
+        fees_paid: float = 0.0,
+        realized_pnl: float = 0.0,
+        is_closed: bool = False,
+        exit_price: float | None = None,
+        exit_time: datetime | None = None,
+        exit_bar: int | None = None,
+        exit_reason: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._id = id
+        self._pair = pair
+        self._position_type = PositionType(position_type)
+        self._qty = qty
+        self._entry_price = entry_price
+        self._entry_time = entry_time
+        self._last_price = entry_price if last_price is None else last_price
+        self._last_time = entry_time if last_time is None else last_time
+        self._entry_bar = entry_bar
+        self._fees_paid = fees_paid
+        self._realized_pnl = realized_pnl
+        self._is_closed = is_closed
+        self._exit_price = exit_price
+        self._exit_time = exit_time
+        self._exit_bar = exit_bar
+        self._exit_reason = exit_reason
+        self._meta = dict(meta) if meta else {}
+
+    @classmethod
+    def from_fill(cls, fill: "Fill", *, meta: Mapping[str, Any] | None = None) -> "Position":
+        """The position an entry `fill` opens: `fill.qty` at `fill.price`, paying `fill.fee`."""
+        if not fill.is_entry:
+            raise AccountingError(f"fill for `{fill.position_id}` is an exit; only an entry fill opens a position")
+        return cls(
+            id=fill.position_id,
+            pair=fill.pair,
+            position_type=fill.position_type,
+            qty=fill.qty,
+            entry_price=fill.price,
+            entry_time=fill.time,
+            entry_bar=fill.bar,
+            fees_paid=fill.fee,
+            meta=meta,
+        )
+
+    id = _read_only("id", "Unique id within the run (`pos_000001`, ...).")
+    pair = _read_only("pair", "The pair held.")
+    position_type = _read_only("position_type", "LONG or SHORT.")
+    qty = _read_only("qty", "Quantity in base units (> 0).")
+    entry_price = _read_only("entry_price", "Fill price of the entry (quote currency per base unit).")
+    entry_time = _read_only("entry_time", "Time of the entry fill.")
+    last_price = _read_only("last_price", "Price the position is marked at (the exit price once closed).")
+    last_time = _read_only("last_time", "Time of `last_price`.")
+    entry_bar = _read_only("entry_bar", "Index of the entry bar on the run's timestamp axis.")
+    fees_paid = _read_only("fees_paid", "Entry + exit fees paid so far (quote currency).")
+    realized_pnl = _read_only("realized_pnl", "Gross price PnL realised by the exit (0 while open).")
+    is_closed = _read_only("is_closed", "True once the exit fill was applied.")
+    exit_price = _read_only("exit_price", "Fill price of the exit, or None while open.")
+    exit_time = _read_only("exit_time", "Time of the exit fill, or None while open.")
+    exit_bar = _read_only("exit_bar", "Index of the exit bar, or None while open.")
+    exit_reason = _read_only("exit_reason", "Why it was closed (`ExitReason` value or a rule's own), or None.")
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        """Free-form data of the entry (the ENTER decision's `meta`), read-only."""
+        return MappingProxyType(self._meta)
+
+    @meta.setter
+    def meta(self, value: Any) -> None:
+        _refuse_write(self, "meta")
 
     @property
     def side(self) -> int:
         """+1 for LONG, -1 for SHORT."""
-        return 1 if self.position_type is PositionType.LONG else -1
+        return 1 if self._position_type is _LONG else -1
 
     @property
     def unrealized_pnl(self) -> float:
         """Gross PnL of an open position at `last_price`; 0.0 once closed."""
-        if self.is_closed:
+        if self._is_closed:
             return 0.0
-        return self.side * (self.last_price - self.entry_price) * self.qty
+        if self._position_type is _LONG:
+            return self._qty * self._last_price - self._qty * self._entry_price
+        return self._qty * (self._entry_price - self._last_price)
 
     @property
     def entry_notional(self) -> float:
         """qty * entry_price."""
-        return self.qty * self.entry_price
+        return self._qty * self._entry_price
 
     @property
     def market_value(self) -> float:
         """What the position adds to equity at `last_price` (0.0 once closed)."""
-        if self.is_closed:
+        if self._is_closed:
             return 0.0
-        if self.position_type is PositionType.LONG:
-            return self.qty * self.last_price
-        return self.qty * (2.0 * self.entry_price - self.last_price)
+        if self._position_type is _LONG:
+            return self._qty * self._last_price
+        return self._qty * self._entry_price + self._qty * (self._entry_price - self._last_price)
 
     @property
     def net_pnl(self) -> float:
         """realized_pnl + unrealized_pnl - fees_paid."""
-        return self.realized_pnl + self.unrealized_pnl - self.fees_paid
+        return self._realized_pnl + self.unrealized_pnl - self._fees_paid
 
-    def mark(self, price: float, time: datetime) -> None:
-        """Mark the position to `price` at `time` (no cash moves)."""
-        self.last_price = price
-        self.last_time = time
+    # -- changes: called by the Portfolio that holds the position -------------------------------
+    def mark(self, price: float, time: datetime) -> tuple[float, float, float]:
+        """Mark the open position to `price` at `time` (no cash moves); return its
+        ``(market_value, gross_exposure, unrealized_pnl)`` at that price."""
+        if self._is_closed:
+            raise AccountingError(f"position `{self._id}` ({self._pair}) is closed; it cannot be marked")
+        self._last_price = price
+        self._last_time = time
+        qty = self._qty
+        gross = qty * price
+        if self._position_type is _LONG:
+            return gross, gross, gross - qty * self._entry_price
+        pnl = qty * (self._entry_price - price)
+        return qty * self._entry_price + pnl, gross, pnl
 
-    def close(self, *, price: float, time: datetime, bar: int, fee: float, reason: str) -> float:
-        """Close the whole position at `price`; return the cash released to the portfolio.
+    def apply(self, fill: "Fill") -> float:
+        """Apply the exit `fill` that closes the whole position; return the cash it releases
+        (a long: ``qty * price - fee``; a short: collateral + PnL - fee).
 
-        Raises `AccountingError` if the position is already closed: a position
-        is never closed twice.
+        Raises `AccountingError` if the position is already closed (a position is never
+        closed twice), or if the fill is not a full exit of this position.
         """
-        if self.is_closed:
+        if self._is_closed:
             raise AccountingError(
-                f"position `{self.id}` ({self.pair}) is already closed "
-                f"(at bar {self.exit_bar}, reason {self.exit_reason!r}); it cannot be closed again"
+                f"position `{self._id}` ({self._pair}) is already closed "
+                f"(at bar {self._exit_bar}, reason {self._exit_reason!r}); it cannot be closed again"
             )
-        pnl = self.side * (price - self.entry_price) * self.qty
-        self.realized_pnl += pnl
-        self.fees_paid += fee
-        self.last_price = price
-        self.last_time = time
-        self.exit_price = price
-        self.exit_time = time
-        self.exit_bar = bar
-        self.exit_reason = reason
-        self.is_closed = True
-        if self.position_type is PositionType.LONG:
-            return self.qty * price - fee
-        return self.qty * self.entry_price + pnl - fee
+        if fill.is_entry or fill.position_id != self._id or fill.qty != self._qty:
+            raise AccountingError(
+                f"fill ({'entry' if fill.is_entry else 'exit'} of `{fill.position_id}`, qty {fill.qty!r}) does not "
+                f"close position `{self._id}` (qty {self._qty!r}); only a full exit fill of it can be applied"
+            )
+        price, fee = fill.price, fill.fee
+        pnl = self.side * (price - self._entry_price) * self._qty
+        self._realized_pnl += pnl
+        self._fees_paid += fee
+        self._last_price = price
+        self._last_time = fill.time
+        self._exit_price = price
+        self._exit_time = fill.time
+        self._exit_bar = fill.bar
+        self._exit_reason = fill.reason
+        self._is_closed = True
+        if self._position_type is _LONG:
+            return self._qty * price - fee
+        return self._qty * self._entry_price + pnl - fee
+
+    def __repr__(self) -> str:
+        state = f"closed at {self._exit_price!r} ({self._exit_reason})" if self._is_closed else f"open, last {self._last_price!r}"
+        return (
+            f"Position(id={self._id!r}, pair={self._pair!r}, {self._position_type.value}, qty={self._qty!r}, "
+            f"entry_price={self._entry_price!r}, {state})"
+        )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -18,111 +20,129 @@ _READ_ONLY = (
 )
 
 
-#: What `iter_rows` returns for a bar without signals (an exhausted iterator can be shared).
-_NO_ROWS = iter(())
+class BarSignalsFrame:
+    """One bar's signals as a read-only polars-like frame (`ModelContext.signals.value`).
 
+    It wraps the bar's rows of the market's signals frame; it is not a `pl.DataFrame`
+    subclass. Everything that reads works as on polars: `iter_rows`, `rows`, `height`,
+    `columns` and `len()` are answered from the wrapped rows; any other attribute or
+    indexing (`filter`, `select`, `df["pair"]`, `equals`, `to_pandas`, ...) is answered
+    by the frame itself (`to_frame()`, a zero-copy slice made on first use), so derived
+    frames are ordinary, mutable polars frames.
 
-class BarSignalsFrame(pl.DataFrame):
-    """The read-only polars DataFrame of one bar's signals (`ModelContext.signals.value`).
-
-    Everything that reads works exactly as on `pl.DataFrame`. Two differences:
-
-    - `iter_rows()` yields rows read once when the market was prepared (models
-      iterate the bar's signals on every bar; polars would convert them again each
-      time). The rows, their values and their order are those of polars; named rows
-      are fresh dicts on every call. Frames with nested columns (lists, structs,
-      objects) are converted afresh each time, as polars does, since their values
-      are mutable.
+    - `iter_rows()` yields rows read once per market (models iterate the bar's signals
+      on every bar; polars would convert them again each time). Named rows are fresh
+      dicts on every call. Frames with nested columns (lists, structs, objects) are
+      converted afresh each time, as polars does, since their values are mutable.
     - In-place changes (`df[0, "probability"] = ...`, `insert_column`, `extend`,
-      `hstack(in_place=True)`, ...) raise `TypeError`: the frame is shared by every
-      run over the market. `clone()`, `filter()`, `head()`, ... return ordinary,
-      mutable polars frames.
+      `hstack(in_place=True)`, ...) raise `TypeError`: the rows are shared by every run
+      over the market. Work on a copy: `clone()`.
     """
 
-    def __new__(cls, *args, **kwargs):
-        # Frames polars builds from this one (`df.__class__(...)`, `BarSignalsFrame(data)`)
-        # are ordinary frames; only `wrap` makes read-only ones.
-        return pl.DataFrame(*args, **kwargs)
+    __slots__ = ("_frame", "_rows", "_columns")
 
-    @classmethod
-    def _from_pydf(cls, py_df):
-        return pl.DataFrame._from_pydf(py_df)
-
-    @classmethod
-    def wrap(cls, frame: pl.DataFrame, rows: list[tuple] | None = None) -> "BarSignalsFrame":
-        """View `frame` (no copy) as a read-only `BarSignalsFrame`.
-
-        `rows`: `frame.rows()` if the caller has them (only for frames without nested
-        columns); otherwise they are read here, or not kept if values are mutable.
-        """
-        out = object.__new__(cls)
-        object.__setattr__(out, "_df", frame._df)
+    def __init__(self, frame: pl.DataFrame, rows: Sequence[tuple] | None = None) -> None:
+        """View `frame` (no copy) read-only. `rows`: `frame.rows()` if the caller has them
+        (only for frames without nested columns); otherwise they are read here, or not kept
+        if the values are mutable."""
+        if not isinstance(frame, pl.DataFrame):
+            raise TypeError(f"`frame` must be a polars DataFrame, was {type(frame).__name__}")
+        self._frame = frame
         if rows is None and not has_nested_columns(frame):
             rows = frame.rows()
-        object.__setattr__(out, "_rows", None if rows is None else tuple(rows))
-        object.__setattr__(out, "_columns", tuple(frame.columns))
-        return out
+        self._rows = None if rows is None else tuple(rows)
+        self._columns = tuple(frame.columns)
 
-    def iter_rows(self, *, named: bool = False, buffer_size: int = 512):
-        rows = self._rows
-        if rows is None:  # nested, mutable values: fresh ones each call, as polars gives
-            return pl.DataFrame.iter_rows(self, named=named, buffer_size=buffer_size)
-        if not rows:
-            return _NO_ROWS
-        if named:
-            named_rows = self.__dict__.get("_named")
-            if named_rows is None:
-                columns = self._columns
-                named_rows = tuple(dict(zip(columns, row)) for row in rows)
-                object.__setattr__(self, "_named", named_rows)
-            return map(dict, named_rows)  # a fresh dict per row: callers may change theirs
-        return iter(rows)
+    @classmethod
+    def wrap(cls, frame: pl.DataFrame, rows: Sequence[tuple] | None = None) -> "BarSignalsFrame":
+        """`BarSignalsFrame(frame, rows)`."""
+        return cls(frame, rows)
 
-    def __reduce__(self):
-        return (_restore_bar_frame, (pl.DataFrame._from_pydf(self._df), self._rows))
+    def to_frame(self) -> pl.DataFrame:
+        """The wrapped polars frame. Do not change it in place (it is shared); `clone()` it."""
+        return self._frame
 
-    # -- read-only -------------------------------------------------------------------------
-    def __setattr__(self, name, value):
-        raise TypeError(_READ_ONLY.format(what=f"setting `{name}`"))
+    # -- reads answered from the rows ------------------------------------------------------
+    @property
+    def height(self) -> int:
+        return self._frame.height
 
-    def __setitem__(self, key, value):
-        raise TypeError(_READ_ONLY.format(what="item assignment"))
+    def __len__(self) -> int:
+        return self._frame.height
 
     @property
     def columns(self) -> list[str]:
-        return pl.DataFrame.columns.fget(self)
+        return list(self._columns)
 
     @columns.setter
-    def columns(self, names) -> None:
+    def columns(self, names: Any) -> None:
         raise TypeError(_READ_ONLY.format(what="renaming columns"))
 
-    def _refuse(what):  # noqa: N805 (builds the methods below)
-        def method(self, *args, **kwargs):
-            raise TypeError(_READ_ONLY.format(what=f"`{what}()`"))
+    def iter_rows(self, *, named: bool = False, buffer_size: int = 512) -> Iterator[Any]:
+        rows = self._rows
+        if rows is None:  # nested, mutable values: fresh ones each call, as polars gives
+            return self._frame.iter_rows(named=named, buffer_size=buffer_size)
+        if named:
+            columns = self._columns
+            return iter([dict(zip(columns, row)) for row in rows])
+        return iter(rows)
 
-        method.__name__ = what
-        return method
+    def rows(self, *, named: bool = False) -> list[Any]:
+        return list(self.iter_rows(named=named))
 
-    insert_column = _refuse("insert_column")
-    replace_column = _refuse("replace_column")
-    _replace = _refuse("_replace")
-    drop_in_place = _refuse("drop_in_place")
-    extend = _refuse("extend")
-    del _refuse
+    # -- everything else: the polars frame --------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name in BarSignalsFrame.__slots__:  # not set yet (while unpickling or building)
+            raise AttributeError(name)
+        if name in _IN_PLACE:
+            raise TypeError(_READ_ONLY.format(what=f"`{name}()`"))
+        return getattr(self._frame, name)
 
-    def hstack(self, columns, *, in_place: bool = False):
+    def __getitem__(self, key: Any) -> Any:
+        return self._frame[key]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise TypeError(_READ_ONLY.format(what="item assignment"))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in BarSignalsFrame.__slots__:
+            super().__setattr__(name, value)
+        else:
+            raise TypeError(_READ_ONLY.format(what=f"setting `{name}`"))
+
+    def __iter__(self) -> Iterator[pl.Series]:
+        return iter(self._frame)
+
+    def __eq__(self, other: Any) -> Any:
+        return self._frame == (other.to_frame() if isinstance(other, BarSignalsFrame) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._frame)
+
+    def hstack(self, columns: Any, *, in_place: bool = False) -> pl.DataFrame:
         if in_place:
             raise TypeError(_READ_ONLY.format(what="`hstack(in_place=True)`"))
-        return super().hstack(columns)
+        return self._frame.hstack(columns)
 
-    def vstack(self, other, *, in_place: bool = False):
+    def vstack(self, other: Any, *, in_place: bool = False) -> pl.DataFrame:
         if in_place:
             raise TypeError(_READ_ONLY.format(what="`vstack(in_place=True)`"))
-        return super().vstack(other)
+        return self._frame.vstack(other.to_frame() if isinstance(other, BarSignalsFrame) else other)
+
+    def __copy__(self) -> "BarSignalsFrame":
+        return self  # read-only
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> pl.DataFrame:
+        return self._frame.clone()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (BarSignalsFrame, (self._frame, self._rows))
 
 
-def _restore_bar_frame(frame: pl.DataFrame, rows: tuple | None) -> BarSignalsFrame:
-    return BarSignalsFrame.wrap(frame, rows)
+#: polars methods that change a frame in place; a `BarSignalsFrame` refuses them.
+_IN_PLACE = frozenset({"insert_column", "replace_column", "drop_in_place", "extend", "_replace"})
 
 
 def has_nested_columns(frame: pl.DataFrame) -> bool:
@@ -130,27 +150,33 @@ def has_nested_columns(frame: pl.DataFrame) -> bool:
     return any(dtype.is_nested() or dtype == pl.Object for dtype in frame.dtypes)
 
 
-#: Former name (empty bars used their own frame class); kept for code that imports it.
-EmptySignalsFrame = BarSignalsFrame
+def _triples(frame: pl.DataFrame | BarSignalsFrame) -> list[tuple[str, str, float]]:
+    """``(pair, signal_type, probability)`` of every row of `frame`, in order."""
+    if not frame.height:
+        return []
+    if isinstance(frame, BarSignalsFrame):
+        columns = frame.columns
+        i, j, k = columns.index("pair"), columns.index("signal_type"), columns.index("probability")
+        return [(row[i], row[j], row[k]) for row in frame.iter_rows()]
+    return list(zip(frame["pair"].to_list(), frame["signal_type"].to_list(), frame["probability"].to_list()))
 
 
 @dataclass(frozen=True, slots=True)
 class Signals:
     """Signals for one bar (inside a `ModelContext`) or for a whole run.
 
-    `value` is a polars DataFrame with at least `pair`, `timestamp`,
-    `signal_type` ("rise", "fall" or "none") and `probability` in [0, 1].
-    Inside a `ModelContext` it holds only the signals of the current bar,
-    ordered as in the input.
+    `value` is a polars DataFrame (inside a `ModelContext`, a read-only
+    `BarSignalsFrame` view) with at least `pair`, `timestamp`, `signal_type`
+    ("rise", "fall" or "none") and `probability` in [0, 1]. Inside a
+    `ModelContext` it holds only the signals of the current bar, ordered as in the
+    input. `Signals(pl.DataFrame())` is an empty set of signals.
 
-    `strongest` maps each pair to its highest-probability signal
-    ``(signal_type, probability)`` (first one on ties); the runner fills it in
-    once per run, and it is computed on first use otherwise.
+    `ranked()` and `strongest(pair)` are computed on first use and kept.
     """
 
-    value: pl.DataFrame
-    strongest_by_pair: dict[str, tuple[str, float]] | None = field(default=None, compare=False, repr=False)
-    _ranked: list[tuple[str, str, float]] | None = field(default=None, compare=False, repr=False)
+    value: pl.DataFrame | BarSignalsFrame
+    _ranked: list[tuple[str, str, float]] | None = field(default=None, init=False, compare=False, repr=False)
+    _strongest: dict[str, tuple[str, float]] | None = field(default=None, init=False, compare=False, repr=False)
 
     def __len__(self) -> int:
         return self.value.height
@@ -161,33 +187,22 @@ class Signals:
 
     def ranked(self) -> list[tuple[str, str, float]]:
         """``(pair, signal_type, probability)`` of every signal, highest probability first
-        (input order on ties); computed once per `Signals` and cached."""
+        (input order on ties); computed once per `Signals` and kept."""
         ranked = self._ranked
         if ranked is None:
-            ranked = []
-            if self.value.height:
-                rows = zip(
-                    self.value["pair"].to_list(),
-                    self.value["signal_type"].to_list(),
-                    self.value["probability"].to_list(),
-                )
-                ranked = sorted(rows, key=lambda r: -r[2])
-            object.__setattr__(self, "_ranked", ranked)
+            ranked = sorted(_triples(self.value), key=lambda r: -r[2])
+            object.__setattr__(self, "_ranked", ranked)  # a cache on a frozen dataclass
         return ranked
 
     def strongest(self, pair: str) -> tuple[str, float] | None:
-        """The highest-probability signal of `pair`, as ``(signal_type, probability)``, or None."""
-        table = self.strongest_by_pair
+        """The highest-probability signal of `pair`, as ``(signal_type, probability)``, or None
+        (the first one on ties)."""
+        table = self._strongest
         if table is None:
             table = {}
-            if self.value.height:
-                for p, st, pr in zip(
-                    self.value["pair"].to_list(),
-                    self.value["signal_type"].to_list(),
-                    self.value["probability"].to_list(),
-                ):
-                    best = table.get(p)
-                    if best is None or pr > best[1]:
-                        table[p] = (st, pr)
-            object.__setattr__(self, "strongest_by_pair", table)
+            for p, signal_type, probability in _triples(self.value):
+                best = table.get(p)
+                if best is None or probability > best[1]:
+                    table[p] = (signal_type, probability)
+            object.__setattr__(self, "_strongest", table)  # a cache on a frozen dataclass
         return table.get(pair)

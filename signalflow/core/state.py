@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from signalflow.core.portfolio import Portfolio
-from signalflow.core.slots import direct_init
 
 __all__ = ["StrategyState", "RunLog", "SkippedDecision", "RejectedOrder", "DECISION_CACHE_KEY"]
 
@@ -16,7 +15,6 @@ __all__ = ["StrategyState", "RunLog", "SkippedDecision", "RejectedOrder", "DECIS
 DECISION_CACHE_KEY = "_model_decisions"
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class SkippedDecision:
     """A model decision that was not acted on, and why (e.g. unknown `position_id`)."""
@@ -29,7 +27,6 @@ class SkippedDecision:
     reason: str
 
 
-@direct_init
 @dataclass(frozen=True, slots=True)
 class RejectedOrder:
     """An order the broker did not fill (or filled reduced), and why."""

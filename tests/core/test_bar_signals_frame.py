@@ -112,8 +112,9 @@ def test_bar_signals_frame_nested_values_are_fresh_each_call():
     assert list(wrapped.iter_rows(named=True)) == list(FRAME.iter_rows(named=True))
 
 
-def test_bar_signals_frame_constructor_builds_plain_frames():
-    built = BarSignalsFrame({"a": [1, 2]})
-    assert type(built) is pl.DataFrame
-    built[0, "a"] = 5
-    assert built["a"].to_list() == [5, 2]
+def test_bar_signals_frame_wraps_a_frame_and_is_no_dataframe_subclass():
+    wrapped = BarSignalsFrame(FRAME)
+    assert not isinstance(wrapped, pl.DataFrame)
+    assert wrapped.to_frame() is FRAME and wrapped.height == 3 and len(wrapped) == 3
+    with pytest.raises(TypeError, match=r"^`frame` must be a polars DataFrame, was dict$"):
+        BarSignalsFrame({"a": [1, 2]})

@@ -126,14 +126,21 @@ def test_decision_confidence_out_of_range_raises_decision_error(value):
         StrategyDecision(action=StrategyAction.ENTER, pair=A, confidence=value)
 
 
-@pytest.mark.parametrize("value", [0.0, -1.0, 10.5, float("nan")])
-def test_decision_size_multiplier_out_of_range_raises_decision_error(value):
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])
+def test_decision_size_multiplier_not_positive_raises_decision_error(value):
+    msg = f"size_multiplier must be positive (a finite number in (0, 10]), was {value!r}; it scales the entry rule's base_position_size"
+    with pytest.raises(DecisionError, match=_exact(msg)):
+        StrategyDecision(action=StrategyAction.ENTER, pair=A, size_multiplier=value)
+
+
+@pytest.mark.parametrize("value", [10.5, float("inf")])
+def test_decision_size_multiplier_above_ten_raises_decision_error(value):
     with pytest.raises(DecisionError, match=_exact(f"`size_multiplier` must be a finite number in (0, 10], was {value!r}")):
         StrategyDecision(action=StrategyAction.ENTER, pair=A, size_multiplier=value)
 
 
 def test_decision_close_without_position_id_raises_decision_error():
-    msg = "`position_id` is required for CLOSE decisions, was None; use CLOSE_ALL to close every position of a pair"
+    msg = "CLOSE action requires position_id, was None; use CLOSE_ALL to close every position of a pair"
     with pytest.raises(DecisionError, match=_exact(msg)):
         StrategyDecision(action=StrategyAction.CLOSE, pair=A)
 

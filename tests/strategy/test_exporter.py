@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from signalflow.core import ExitReason, ExportError, ConfigError, Position, PositionType, Signals, Trade
+from signalflow.core import ConfigError, ExitReason, ExportError, Fill, OrderSide, Position, PositionType, Signals, Trade
 from signalflow.strategy.exporter import (
     BARS_SCHEMA,
     TRADES_SCHEMA,
@@ -46,7 +46,9 @@ def _position(pid: str = "p1", *, closed: bool = False, side: PositionType = Pos
         fees_paid=0.2,
     )
     if closed:
-        pos.close(price=110.0, time=_ts(4), bar=4, fee=0.22, reason=ExitReason.TAKE_PROFIT.value)
+        pos.apply(Fill(pair=pos.pair, side=OrderSide.SELL if side is PositionType.LONG else OrderSide.BUY,
+                       position_type=side, qty=pos.qty, price=110.0, fee=0.22, time=_ts(4), bar=4,
+                       position_id=pid, is_entry=False, reason=ExitReason.TAKE_PROFIT.value))
     return pos
 
 

@@ -1,12 +1,11 @@
-"""The runner's per-bar shortcuts: exit rules that promise quiet bars (`NoOrdersBefore`) are not
-called on them, contexts are built through a slot twin, long-only books are marked with fewer
-steps. Each must leave every result exactly as the plain path gives it."""
+"""Exit rules that say when they next need a call (`ExitRule.next_check_bar`) are not called
+before it; a subclass that adds exits of its own is called every bar without declaring anything.
+Every result must be exactly what calling every rule on every bar gives."""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import pickle
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -15,10 +14,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from signalflow.core.order import Fill
-from signalflow.core.slots import slot_twin
 from signalflow.data.synthetic import make_synthetic_market
-from signalflow.strategy.component import ExitRule, NoOrdersBefore
-from signalflow.strategy.component.base import promises_quiet_bars
+from signalflow.strategy.component import ExitRule
 from signalflow.strategy.component.orders import exit_order
 from signalflow.strategy.component.exit import TakeProfitStopLossExit
 from signalflow.strategy.model import ModelContext, ModelEntryRule, ModelExitRule, StrategyAction, StrategyDecision
@@ -36,15 +33,16 @@ def _bars(n: int) -> pl.DataFrame:
 class PromisingRule(ExitRule):
     """Closes nothing; promises no orders for the next `gap` bars. Records the bars it is asked."""
 
-    promises_quiet_bars = True
-
     def __init__(self, gap: int) -> None:
         self.gap = gap
         self.asked: list[int] = []
 
     def check_exits(self, context, state):
         self.asked.append(context.bar_index)
-        return NoOrdersBefore(context.bar_index + self.gap)
+        return []
+
+    def next_check_bar(self, context, state):
+        return context.bar_index + self.gap
 
 
 class EnterAt:
@@ -99,19 +97,19 @@ def test_each_run_keeps_its_own_promises():
     assert rule.asked == [0, 0]
 
 
-def test_no_orders_before_is_an_empty_order_list():
-    quiet = NoOrdersBefore(7)
-    assert quiet == [] and not quiet and list(quiet) == []
-    assert quiet.bar == 7
-    assert repr(quiet) == "NoOrdersBefore(bar=7)"
+def test_next_check_bar_defaults_to_every_bar():
+    class Plain(ExitRule):
+        def __init__(self):
+            self.asked = []
 
+        def check_exits(self, context, state):
+            self.asked.append(context.bar_index)
+            return []
 
-@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
-def test_no_orders_before_pickles(protocol):
-    quiet = NoOrdersBefore(7)
-    quiet.append("an order")
-    back = pickle.loads(pickle.dumps(quiet, protocol=protocol))
-    assert type(back) is NoOrdersBefore and back.bar == 7 and back == ["an order"]
+    rule = Plain()
+    _run([rule], EnterAt(), _bars(6))
+    assert rule.asked == list(range(6))
+    assert rule.next_check_bar(None, None) is None
 
 
 class TimeStop(TakeProfitStopLossExit):
@@ -161,29 +159,44 @@ def test_a_rule_passing_on_the_tp_sl_promise_is_still_asked_every_bar(make):
     assert runner.trades_df.select("exit_reason", "bars_held").to_dicts() == [{"exit_reason": "max_hold", "bars_held": 5}]
 
 
-def test_only_the_class_defining_check_exits_can_promise():
-    class Inherits(TakeProfitStopLossExit):  # same check_exits: its promises hold
+class Counting:
+    """Mixin: records the bars at which `check_exits` is called."""
+
+    def check_exits(self, context, state):
+        self.asked = getattr(self, "asked", [])
+        self.asked.append(context.bar_index)
+        return super().check_exits(context, state)
+
+
+def _asked(rule, n: int = 30) -> list[int]:
+    close = [100.0 + 0.01 * (i % 3) for i in range(n)]  # flat: no level is ever reached
+    data = pl.DataFrame({"pair": ["A"] * n, "timestamp": [T0 + timedelta(minutes=i) for i in range(n)],
+                         "open": close, "high": close, "low": close, "close": close})
+    _run([rule], EnterAt(2), data)
+    return rule.asked
+
+
+def test_only_a_class_that_defines_check_exits_with_its_hook_is_skipped():
+    class Inherits(TakeProfitStopLossExit):  # same check_exits and hook: skipped like TP/SL
         pass
 
-    class Declares(TimeStop):  # its own check_exits, declared: trusted
-        promises_quiet_bars = True
+    class CountsAndKeepsHook(Counting, TakeProfitStopLossExit):  # its own check_exits, its own hook
+        def next_check_bar(self, context, state):
+            return super().next_check_bar(context, state)
 
-        def check_exits(self, context, state):
-            return super().check_exits(context, state)
-
-    class FlagOnly(TimeStop):  # the flag without the check_exits it would vouch for: not trusted
-        promises_quiet_bars = True
-
-    class Plain(ExitRule):
-        def check_exits(self, context, state):
-            return []
+    class CountsWithoutHook(Counting, TakeProfitStopLossExit):  # its own check_exits only: every bar
+        pass
 
     patched = TakeProfitStopLossExit()
-    patched.check_exits = lambda context, state: []
-    assert promises_quiet_bars(TakeProfitStopLossExit()) and promises_quiet_bars(Inherits())
-    assert not promises_quiet_bars(TimeStop(5)) and not promises_quiet_bars(TimeStopAround(5))
-    assert promises_quiet_bars(Declares(5)) and not promises_quiet_bars(FlagOnly(5))
-    assert not promises_quiet_bars(patched) and not promises_quiet_bars(Plain())
+    patched.asked = []
+    inner = patched.check_exits
+    patched.check_exits = lambda context, state: (patched.asked.append(context.bar_index), inner(context, state))[1]
+
+    assert _asked(CountsAndKeepsHook()) == [0, 3]  # quiet until a position opens (bar 2), then to the end
+    assert _asked(CountsWithoutHook()) == list(range(30))
+    assert _asked(patched) == list(range(30))
+    rule = Inherits()
+    assert type(rule).next_check_bar is TakeProfitStopLossExit.next_check_bar
 
 
 class Returns(ExitRule):
@@ -212,7 +225,7 @@ def test_a_rule_returning_none_is_an_error_that_names_it():
         _run([Returns(lambda c, s: None)], EnterAt(), _bars(3))
 
 
-def test_direct_init_keeps_the_dataclass_signature():
+def test_fill_is_a_plain_dataclass_with_its_signature():
     signature = inspect.signature(Fill)
     assert list(signature.parameters) == [f.name for f in dataclasses.fields(Fill)]
     assert signature.parameters["qty"].annotation == "float"
@@ -283,15 +296,6 @@ def test_contexts_are_frozen_model_contexts():
     assert rebuilt == ctx
     assert dataclasses.replace(ctx, bar_index=7).bar_index == 7
     assert ctx.bar_index == 1 and ctx.timestamp == T0 + timedelta(minutes=1)
-
-
-def test_slot_twin_refuses_a_class_whose_slots_are_not_its_fields():
-    @dataclasses.dataclass(frozen=True)
-    class NoSlots:
-        a: int
-
-    with pytest.raises(TypeError, match="slots of NoSlots must be exactly its fields"):
-        slot_twin(NoSlots)
 
 
 class RandomSides:

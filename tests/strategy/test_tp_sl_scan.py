@@ -178,7 +178,7 @@ def test_tp_sl_hand_made_context_for_another_state_at_an_earlier_bar(bars):
         run.step()
     probe = BacktestRunner(entry_rules=[ModelEntryRule(Enter({0}), base_position_size=0.5)]).start(market)
     probe.step()  # another state holding a long at 100
-    ctx = ModelContext(timestamp=market.datetimes[2], signals=market.bar_signals[2], prices=market.prices_at(2),
+    ctx = ModelContext(timestamp=market.datetimes[2], signals=market.signals_at(2), prices=market.prices_at(2),
                        positions=probe.state.portfolio.open_positions(), metrics=probe.state.metrics, bar_index=2)
     fresh = TakeProfitStopLossExit(take_profit_pct=0.05, stop_loss_pct=0.03)
     fresh.on_start(market)

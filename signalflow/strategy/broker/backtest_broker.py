@@ -6,12 +6,11 @@ from typing import TYPE_CHECKING
 
 from signalflow.core.enums import FillAt
 from signalflow.core.order import Fill, Order
-from signalflow.core.position import Position
 from signalflow.core.state import RejectedOrder, StrategyState
 from signalflow.strategy.broker.executor.spot import VirtualSpotExecutor
 
 if TYPE_CHECKING:
-    from signalflow.strategy.runner.market_data import MarketData
+    from signalflow.data.market import MarketData
 
 __all__ = ["BacktestBroker"]
 
@@ -49,6 +48,15 @@ class BacktestBroker:
     def pending_orders(self) -> list[Order]:
         """Orders waiting for their fill (`fill_at="next_open"`)."""
         return list(self._pending)
+
+    @property
+    def has_pending(self) -> bool:
+        """True if some order waits for its fill at a next open."""
+        return bool(self._pending)
+
+    def serves(self, state: StrategyState) -> bool:
+        """True if this broker is bound to the run whose state is `state` (its latest `start`)."""
+        return self._state is state
 
     # -- orders ----------------------------------------------------------------------------
     def submit(self, order: Order, bar: int) -> Fill | None:
@@ -95,9 +103,9 @@ class BacktestBroker:
 
     # -- execution ----------------------------------------------------------------------------
     def _execute(self, order: Order, market_price: float, bar: int) -> Fill | None:
+        """Price, size and charge `order` through the executor, then apply the fill to the portfolio."""
         state, ex = self._state, self.executor
         portfolio = state.portfolio
-        time = self._market.datetimes[bar]
         price = ex.fill_price(order.side, market_price)
         if order.position_id is None:
             sized = ex.size_entry(order.notional, price, portfolio.cash)
@@ -108,21 +116,7 @@ class BacktestBroker:
             if reduced:
                 self._reject(order, bar, f"reduced to the free cash {portfolio.cash:.6f}", reduced=True)
             self._next_id += 1
-            position = Position(
-                id=f"pos_{self._next_id:06d}",
-                pair=order.pair,
-                position_type=order.position_type,
-                qty=qty,
-                entry_price=price,
-                entry_time=time,
-                last_price=price,
-                last_time=time,
-                entry_bar=bar,
-                fees_paid=fee,
-                meta=dict(order.meta),
-            )
-            portfolio.add_position(position, cash_cost=qty * price + fee, fee=fee)
-            position_id = position.id
+            position_id = f"pos_{self._next_id:06d}"
         else:
             position = portfolio.get_open(order.position_id)
             if position is None:
@@ -130,11 +124,7 @@ class BacktestBroker:
                 return None
             qty = position.qty
             fee = ex.fee(qty, price)
-            pnl_before = position.realized_pnl
-            released = position.close(price=price, time=time, bar=bar, fee=fee, reason=order.reason)
-            portfolio.close_position(position.id, cash_released=released, fee=fee, pnl=position.realized_pnl - pnl_before)
             position_id = position.id
-        state.log.fill()
         fill = Fill(
             pair=order.pair,
             side=order.side,
@@ -142,12 +132,14 @@ class BacktestBroker:
             qty=qty,
             price=price,
             fee=fee,
-            time=time,
+            time=self._market.datetime_at(bar),
             bar=bar,
             position_id=position_id,
             is_entry=order.position_id is None,
             reason=order.reason,
         )
+        portfolio.apply(fill, meta=order.meta)
+        state.log.fill()
         self.fills.append(fill)
         return fill
 
@@ -155,7 +147,7 @@ class BacktestBroker:
         self._state.log.reject(
             RejectedOrder(
                 bar=bar,
-                timestamp=self._market.datetimes[bar],
+                timestamp=self._market.datetime_at(bar),
                 pair=order.pair,
                 position_id=order.position_id,
                 is_entry=order.position_id is None,

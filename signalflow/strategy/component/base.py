@@ -9,50 +9,10 @@ from signalflow.core.order import Order
 from signalflow.core.state import SkippedDecision, StrategyState
 
 if TYPE_CHECKING:
+    from signalflow.data.market import MarketData
     from signalflow.strategy.model.context import ModelContext
-    from signalflow.strategy.runner.market_data import MarketData
 
-__all__ = ["EntryRule", "ExitRule", "NoOrdersBefore", "promises_quiet_bars", "record_skip"]
-
-
-class NoOrdersBefore(list):
-    """An empty order list that also promises: no orders from this rule before bar `bar`
-    (an index on the run's timestamp axis) while no position opens or closes.
-
-    An exit rule whose class declares `promises_quiet_bars = True` may return it
-    instead of `[]`; the runner then does not call the rule again in that run until
-    bar `bar` or until a position opens or closes (`portfolio.version` changes),
-    whichever comes first. From any other rule (e.g. a subclass or wrapper that
-    passes on what `TakeProfitStopLossExit` returned) it is an ordinary list: its
-    orders, if any were added to it, are submitted and the rule is asked every bar.
-    """
-
-    __slots__ = ("bar",)
-
-    def __init__(self, bar: int) -> None:
-        super().__init__()
-        self.bar = bar
-
-    def __repr__(self) -> str:
-        return f"NoOrdersBefore(bar={self.bar})" if not self else f"NoOrdersBefore(bar={self.bar}, orders={list(self)!r})"
-
-    def __reduce__(self):
-        return (type(self), (self.bar,), None, iter(self))
-
-
-def promises_quiet_bars(rule: "ExitRule") -> bool:
-    """True if the runner may act on a `NoOrdersBefore` from `rule.check_exits`: the class that
-    defines the `check_exits` the runner calls declares `promises_quiet_bars = True` itself.
-
-    A subclass that overrides `check_exits` (say, to add a time stop to the TP/SL rule's
-    orders) does not inherit the promise: its own exits could come on any bar.
-    """
-    if "check_exits" in getattr(rule, "__dict__", {}):  # replaced on the instance
-        return False
-    for klass in type(rule).__mro__:
-        if "check_exits" in klass.__dict__:
-            return klass.__dict__.get("promises_quiet_bars", False) is True
-    return False
+__all__ = ["EntryRule", "ExitRule", "record_skip"]
 
 
 class ExitRule(ABC):
@@ -63,16 +23,24 @@ class ExitRule(ABC):
     run first: their levels are hit before the close at which the other rules
     decide. A rule must only close positions for which
     `state.portfolio.is_closable(id)` holds: a position closed (or being closed)
-    by an earlier rule on the same bar is not closed again. A rule that knows it
-    will close nothing for a while declares `promises_quiet_bars = True` on the class
-    that defines its `check_exits` and returns `NoOrdersBefore(bar)` (see there).
+    by an earlier rule on the same bar is not closed again.
+
+    A rule that can tell when it will next have something to do overrides
+    `next_check_bar` (see there); the runner then skips it until that bar.
     """
 
     #: True if this rule's orders fill inside the bar (at a level), before the bar's close.
     fills_intrabar: bool = False
-    #: True if a `NoOrdersBefore` from this class's own `check_exits` is a promise the
-    #: runner may act on (declared by the class that defines `check_exits`; not inherited).
-    promises_quiet_bars: bool = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # The `next_check_bar` a class inherits speaks for the `check_exits` it was written
+        # with. If the class (or a mixin before it) brings a newer `check_exits`, that one may
+        # close positions on any bar: the class falls back to the default, "every bar".
+        check_owner = next(k for k in cls.__mro__ if "check_exits" in k.__dict__)
+        hook_owner = next(k for k in cls.__mro__ if "next_check_bar" in k.__dict__)
+        if not issubclass(hook_owner, check_owner):
+            cls.next_check_bar = ExitRule.next_check_bar
 
     def on_start(self, market: "MarketData") -> None:
         """Called once when a run starts, with the run's market arrays."""
@@ -80,6 +48,19 @@ class ExitRule(ABC):
     @abstractmethod
     def check_exits(self, context: "ModelContext", state: StrategyState) -> list[Order]:
         """Exit orders for this bar (filled per the runner's `fill_at`)."""
+
+    def next_check_bar(self, context: "ModelContext", state: StrategyState) -> int | None:
+        """The first bar (an index on the run's axis) at which `check_exits` may return
+        orders, asked right after `check_exits` ran on `context`'s bar; None (the default)
+        means "call me every bar".
+
+        The promise holds while no position opens or closes: the runner does not call
+        `check_exits` before that bar unless `state.portfolio.version` changes, and asks
+        again whenever it calls it. A subclass that defines its own `check_exits` and not
+        this method is called every bar (so adding exits to a rule that overrides this
+        method stays correct without declaring anything).
+        """
+        return None
 
 
 class EntryRule(ABC):
@@ -99,7 +80,7 @@ def record_skip(state: StrategyState, context: "ModelContext", decision, reason:
         SkippedDecision(
             bar=context.bar_index,
             timestamp=context.timestamp,
-            action=decision.action._value_,  # (`.value` goes through a descriptor)
+            action=decision.action.value,
             pair=decision.pair,
             position_id=decision.position_id,
             reason=reason,

@@ -27,12 +27,16 @@ class ModelContext:
       (keys: `signalflow.strategy.metrics.METRIC_NAMES`).
     - `runtime`: the run's free-form state (regime, ATR, ...).
     - `bar_index`: index of the bar on the run's timestamp axis.
+
+    The runner builds one per bar. For a model's unit test, build one by hand:
+    ``ModelContext(timestamp=ts, signals=Signals(frame))``; `prices`, `positions`,
+    `metrics` and `runtime` default to empty. Positions are read-only (see `Position`).
     """
 
     timestamp: datetime
     signals: Signals
-    prices: Mapping[str, float]
-    positions: list[Position]
-    metrics: Mapping[str, float]
+    prices: Mapping[str, float] = field(default_factory=dict)
+    positions: list[Position] = field(default_factory=list)
+    metrics: Mapping[str, float] = field(default_factory=dict)
     runtime: dict[str, Any] = field(default_factory=dict)
     bar_index: int = 0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import numpy as np
+
 from signalflow.core.errors import DecisionError
-from signalflow.core.slots import slot_setters
 
 __all__ = ["StrategyAction", "StrategyDecision", "MAX_SIZE_MULTIPLIER"]
 
@@ -28,10 +30,19 @@ class StrategyAction(str, Enum):
 _NEEDS_PAIR = frozenset({StrategyAction.ENTER, StrategyAction.SKIP, StrategyAction.CLOSE, StrategyAction.CLOSE_ALL})
 
 
+def _is_number(value: Any) -> bool:
+    """A real number (numpy scalars included), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _validated_action(
     action: Any, pair: Any, position_id: Any, size_multiplier: Any, confidence: Any, meta: Any
 ) -> StrategyAction:
-    """Check one decision's fields; return its action as a `StrategyAction` (raises `DecisionError`)."""
+    """Check one decision's fields; return its action as a `StrategyAction` (raises `DecisionError`).
+
+    Messages for the guide's constraints start with the reference implementation's wording
+    ("CLOSE action requires position_id", "size_multiplier must be positive").
+    """
     if action.__class__ is not StrategyAction:
         try:
             action = StrategyAction(action)
@@ -42,13 +53,18 @@ def _validated_action(
         raise DecisionError(f"`pair` is required for {action.name} decisions, was {pair!r}")
     if action is StrategyAction.CLOSE and not (isinstance(position_id, str) and position_id):
         raise DecisionError(
-            f"`position_id` is required for CLOSE decisions, was {position_id!r}; "
+            f"CLOSE action requires position_id, was {position_id!r}; "
             "use CLOSE_ALL to close every position of a pair"
         )
     # (the range checks also reject NaN and infinities)
-    if not (isinstance(confidence, (int, float)) and 0.0 <= confidence <= 1.0):
+    if not (_is_number(confidence) and 0.0 <= confidence <= 1.0):
         raise DecisionError(f"`confidence` must be a finite number in [0, 1], was {confidence!r}")
-    if not (isinstance(size_multiplier, (int, float)) and 0.0 < size_multiplier <= MAX_SIZE_MULTIPLIER):
+    if not (_is_number(size_multiplier) and size_multiplier > 0.0):
+        raise DecisionError(
+            f"size_multiplier must be positive (a finite number in (0, {MAX_SIZE_MULTIPLIER:g}]), was "
+            f"{size_multiplier!r}; it scales the entry rule's base_position_size"
+        )
+    if not size_multiplier <= MAX_SIZE_MULTIPLIER:
         raise DecisionError(
             f"`size_multiplier` must be a finite number in (0, {MAX_SIZE_MULTIPLIER:g}], was {size_multiplier!r}"
         )
@@ -57,10 +73,7 @@ def _validated_action(
     return action
 
 
-_NEW_META: Any = object()  # "no meta given": each decision gets its own empty dict
-
-
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True)
 class StrategyDecision:
     """One decision of a model for the current bar; validated on construction.
 
@@ -69,6 +82,7 @@ class StrategyDecision:
     - `position_id`: required for CLOSE.
     - `size_multiplier`: scales `base_position_size` of the entry rule; in (0, 10].
     - `confidence`: in [0, 1]; rules ignore (and count) decisions below their `min_confidence`.
+      Numpy scalars (e.g. `np.float32` from a torch or numpy model) are accepted; bools are not.
     - `meta`: free-form dict (default: a new empty one); `meta["reason"]` becomes the exit
       reason of a CLOSE, and `meta["direction"]` ("long"/"short") overrides the side an
       ENTER takes from the pair's strongest signal.
@@ -83,35 +97,9 @@ class StrategyDecision:
     confidence: float = 1.0
     meta: dict[str, Any] = field(default_factory=dict)
 
-    # Written out (not generated) because models build many decisions per run: the generated
-    # frozen __init__ goes through object.__setattr__ for every field. Dataclass subclasses get
-    # a generated __init__ again, which validates through __post_init__.
-    def __init__(
-        self,
-        action: StrategyAction | str,
-        pair: str | None = None,
-        position_id: str | None = None,
-        size_multiplier: float = 1.0,
-        confidence: float = 1.0,
-        meta: dict[str, Any] = _NEW_META,
-    ) -> None:
-        if meta is _NEW_META:
-            meta = {}
-        _set_action(self, _validated_action(action, pair, position_id, size_multiplier, confidence, meta))
-        _set_pair(self, pair)
-        _set_position_id(self, position_id)
-        _set_size_multiplier(self, size_multiplier)
-        _set_confidence(self, confidence)
-        _set_meta(self, meta)
-
     def __post_init__(self) -> None:
         action = _validated_action(
             self.action, self.pair, self.position_id, self.size_multiplier, self.confidence, self.meta
         )
         if action is not self.action:
-            _set_action(self, action)
-
-
-_set_action, _set_pair, _set_position_id, _set_size_multiplier, _set_confidence, _set_meta = slot_setters(
-    StrategyDecision, "action", "pair", "position_id", "size_multiplier", "confidence", "meta"
-)
+            object.__setattr__(self, "action", action)  # the string form, stored as the enum

@@ -10,7 +10,7 @@ from signalflow.core.errors import ConfigError, RunStateError
 from signalflow.core.state import StrategyState
 from signalflow.strategy.broker.backtest_broker import BacktestBroker
 from signalflow.strategy.component.base import EntryRule, ExitRule
-from signalflow.strategy.runner.market_data import MarketData
+from signalflow.data.market import MarketData
 from signalflow.strategy.runner.result import BacktestResult
 from signalflow.strategy.runner.run import BacktestRun
 
@@ -72,8 +72,19 @@ class BacktestRunner:
         `raw_data` is a long-format OHLCV polars DataFrame, a container holding
         one, or a prebuilt `MarketData` (reuse it to start many runs cheaply).
         """
-        market = MarketData.build(raw_data, signals)
-        return BacktestRun(self, market, start=start, end=end)
+        return BacktestRun(
+            market=MarketData.build(raw_data, signals),
+            broker=self.broker,
+            entry_rules=self.entry_rules,
+            exit_rules=self.exit_rules,
+            strategy_id=self.strategy_id,
+            initial_capital=self.initial_capital,
+            fill_at=self.fill_at,
+            exporter=self.exporter,
+            skip_idle_bars=self.skip_idle_bars,
+            start=start,
+            end=end,
+        )
 
     def run(self, raw_data: Any, signals: Any = None, *, start: int = 0, end: int | None = None) -> StrategyState:
         """Run every bar and return the final state (results: `result`, `trades_df`, ...)."""

@@ -2,51 +2,43 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from signalflow.core.bar_metrics import BarMetrics
-from signalflow.core.enums import PositionType
+from signalflow.core.bar_metrics import METRIC_NAMES, MetricsRecorder
+from signalflow.core.enums import FillAt
 from signalflow.core.errors import RunStateError
 from signalflow.core.portfolio import Portfolio
-from signalflow.core.slots import slot_setters, slot_twin
-from signalflow.core.state import DECISION_CACHE_KEY, StrategyState
-from signalflow.core.trade import Trade
-from signalflow.strategy.component.base import NoOrdersBefore, promises_quiet_bars
-from signalflow.strategy.exporter import trades_frame
-from signalflow.strategy.metrics import METRIC_NAMES, summarize
+from signalflow.core.state import StrategyState
+from signalflow.core.trade import Trade, trades_frame
+from signalflow.data.market import MarketData
+from signalflow.strategy.broker.backtest_broker import BacktestBroker
+from signalflow.strategy.component.base import EntryRule, ExitRule
+from signalflow.strategy.metrics import summarize
 from signalflow.strategy.model.cache import put_decisions
 from signalflow.strategy.model.context import ModelContext
-from signalflow.strategy.runner.market_data import MarketData
 from signalflow.strategy.runner.result import BacktestResult, BarReport
-
-if TYPE_CHECKING:
-    from signalflow.strategy.runner.backtest_runner import BacktestRunner
 
 __all__ = ["BacktestRun"]
 
-_LONG = PositionType.LONG
 
-# ModelContext is a frozen dataclass; the runner builds each bar's context as a plain
-# twin with the same slots and then makes it a ModelContext (the same object a
-# generated __init__ would give, at a quarter of the cost).
-_ContextTwin = slot_twin(ModelContext)
-_new_metrics = object.__new__
-(_set_metric_values,) = slot_setters(BarMetrics, "values_list")
-_POSITIONS_VALUE, _GROSS_EXPOSURE, _UNREALIZED_PNL = (
-    METRIC_NAMES.index(name) for name in ("positions_value", "gross_exposure", "unrealized_pnl")
-)
-
-
-def _rule_orders(check: Any, orders: Any) -> Iterable:
-    """A rule's result that is not a plain list: any iterable of orders (None is an error)."""
+def _orders(check: Any, orders: Iterable | None) -> Iterable:
+    """A rule's result: any iterable of orders (None is an error that names the rule)."""
     if orders is None:
         raise TypeError(
             f"{getattr(check, '__qualname__', check)}() returned None; return a list of orders ([] for none)"
         )
     return orders
+
+
+def _skips_bars(rule: ExitRule) -> bool:
+    """True if the runner may act on `rule.next_check_bar`: its class overrides the hook and
+    `check_exits` was not replaced on the instance (a replacement could close on any bar)."""
+    overrides = type(rule).next_check_bar is not ExitRule.next_check_bar
+    return overrides and "check_exits" not in getattr(rule, "__dict__", {})
 
 
 class BacktestRun:
@@ -67,65 +59,63 @@ class BacktestRun:
     the `BacktestResult`; `stop()` ends the run after the last ended bar and
     `close()` abandons it where it stands (an open bar is dropped).
 
-    A run pickles and deep-copies at any point (a copy continues exactly as the
-    original would). If a bar raises, the run is left half-updated and every
-    further call raises `RunStateError` naming the bar and the error.
+    The accounting is the portfolio's (`state.portfolio`): the run marks it to each
+    bar's prices and records its metrics (`MetricsRecorder`, one numpy row per bar);
+    the broker applies fills to it. A run pickles and deep-copies at any point (a copy
+    continues exactly as the original would). If a bar raises, the run is left
+    half-updated and every further call raises `RunStateError` naming the bar and the error.
     """
 
-    def __init__(self, runner: "BacktestRunner", market: MarketData, *, start: int = 0, end: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        market: MarketData,
+        broker: BacktestBroker,
+        entry_rules: Sequence[EntryRule],
+        exit_rules: Sequence[ExitRule],
+        strategy_id: str,
+        initial_capital: float,
+        fill_at: FillAt,
+        exporter: Any = None,
+        skip_idle_bars: bool = False,
+        start: int = 0,
+        end: int | None = None,
+    ) -> None:
         n = market.n_bars
         end = n if end is None else end
         if not (isinstance(start, (int, np.integer)) and isinstance(end, (int, np.integer)) and 0 <= start < end <= n):
             raise RunStateError(f"bar range [{start}, {end}) must be non-empty and inside [0, {n}]")
-        self.runner = runner
         self.market = market
         self.start, self.end = int(start), int(end)
-        self.fill_at = runner.fill_at
-        self.initial_capital = runner.initial_capital
-        self.state = StrategyState(strategy_id=runner.strategy_id, portfolio=Portfolio(cash=runner.initial_capital))
-        self.broker = runner.broker
-        self.broker.start(market=market, state=self.state, fill_at=self.fill_at)
+        self.fill_at = fill_at
+        self.initial_capital = initial_capital
+        self.state = StrategyState(strategy_id=strategy_id, portfolio=Portfolio(cash=initial_capital))
+        self.broker = broker
+        broker.start(market=market, state=self.state, fill_at=fill_at)
         # Rules that fill inside the bar go first (stable otherwise): see ExitRule.
-        self.exit_rules = tuple(sorted(runner.exit_rules, key=lambda r: not getattr(r, "fills_intrabar", False)))
-        self.entry_rules = tuple(runner.entry_rules)
+        self.exit_rules = tuple(sorted(exit_rules, key=lambda r: not getattr(r, "fills_intrabar", False)))
+        self.entry_rules = tuple(entry_rules)
         for rule in (*self.exit_rules, *self.entry_rules):
             rule.on_start(market)
-        self.exporter = runner.exporter
-        if self.exporter is not None:
-            self.exporter.reset()
-        self.skip_idle = runner.skip_idle_bars
+        self.exporter = exporter
+        if exporter is not None:
+            exporter.reset()
+        self.skip_idle = bool(skip_idle_bars)
+        self.recorder = MetricsRecorder(self.end - self.start, initial_capital)
+        self.state.metrics = self.recorder.measure(self.state.portfolio, self.state.log)
         self.bar: int | None = None
         self.context: ModelContext | None = None
         self._next = self.start
-        # Rows are tuples of numbers: the garbage collector untracks them, so a
-        # long run does not make every collection walk all past rows.
-        self._rows: list[tuple[float, ...]] = []
-        self._row: tuple[float, ...] = ()
-        self._peak = self.initial_capital
-        self._max_dd = 0.0
-        self._finished: BacktestResult | None = None
+        # per exit rule: the bar before which it promised no orders, and the portfolio
+        # version the promise was made at (see ExitRule.next_check_bar)
+        self._skips_bars = tuple(_skips_bars(rule) for rule in self.exit_rules)
+        self._quiet: list[tuple[int, int]] = [(-1, -1)] * len(self.exit_rules)
         self._marks = (0, 0, 0)
         self._idle = 0
         self._exported_fills = 0
+        self._in_bar = False
         self._failed: str | None = None
-        self._portfolio = self.state.portfolio
-        self._log = self.state.log
-        self._book_version = -1
-        self._book: list[tuple[Any, int, float, float, bool]] = []
-        self._long_book: list[tuple[Any, int, float]] | None = None
-        self._cost_basis = 0.0
-        self._update_metrics()
-        self._loop = self._bars()
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The loop is a generator (not picklable): it is rebuilt from where the run stands.
-        state = self.__dict__.copy()
-        del state["_loop"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._loop = self._bars(self.context)
+        self._finished: BacktestResult | None = None
 
     # -- public stepping API ------------------------------------------------------------------
     @property
@@ -136,23 +126,20 @@ class BacktestRun:
     @property
     def bars_done(self) -> int:
         """Number of bars recorded so far."""
-        return len(self._rows)
+        return self.recorder.count
 
     def begin_bar(self) -> ModelContext | None:
         """Open the next bar that needs a decision and return its context (None at the end)."""
-        self._check_not_failed()
+        self._check_can_drive()
         if self.context is not None:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() before begin_bar()")
         if self._finished is not None:
             raise RunStateError("this run is finished; start a new one with runner.start(...)")
-        self._check_owner()
-        self._check_not_inside()
         log = self.state.log
         self._marks = (len(self.broker.fills), len(log.skipped), len(log.rejected))
         self._idle = 0
-        ctx = self.context = next(self._loop, None)
-        if ctx is not None:
-            self.bar = ctx.bar_index
+        ctx = self.context = self._guarded(self._open_next_bar)
+        self.bar = None if ctx is None else ctx.bar_index
         return ctx
 
     def put_decisions(self, model: Any, decisions: Iterable | None) -> None:
@@ -164,13 +151,11 @@ class BacktestRun:
 
     def end_bar(self) -> BarReport:
         """Run exit then entry rules on the open bar, fill, record post-trade metrics; report the bar."""
-        self._check_not_failed()
+        self._check_can_drive()
         ctx = self.context
         if ctx is None:
             raise RunStateError("no bar is open; call begin_bar() first")
-        self._check_owner()
-        self._check_not_inside()
-        next(self._loop)
+        self._guarded(self._end_bar, ctx)
         self.context = None
         state = self.state
         log = state.log
@@ -203,38 +188,33 @@ class BacktestRun:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() before stop()")
         self.end = self._next
         self.bar = None
-        self._loop.close()
 
     def close(self) -> None:
         """Abandon the run where it stands (e.g. an environment reset mid-episode): no further
         bar is processed, an open bar is dropped unended. `finish()` still reports the bars ended
-        so far. Frees the run's loop at once rather than at the next garbage collection."""
+        so far."""
         self._check_not_inside()
         self.end = self._next
         self.context = None
         self.bar = None
-        self._loop.close()
 
     def run_to_end(self) -> None:
         """Process every remaining bar (rules decide; nothing injected). Used by `BacktestRunner.run`."""
-        self._check_not_failed()
+        self._check_can_drive()
         if self.context is not None:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() first")
-        self._check_owner()
-        self._check_not_inside()
-        self._loop.close()  # paused between bars (or not started): the state is all on the run
-        self._loop = self._bars(stepped=False)
-        for _ in self._loop:
-            pass
+        while (ctx := self._guarded(self._open_next_bar)) is not None:
+            self._guarded(self._end_bar, ctx)
+        self.bar = None
 
     def finish(self) -> BacktestResult:
         """Process any bars left (rules decide) and return the result (idempotent)."""
         if self._finished is not None:
             return self._finished
         self.run_to_end()
-        last_bar = self.start + len(self._rows) - 1
-        positions = list(self.state.portfolio.positions.values())
-        trades_df = trades_frame(Trade.from_position(p, last_bar=last_bar) for p in positions)
+        portfolio = self.state.portfolio
+        last_bar = self.start + self.recorder.count - 1
+        trades_df = trades_frame(Trade.from_position(p, last_bar=last_bar) for p in portfolio.positions.values())
         metrics_df = self.metrics_frame()
         ppy = None if metrics_df.height > 1 else 1.0
         summary = summarize(metrics_df, trades_df, initial_capital=self.initial_capital, periods_per_year=ppy)
@@ -252,15 +232,16 @@ class BacktestRun:
         return self._finished
 
     def metrics_frame(self) -> pl.DataFrame:
-        """Per-bar post-trade metrics recorded so far (`timestamp` + METRIC_NAMES)."""
-        n = len(self._rows)
-        values = np.asarray(self._rows, dtype=np.float64).reshape(n, len(METRIC_NAMES))
-        ts = self.market.timestamps[self.start : self.start + n]
+        """Per-bar post-trade metrics recorded so far (`timestamp` + METRIC_NAMES), built from
+        the recorder's numpy columns."""
+        values = self.recorder.rows()
+        ts = self.market.timestamps[self.start : self.start + len(values)]
         columns: dict[str, Any] = {"timestamp": pl.Series("timestamp", ts, dtype=pl.Int64).cast(pl.Datetime("us"))}
         for i, name in enumerate(METRIC_NAMES):
             columns[name] = values[:, i]
         return pl.DataFrame(columns)
 
+    # -- guards ---------------------------------------------------------------------------------
     def _check_not_failed(self) -> None:
         """A bar that raised left the run half-updated: it cannot go on."""
         if self._failed is not None:
@@ -269,246 +250,117 @@ class BacktestRun:
             )
 
     def _check_not_inside(self) -> None:
-        """Rules and models run inside the loop: they cannot drive the run themselves."""
-        if self._loop.gi_running:
+        """Rules and models run inside a bar: they cannot drive the run themselves."""
+        if self._in_bar:
             raise RunStateError(
                 "begin_bar()/end_bar()/run_to_end()/close() was called from inside the bar loop "
                 "(by a rule or a model); drive the run only from outside"
             )
 
-    def _check_owner(self) -> None:
-        """A runner's broker serves one run at a time: a newer `runner.start()` invalidates this run."""
-        if self.broker._state is not self.state:
+    def _check_can_drive(self) -> None:
+        self._check_not_failed()
+        self._check_not_inside()
+        # A runner's broker serves one run at a time: a newer `runner.start()` invalidates this run.
+        if not self.broker.serves(self.state):
             raise RunStateError(
                 "this run's runner started a newer run, which now owns the broker; a run cannot continue "
                 "after its runner starts another (use one runner per concurrent run)"
             )
 
-    # -- the bar loop ----------------------------------------------------------------------------
-    def _bars(self, open_context: ModelContext | None = None, *, stepped: bool = True) -> Iterator[ModelContext | None]:
-        """The bar loop, one generator for every way of driving a run.
-
-        Stepped, per bar it yields the bar's context once the bar is opened (the
-        decision point: `begin_bar()` returns it), then None once the bar is ended
-        (`end_bar()`). Not stepped (`run_to_end()`), the same code runs every bar
-        without pausing. Locals are bound once per run, not once per bar.
-        `open_context`: resume at the decision point of that (open) bar, as after
-        unpickling a run.
-        """
-        state = self.state
-        runtime = state.runtime
-        portfolio = self._portfolio
-        open_positions = portfolio._open
-        log = self._log
-        broker = self.broker
-        submit = broker.submit
-        market = self.market
-        bar_prices = market._prices  # `market.prices_at(t)` once built
-        datetimes, bar_signals, mark_rows = market.datetimes, market.bar_signals, market.mark_rows
-        signal_counts = market.signal_counts
-        # per exit rule: [its check, the bar before which it promised no orders, at portfolio
-        # version, whether its promises count (see `promises_quiet_bars`)]
-        exit_slots = [[rule.check_exits, -1, -1, promises_quiet_bars(rule)] for rule in self.exit_rules]
-        entry_checks = tuple(rule.check_entries for rule in self.entry_rules)
-        rows, exporter, skip_idle = self._rows, self.exporter, self.skip_idle
-        measure, update_metrics = self._measure, self._update_metrics
-        ctx = open_context
-        t = -1 if ctx is None else ctx.bar_index
+    def _guarded(self, step: Any, *args: Any) -> Any:
+        """Run `step(*args)`; if it raises, the run is marked failed (it is half-updated)."""
+        self._in_bar = True
         try:
-            while True:
-                if ctx is None:
-                    t = self._next
-                    if t >= self.end:
-                        break
-                    self._next = t + 1
-                    # -- open the bar: forget last bar's decisions, fill orders due at this
-                    #    open, mark positions to the close, measure (pre-trade)
-                    if DECISION_CACHE_KEY in runtime:
-                        del runtime[DECISION_CACHE_KEY]  # state.reset_tick_cache(), inlined
-                    had_pending = broker._pending  # (the list as of the open: fill_pending replaces it)
-                    if had_pending:
-                        broker.fill_pending(t)
-                    if open_positions:
-                        # values summed position by position, in opening order: exactly
-                        # `Portfolio.equity`'s arithmetic
-                        if self._book_version != portfolio.version:
-                            self._open_book()
-                        mark = mark_rows[t]
-                        dt = datetimes[t]
-                        longs = self._long_book
-                        if longs is not None:  # longs only: value = gross, the same sums
-                            gross = 0.0
-                            for p, j, q in longs:
-                                lp = mark[j]
-                                p.last_price = lp
-                                p.last_time = dt
-                                gross += q * lp
-                            pv = gross
-                        else:
-                            pv = gross = 0.0
-                            for p, j, q, e2, long in self._book:
-                                lp = mark[j]
-                                p.last_price = lp
-                                p.last_time = dt
-                                value = q * lp
-                                gross += value
-                                pv += value if long else q * (e2 - lp)
-                        measure(pv, gross, pv - self._cost_basis)
-                    elif had_pending:
-                        update_metrics()
-                    if skip_idle and not open_positions and not broker._pending and not signal_counts[t]:
-                        self._record(t)
-                        self._idle += 1
-                        continue
-                    prices = bar_prices[t]
-                    ctx = _ContextTwin(
-                        datetimes[t],
-                        bar_signals[t],
-                        prices if prices is not None else market.prices_at(t),
-                        list(open_positions.values()),
-                        state.metrics,
-                        runtime,
-                        t,
-                    )
-                    ctx.__class__ = ModelContext
-                    if stepped:
-                        yield ctx  # (`begin_bar` records it as the open bar)
-                # -- end the bar: exit rules in order, then entry rules; post-trade metrics
-                events, version = log.events, portfolio.version
-                for slot in exit_slots:
-                    check, quiet_before, quiet_version, trusted = slot
-                    if t < quiet_before and quiet_version == portfolio.version:
-                        continue  # the rule promised no orders yet (NoOrdersBefore)
-                    orders = check(ctx, state)
-                    if type(orders) is list:
-                        if orders:  # (iterating an empty list costs more than this test)
-                            for order in orders:
-                                submit(order, t)
-                    elif type(orders) is NoOrdersBefore and not orders:
-                        if trusted:
-                            slot[1] = orders.bar
-                            slot[2] = portfolio.version
-                    else:
-                        for order in _rule_orders(check, orders):
-                            submit(order, t)
-                for check in entry_checks:
-                    orders = check(ctx, state)
-                    if type(orders) is list:
-                        if orders:
-                            for order in orders:
-                                submit(order, t)
-                    else:
-                        for order in _rule_orders(check, orders):
-                            submit(order, t)
-                if log.events != events:
-                    if portfolio.version != version:
-                        update_metrics()
-                    else:  # skips or rejections only: cash and positions are as measured
-                        self._recount()
-                if exporter is None:
-                    rows.append(self._row)
-                else:
-                    self._record(t)
-                ctx = None
-                if stepped:
-                    yield None
-        except GeneratorExit:  # closed, or the run was dropped unfinished
+            return step(*args)
+        except StopIteration as exc:  # would end a caller's loop over a generator silently
+            bar = self._next - 1
+            self._failed = f"bar {bar} raised StopIteration (an exhausted iterator's next() in a rule or model?)"
+            raise RunStateError(f"a rule or model raised StopIteration at bar {bar}") from exc
+        except BaseException as exc:
+            bar = self._next - 1
+            self._failed = f"bar {bar} raised {type(exc).__name__}: {exc}"
             raise
-        except StopIteration as exc:  # would surface as "generator raised StopIteration"
-            self._failed = f"bar {t} raised StopIteration (an exhausted iterator's next() in a rule or model?)"
-            raise RunStateError(f"a rule or model raised StopIteration at bar {t}") from exc
-        except BaseException as exc:  # `t`: the bar being opened or ended
-            self._failed = f"bar {t} raised {type(exc).__name__}: {exc}"
-            raise
-        self.bar = None
+        finally:
+            self._in_bar = False
 
-    def _record(self, t: int) -> None:
-        """Append the current metrics as bar t's row; export the bar and any closes."""
-        self._rows.append(self._row)
+    # -- one bar ----------------------------------------------------------------------------------
+    def _open_next_bar(self) -> ModelContext | None:
+        """Open bars from `_next` on until one needs a decision; its context (None at the end).
+
+        Opening bar t: forget last bar's decisions, fill orders due at this open, mark the
+        positions to the bar's prices and measure (pre-trade). With `skip_idle_bars`, a bar
+        with no signal, no position and no pending order is recorded as it stands.
+        """
+        state, market, broker = self.state, self.market, self.broker
+        portfolio = state.portfolio
+        while self._next < self.end:
+            t = self._next
+            self._next = t + 1
+            state.reset_tick_cache()
+            changed = broker.has_pending
+            if changed:
+                broker.fill_pending(t)
+            time = market.datetime_at(t)
+            if portfolio.open_count:
+                portfolio.mark(market.mark_row(t), market.pair_index, time)
+                changed = True
+            if changed:
+                state.metrics = self.recorder.measure(portfolio, state.log)
+            if (
+                self.skip_idle
+                and not portfolio.open_count
+                and not broker.has_pending
+                and not market.signal_counts[t]
+            ):
+                self._record(t, time, None)
+                self._idle += 1
+                continue
+            return ModelContext(
+                timestamp=time,
+                signals=market.signals_at(t),
+                prices=market.prices_at(t),
+                positions=portfolio.open_positions(),
+                metrics=state.metrics,
+                runtime=state.runtime,
+                bar_index=t,
+            )
+        return None
+
+    def _end_bar(self, ctx: ModelContext) -> None:
+        """Exit rules in order (skipping those that promised quiet bars), entry rules, then the
+        bar's post-trade metrics."""
+        state, broker = self.state, self.broker
+        portfolio, log = state.portfolio, state.log
+        t = ctx.bar_index
+        events = log.events
+        for i, rule in enumerate(self.exit_rules):
+            quiet_until, quiet_version = self._quiet[i]
+            if t < quiet_until and quiet_version == portfolio.version:
+                continue
+            for order in _orders(rule.check_exits, rule.check_exits(ctx, state)):
+                broker.submit(order, t)
+            if self._skips_bars[i]:
+                k = rule.next_check_bar(ctx, state)
+                self._quiet[i] = (-1, -1) if k is None else (int(k), portfolio.version)
+        for rule in self.entry_rules:
+            for order in _orders(rule.check_entries, rule.check_entries(ctx, state)):
+                broker.submit(order, t)
+        if log.events != events:  # a fill, rejection or skip: measure again
+            state.metrics = self.recorder.measure(portfolio, log)
+        self._record(t, ctx.timestamp, ctx.signals)
+
+    def _record(self, t: int, time: Any, signals: Any) -> None:
+        """Record the current metrics as bar t's row; export the bar and any closes."""
+        self.recorder.record(self.state.metrics)
         exporter = self.exporter
-        if exporter is not None:
-            exporter.export_bar(self.market.datetimes[t], self.market.bar_signals[t], self.state.metrics, self.state)
-            fills = self.broker.fills
-            positions = self.state.portfolio.positions
-            for f in fills[self._exported_fills :]:
-                if not f.is_entry:
-                    pos = positions[f.position_id]
-                    exporter.export_position_close(pos, f.time, f.price, pos.exit_reason)
-            self._exported_fills = len(fills)
-
-    def _open_book(self) -> list[tuple[Any, int, float, float, bool]]:
-        """Open positions, in opening order, as `(position, pair column, qty, 2 * entry price,
-        is long)`, and their cost basis (sum of qty * entry price); rebuilt only when a position
-        opens or closes. A long is worth ``qty * price``, a short ``qty * (2 * entry - price)``
-        (collateral + unrealised PnL): either way unrealised PnL = value - qty * entry.
-        `_long_book` holds `(position, pair column, qty)` when every open position is long
-        (the usual spot book, marked with fewer steps), else None."""
-        pf = self._portfolio
-        if self._book_version != pf.version:
-            index = self.market.pair_index
-            self._book = book = [
-                (p, index[p.pair], p.qty, 2.0 * p.entry_price, p.position_type is _LONG) for p in pf._open.values()
-            ]
-            all_long = all(entry[4] for entry in book)
-            self._long_book = [(p, j, q) for p, j, q, _, _ in book] if all_long else None
-            self._cost_basis = sum(p.qty * p.entry_price for p in pf._open.values())
-            self._book_version = pf.version
-        return self._book
-
-    def _update_metrics(self) -> None:
-        """Recompute the portfolio metrics into `state.metrics` (O(open positions)), at the marks
-        the positions hold (after fills: new positions at their fill price); the same sums as the
-        marking in `_bars`."""
-        pv = gross = 0.0
-        for p, _, q, e2, long in self._open_book():
-            value = q * p.last_price
-            gross += value
-            pv += value if long else q * (e2 - p.last_price)
-        self._measure(pv, gross, pv - self._cost_basis)
-
-    def _recount(self) -> None:
-        """`state.metrics` with the log's counters brought up to date, for a bar whose rules only
-        skipped decisions or had orders rejected: no position opened or closed and no cash moved
-        (every fill opens or closes a position), so measuring again from the bar's marked
-        totals gives the same values, with the counters as they are now."""
-        row = self._row
-        self._measure(row[_POSITIONS_VALUE], row[_GROSS_EXPOSURE], row[_UNREALIZED_PNL])
-
-    def _measure(self, pv: float, gross: float, upnl: float) -> None:
-        """Build `state.metrics` (and this bar's metrics row) from the marked position totals."""
-        pf = self._portfolio
-        log = self._log
-        cash = pf.cash
-        equity = cash + pv
-        peak = self._peak
-        if equity > peak:
-            peak = self._peak = equity
-        # peak >= initial_capital > 0 and equity <= peak, so 0 <= dd (correctly rounded division)
-        dd = 1.0 - equity / peak
-        max_dd = self._max_dd
-        if dd > max_dd:
-            max_dd = self._max_dd = dd
-        row = (
-            equity,
-            cash,
-            pv,
-            gross,
-            gross / equity if equity > 0 else 0.0,
-            equity / self.initial_capital - 1.0,
-            peak,
-            dd,
-            max_dd,
-            len(pf._open),
-            pf.realized_pnl,
-            upnl,
-            pf.fees_paid,
-            pf.trades_closed,
-            log.orders_filled,
-            log.orders_rejected,
-            log.orders_reduced,
-            log.decisions_skipped,
-        )
-        self._row = row
-        metrics = _new_metrics(BarMetrics)
-        _set_metric_values(metrics, row)
-        self.state.metrics = metrics
+        if exporter is None:
+            return
+        state = self.state
+        exporter.export_bar(time, self.market.signals_at(t) if signals is None else signals, state.metrics, state)
+        fills = self.broker.fills
+        positions = state.portfolio.positions
+        for f in fills[self._exported_fills :]:
+            if not f.is_entry:
+                pos = positions[f.position_id]
+                exporter.export_position_close(pos, f.time, f.price, pos.exit_reason)
+        self._exported_fills = len(fills)

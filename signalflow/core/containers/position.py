@@ -1,0 +1,5 @@
+"""Reference import path of `Position` (see `signalflow.core.containers`)."""
+
+from signalflow.core.position import Position
+
+__all__ = ["Position"]

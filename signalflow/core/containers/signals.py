@@ -1,0 +1,5 @@
+"""Reference import path of `Signals` (see `signalflow.core.containers`)."""
+
+from signalflow.core.signals import Signals
+
+__all__ = ["Signals"]

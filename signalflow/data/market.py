@@ -1,0 +1,217 @@
+"""`MarketData`: a run's inputs converted once into aligned `[bars, pairs]` numpy arrays.
+
+What is computed once per market: the timestamp axis, the price grids (open, high, low,
+close, volume, has_bar, mark), and where each bar's signals start in the signals frame
+(with the frame's rows read once). What is built when a bar is opened, and not kept: the
+bar's datetime (`datetime_at`), its tradable prices (`prices_at`), its mark row (`mark_row`)
+and its signals view (`signals_at`). So memory stays near the arrays' own size (about
+60 bytes per pair-bar) however long the data, and the bar loop never filters a DataFrame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from signalflow.core.errors import DataValidationError
+from signalflow.core.prices import PriceMap
+from signalflow.core.signals import BarSignalsFrame, Signals, has_nested_columns
+
+__all__ = ["MarketData", "as_frame"]
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def as_frame(data: Any, *, name: str) -> pl.DataFrame | None:
+    """The polars DataFrame inside `data` (a DataFrame, `Signals`, or an object with `.value`/`.raw_data`)."""
+    if data is None or isinstance(data, pl.DataFrame):
+        return data
+    if isinstance(data, Signals):
+        value = data.value
+        return value.to_frame() if isinstance(value, BarSignalsFrame) else value
+    for attr in ("raw_data", "value", "df", "data"):
+        inner = getattr(data, attr, None)
+        if isinstance(inner, pl.DataFrame):
+            return inner
+    raise DataValidationError(
+        f"`{name}` must be a polars DataFrame (or a container with one at `.value`/`.raw_data`), "
+        f"was {type(data).__name__}; convert it with pl.DataFrame(...) or pl.from_pandas(...)"
+    )
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MarketData:
+    """Bars of all pairs on one timestamp axis, plus signals located per bar.
+
+    Arrays are `[T, P]` (bars x pairs, pairs sorted by name), read-only, stored
+    column-major so that one pair's series (`close_column`) is contiguous. A pair
+    without a bar at t has NaN prices and `has_bar[t, p] == False`; `mark[t, p]` is
+    its last close at or before t (NaN before its first bar). Bar t's signals are
+    rows ``[signal_starts[t], signal_starts[t] + signal_counts[t])`` of `signals`
+    (sorted by timestamp). Build it with `MarketData.build(raw_data, signals)` and
+    share it between runs: nothing in it changes.
+    """
+
+    raw_data: pl.DataFrame
+    signals: pl.DataFrame
+    pairs: tuple[str, ...]
+    pair_index: dict[str, int]
+    timestamps: np.ndarray  # int64 microseconds since the epoch, [T]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    has_bar: np.ndarray
+    mark: np.ndarray
+    all_pairs_have_bar: np.ndarray  # bool, [T]
+    signal_starts: np.ndarray  # int64, [T]
+    signal_counts: np.ndarray  # int64, [T]
+    #: `signals.rows()`, read once (None when a column holds nested, mutable values)
+    signal_rows: tuple[tuple[Any, ...], ...] | None
+    #: the `Signals` of a bar without signals (shared: its frame is read-only)
+    no_signals: Signals
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.timestamps)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pairs)
+
+    @classmethod
+    def build(cls, raw_data: Any, signals: Any = None) -> "MarketData":
+        """Validate `raw_data` (long OHLCV) and `signals`, then precompute the arrays."""
+        if isinstance(raw_data, MarketData):
+            if signals is not None:
+                raise DataValidationError(
+                    "`signals` must be None when `raw_data` is a MarketData (it already holds its signals)"
+                )
+            return raw_data
+        from signalflow.data.validation import validate_ohlcv, validate_signals
+
+        bars = validate_ohlcv(as_frame(raw_data, name="raw_data"))
+        sigs = validate_signals(as_frame(signals, name="signals"), ohlcv=bars)
+        return cls.from_valid(bars, sigs)
+
+    @classmethod
+    def from_valid(cls, bars: pl.DataFrame, sigs: pl.DataFrame) -> "MarketData":
+        """Precompute the arrays of already validated bars and signals (see `build`)."""
+        pairs = tuple(sorted(bars["pair"].unique().to_list()))
+        pair_index = {p: i for i, p in enumerate(pairs)}
+        ts = bars["timestamp"].dt.epoch("us").to_numpy()
+        axis = np.unique(ts)
+        t_idx = np.searchsorted(axis, ts)
+        p_idx = bars["pair"].replace_strict(pair_index, return_dtype=pl.Int64).to_numpy()
+        T, P = len(axis), len(pairs)
+
+        def grid(column: str) -> np.ndarray:
+            out = np.full((T, P), np.nan, order="F")
+            out[t_idx, p_idx] = bars[column].to_numpy()
+            return _read_only(out)
+
+        has_bar = np.zeros((T, P), dtype=bool, order="F")
+        has_bar[t_idx, p_idx] = True
+        close = grid("close")
+        last_row = np.where(has_bar, np.arange(T)[:, None], 0)
+        np.maximum.accumulate(last_row, axis=0, out=last_row)
+        mark = np.asfortranarray(close[last_row, np.arange(P)[None, :]])
+        del last_row
+        mark[~np.maximum.accumulate(has_bar, axis=0)] = np.nan
+
+        if sigs.height:
+            sig_t = np.searchsorted(axis, sigs["timestamp"].dt.epoch("us").to_numpy())
+            counts = np.bincount(sig_t, minlength=T).astype(np.int64)
+        else:
+            counts = np.zeros(T, np.int64)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        return cls(
+            raw_data=bars,
+            signals=sigs,
+            pairs=pairs,
+            pair_index=pair_index,
+            timestamps=_read_only(axis),
+            open=grid("open"),
+            high=grid("high"),
+            low=grid("low"),
+            close=close,
+            volume=grid("volume"),
+            has_bar=_read_only(has_bar),
+            mark=_read_only(mark),
+            all_pairs_have_bar=_read_only(has_bar.all(axis=1)),
+            signal_starts=_read_only(starts),
+            signal_counts=_read_only(counts),
+            signal_rows=None if has_nested_columns(sigs) else tuple(sigs.rows()),
+            no_signals=Signals(BarSignalsFrame(sigs.head(0), ())),
+        )
+
+    # -- one bar's views, built when the bar is opened ---------------------------------------
+    def datetime_at(self, t: int) -> datetime:
+        """The (naive UTC) datetime of bar `t`."""
+        return _EPOCH + timedelta(microseconds=int(self.timestamps[t]))
+
+    @property
+    def datetimes(self) -> list[datetime]:
+        """Every bar's datetime (built on each call: O(bars); per bar, use `datetime_at`)."""
+        return pl.Series(self.timestamps).cast(pl.Datetime("us")).to_list()
+
+    def prices_at(self, t: int) -> PriceMap:
+        """Close of every pair that has a bar at `t` (the tradable prices), read-only."""
+        row = self.close[t].tolist()
+        if self.all_pairs_have_bar[t]:
+            return PriceMap(zip(self.pairs, row))
+        has = self.has_bar[t].tolist()
+        return PriceMap((p, row[j]) for j, p in enumerate(self.pairs) if has[j])
+
+    def mark_row(self, t: int) -> list[float]:
+        """Every pair's mark price at `t` (last close at or before t), by pair column."""
+        return self.mark[t].tolist()
+
+    def signals_at(self, t: int) -> Signals:
+        """Bar `t`'s signals, as a read-only view in input order."""
+        n = int(self.signal_counts[t])
+        if not n:
+            return self.no_signals
+        s = int(self.signal_starts[t])
+        rows = None if self.signal_rows is None else self.signal_rows[s : s + n]
+        return Signals(BarSignalsFrame(self.signals.slice(s, n), rows))
+
+    def close_column(self, pair: str) -> np.ndarray | None:
+        """`pair`'s closes over the whole axis (NaN where it has no bar), a contiguous
+        read-only view, or None for an unknown pair."""
+        j = self.pair_index.get(pair)
+        return None if j is None else self.close[:, j]
+
+    def column(self, field: str, pair: str) -> np.ndarray | None:
+        """`pair`'s `field` ("open", "high", "low", "close", "volume" or "mark") over the
+        whole axis, a contiguous read-only view, or None for an unknown pair."""
+        if field not in ("open", "high", "low", "close", "volume", "mark"):
+            raise DataValidationError(f"`field` must be open, high, low, close, volume or mark, was {field!r}")
+        j = self.pair_index.get(pair)
+        return None if j is None else getattr(self, field)[:, j]
+
+    def index_of(self, timestamp: datetime) -> int:
+        """Index of the first bar at or after `timestamp`."""
+        us = pl.Series([timestamp]).cast(pl.Datetime("us")).dt.epoch("us")[0]
+        return int(np.searchsorted(self.timestamps, us))
+
+    def fingerprint(self) -> str:
+        """sha256 of the bars and signals (identifies the data a model was trained on)."""
+        h = hashlib.sha256()
+        h.update("\x00".join(self.pairs).encode())
+        for arr in (self.timestamps, self.open, self.high, self.low, self.close, self.volume):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        if self.signals.height:
+            h.update(self.signals.select("pair", "timestamp", "signal_type", "probability").hash_rows().to_numpy().tobytes())
+        return h.hexdigest()
