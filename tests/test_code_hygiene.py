@@ -742,3 +742,80 @@ def test_forbidden_import_checker_self_test() -> None:
 def test_is_private_classification(name: str, private: bool) -> None:
     """Single-underscore and mangled names are private; dunders and plain names are not."""
     assert is_private(name) is private
+
+
+# ------------------------------------------------------------------- layers
+#: What each layer may import (besides itself), bottom to top, as in DESIGN.md: the domain
+#: (core), data, then the strategy pieces (metrics are pure statistics of frames; the broker
+#: applies fills; rules; model integration; the runner wires them; the exporter writes runs),
+#: then the Gymnasium layer on top of all of them.
+ALLOWED_LAYER_IMPORTS: dict[str, frozenset[str]] = {
+    "signalflow.core": frozenset(),
+    "signalflow.data": frozenset({"signalflow.core"}),
+    "signalflow.detector": frozenset({"signalflow.core", "signalflow.data"}),
+    "signalflow.strategy.metrics": frozenset({"signalflow.core"}),
+    "signalflow.strategy.broker": frozenset({"signalflow.core", "signalflow.data"}),
+    "signalflow.strategy.component": frozenset({"signalflow.core", "signalflow.data"}),
+    "signalflow.strategy.model": frozenset({"signalflow.core", "signalflow.data", "signalflow.strategy.component"}),
+    "signalflow.strategy.exporter": frozenset({"signalflow.core", "signalflow.strategy.metrics"}),
+    "signalflow.strategy.runner": frozenset(
+        {"signalflow.core", "signalflow.data", "signalflow.strategy.metrics", "signalflow.strategy.broker",
+         "signalflow.strategy.component", "signalflow.strategy.model"}
+    ),
+}
+
+
+def layer_of(module: str) -> str:
+    """The layer a module belongs to: `signalflow.strategy.<x>` or `signalflow.<x>`; the whole
+    of `signalflow_gym` is one layer on top."""
+    parts = module.split(".")
+    if parts[0] == "signalflow_gym":
+        return "signalflow_gym"
+    if len(parts) >= 3 and parts[1] == "strategy":
+        return ".".join(parts[:3])
+    return ".".join(parts[:2])
+
+
+def find_layer_violations(modules: Sequence[SourceModule]) -> list[Violation]:
+    known = {m.name: m for m in modules}
+    found = []
+    for module in modules:
+        for edge in import_edges(module, known, include_deferred=True):
+            source, target = layer_of(edge.importer), layer_of(edge.imported)
+            if source == target or source == "signalflow_gym" or source not in ALLOWED_LAYER_IMPORTS:
+                continue
+            if target not in ALLOWED_LAYER_IMPORTS[source]:
+                found.append(Violation(edge.path, edge.line, f"{source} imports {edge.imported} (layer {target})"))
+    return found
+
+
+def test_layers_import_downward_only() -> None:
+    """Each layer of `signalflow` imports only the layers below it (imports inside functions
+    count; `if TYPE_CHECKING:` ones do not, since they never run)."""
+    assert_clean(find_layer_violations(repo_modules()), "layering")
+
+
+def test_layer_checker_self_test() -> None:
+    """An upward import (broker -> runner) is flagged, also from inside a function; a
+    `TYPE_CHECKING` one and a downward one are not."""
+    assert layer_of("signalflow.strategy.runner.run") == "signalflow.strategy.runner"
+    assert layer_of("signalflow_gym.env") == "signalflow_gym"
+    upward = [
+        snippet("def f():\n    from signalflow.strategy.runner.run import BacktestRun\n", "signalflow.strategy.broker.b"),
+        snippet("", "signalflow.strategy.runner.run"),
+    ]
+    assert [v.path for v in find_layer_violations(upward)] == ["signalflow/strategy/broker/b.py"]
+    fine = [
+        snippet(
+            """
+            from typing import TYPE_CHECKING
+            from signalflow.core.order import Order
+            if TYPE_CHECKING:
+                from signalflow.strategy.runner.run import BacktestRun
+            """,
+            "signalflow.strategy.broker.b",
+        ),
+        snippet("", "signalflow.strategy.runner.run"),
+        snippet("", "signalflow.core.order"),
+    ]
+    assert find_layer_violations(fine) == []

@@ -7,6 +7,7 @@ Every value is read from the `Portfolio` (cash, marked values, PnL, fees) and th
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from signalflow.core.state import RunLog
 
 __all__ = ["METRIC_NAMES", "BarMetrics", "MetricsRecorder"]
+
 
 #: Keys of `StrategyState.metrics` and columns of `metrics_df` (after `timestamp`).
 #: Money is in quote currency; fractions are plain floats (0.05 == 5%).
@@ -45,6 +47,9 @@ METRIC_NAMES: tuple[str, ...] = (
 
 _INDEX: dict[str, int] = {name: i for i, name in enumerate(METRIC_NAMES)}
 
+#: One row of `MetricsRecorder.values` in memory: len(METRIC_NAMES) native float64s.
+_ROW = struct.Struct(f"={len(METRIC_NAMES)}d")
+
 
 class BarMetrics(Mapping):
     """Read-only mapping of `METRIC_NAMES` to this bar's values.
@@ -59,7 +64,7 @@ class BarMetrics(Mapping):
     def __init__(self, values: tuple[Any, ...] | list[Any]) -> None:
         if len(values) != len(METRIC_NAMES):
             raise ValueError(f"`values` must have {len(METRIC_NAMES)} entries (METRIC_NAMES), was {len(values)}")
-        self.values_list = tuple(values)
+        self.values_list = values if type(values) is tuple else tuple(values)
 
     def __getitem__(self, key: str) -> Any:
         return self.values_list[_INDEX[key]]
@@ -97,22 +102,37 @@ class MetricsRecorder:
     `measure(portfolio, log)` reads the portfolio's totals (as of its last mark or fill)
     and the log's counters, updates the running peak and maximum drawdown, and returns
     the `BarMetrics`; `record(metrics)` writes them as the next row of `values`, a
-    preallocated ``[n_bars, len(METRIC_NAMES)]`` float64 array (8 bytes per value, no
-    Python object per bar). `rows()` is the recorded part.
+    preallocated ``[n_bars, len(METRIC_NAMES)]`` float64 array (8 bytes per value; no
+    Python object per bar is kept), packing the row straight into the array's memory
+    (`struct`), which costs about half of numpy's conversion of a row of Python floats.
+    `rows()` is the recorded part.
     """
 
-    __slots__ = ("initial_capital", "values", "count", "peak", "max_drawdown")
+    __slots__ = ("initial_capital", "values", "peak", "max_drawdown", "_written", "_repeats", "_last", "_memory")
 
     def __init__(self, n_bars: int, initial_capital: float) -> None:
         self.initial_capital = float(initial_capital)
-        self.values = np.empty((n_bars, len(METRIC_NAMES)), dtype=np.float64)
-        self.count = 0
+        self.values = np.zeros((n_bars, len(METRIC_NAMES)), dtype=np.float64)
         self.peak = self.initial_capital
         self.max_drawdown = 0.0
+        self._written = 0  # rows in `values`
+        self._repeats = 0  # rows after them equal to the last one, not yet copied
+        self._last: BarMetrics | None = None
+        self._memory = memoryview(self.values).cast("B")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the memoryview onto `values` does not pickle: it is made again from the copy
+        return {name: getattr(self, name) for name in self.__slots__ if name != "_memory"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._memory = memoryview(self.values).cast("B")
 
     def measure(self, portfolio: "Portfolio", log: "RunLog") -> BarMetrics:
         """The metrics of `portfolio` now (see `METRIC_NAMES`)."""
-        equity = portfolio.equity
+        cash, value, gross, unrealized, realized, fees, n_open, n_closed = portfolio.totals()
+        equity = cash + value
         peak = self.peak
         if equity > peak:
             peak = self.peak = equity
@@ -121,23 +141,22 @@ class MetricsRecorder:
         max_drawdown = self.max_drawdown
         if drawdown > max_drawdown:
             max_drawdown = self.max_drawdown = drawdown
-        gross = portfolio.gross_exposure
         return BarMetrics(
             (
                 equity,
-                portfolio.cash,
-                portfolio.positions_value,
+                cash,
+                value,
                 gross,
                 gross / equity if equity > 0 else 0.0,
                 equity / self.initial_capital - 1.0,
                 peak,
                 drawdown,
                 max_drawdown,
-                portfolio.open_count,
-                portfolio.realized_pnl,
-                portfolio.unrealized_pnl,
-                portfolio.fees_paid,
-                portfolio.trades_closed,
+                n_open,
+                realized,
+                unrealized,
+                fees,
+                n_closed,
                 log.orders_filled,
                 log.orders_rejected,
                 log.orders_reduced,
@@ -146,10 +165,30 @@ class MetricsRecorder:
         )
 
     def record(self, metrics: BarMetrics) -> None:
-        """Write `metrics` as the next bar's row."""
-        self.values[self.count] = metrics.values_list
-        self.count += 1
+        """Write `metrics` as the next bar's row. The same `BarMetrics` object as the previous
+        bar's (nothing open, nothing happened) is only counted; such runs of rows are copied
+        from the row before them at once, when the next different row comes (or `rows()`)."""
+        if metrics is self._last:
+            self._repeats += 1
+            return
+        self._fill_repeats()
+        _ROW.pack_into(self._memory, self._written * _ROW.size, *metrics.values_list)
+        self._written += 1
+        self._last = metrics
+
+    @property
+    def count(self) -> int:
+        """Bars recorded so far."""
+        return self._written + self._repeats
+
+    def _fill_repeats(self) -> None:
+        if self._repeats:
+            end = self._written + self._repeats
+            self.values[self._written : end] = self.values[self._written - 1]
+            self._written = end
+            self._repeats = 0
 
     def rows(self) -> np.ndarray:
         """The recorded rows, ``[bars recorded, len(METRIC_NAMES)]`` (a view)."""
-        return self.values[: self.count]
+        self._fill_repeats()
+        return self.values[: self._written]

@@ -7,11 +7,23 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from signalflow.core.enums import PositionType
 from signalflow.core.errors import AccountingError
 from signalflow.core.order import Fill
 from signalflow.core.position import Position
 
 __all__ = ["Portfolio"]
+
+
+def _worth(qty: float, entry: float, long: bool, price: float) -> tuple[float, float, float]:
+    """``(value, gross exposure, unrealised PnL)`` of a position of `qty` entered at `entry`,
+    marked at `price`: a long is worth qty * price, a short its collateral qty * entry plus
+    its PnL. (`Portfolio.mark` writes the same arithmetic out, once per position per bar.)"""
+    exposure = qty * price
+    if long:
+        return exposure, exposure, exposure - qty * entry
+    pnl = qty * (entry - price)
+    return qty * entry + pnl, exposure, pnl
 
 
 class Portfolio:
@@ -32,7 +44,7 @@ class Portfolio:
 
     __slots__ = (
         "_cash", "_positions", "_open", "_fees_paid", "_realized_pnl", "_trades_closed", "_version",
-        "_value", "_gross", "_unrealized", "pending_close", "pending_entries",
+        "_value", "_gross", "_unrealized", "_book", "pending_close", "pending_entries",
     )
 
     def __init__(self, cash: float) -> None:
@@ -44,6 +56,9 @@ class Portfolio:
         self._trades_closed = 0
         self._version = 0
         self._value = self._gross = self._unrealized = 0.0
+        # per open position, in opening order, what marking it needs besides the price:
+        # (position, pair, qty, entry price, is long); rebuilt when a position opens or closes
+        self._book: list[tuple[Position, str, float, float, bool]] = []
         #: Ids of open positions with an exit order waiting for the next open.
         self.pending_close: set[str] = set()
         #: Entry orders waiting for the next open.
@@ -128,16 +143,31 @@ class Portfolio:
         """cash + marked value of open positions."""
         return self._cash + self._value
 
+    def totals(self) -> tuple[float, float, float, float, float, float, int, int]:
+        """``(cash, positions_value, gross_exposure, unrealized_pnl, realized_pnl, fees_paid,
+        open_count, trades_closed)`` in one call (what the per-bar metrics read)."""
+        return (
+            self._cash, self._value, self._gross, self._unrealized, self._realized_pnl, self._fees_paid,
+            len(self._open), self._trades_closed,
+        )
+
     # -- changes --------------------------------------------------------------------------------
     def mark(self, prices: Sequence[float], columns: Mapping[str, int], time: datetime) -> None:
         """Mark every open position to ``prices[columns[pair]]`` at `time` (a bar's row of
         mark prices and the pair -> column map of that row); no cash moves."""
         value = gross = unrealized = 0.0
-        for p in self._open.values():
-            v, g, u = p.mark(prices[columns[p.pair]], time)
-            value += v
-            gross += g
-            unrealized += u
+        for position, pair, qty, entry, long in self._book:  # (`_worth`, once per position per bar)
+            price = prices[columns[pair]]
+            position.mark(price, time)
+            exposure = qty * price
+            gross += exposure
+            if long:
+                value += exposure
+                unrealized += exposure - qty * entry
+            else:
+                pnl = qty * (entry - price)
+                value += qty * entry + pnl
+                unrealized += pnl
         self._value, self._gross, self._unrealized = value, gross, unrealized
 
     def apply(self, fill: Fill, *, meta: Mapping[str, Any] | None = None) -> Position:
@@ -173,11 +203,14 @@ class Portfolio:
         return position
 
     def _revalue(self) -> None:
-        """The totals at the prices the open positions hold (after a fill: a new position at
-        its fill price): the same sums as `mark`."""
+        """Rebuild the marking book, and the totals at the prices the open positions hold
+        (after a fill: a new position at its fill price)."""
+        self._book = [
+            (p, p.pair, p.qty, p.entry_price, p.position_type is PositionType.LONG) for p in self._open.values()
+        ]
         value = gross = unrealized = 0.0
-        for p in self._open.values():
-            v, g, u = p.mark(p.last_price, p.last_time)
+        for position, _, qty, entry, long in self._book:
+            v, g, u = _worth(qty, entry, long, position.last_price)
             value += v
             gross += g
             unrealized += u

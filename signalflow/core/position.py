@@ -174,19 +174,12 @@ class Position:
         return self._realized_pnl + self.unrealized_pnl - self._fees_paid
 
     # -- changes: called by the Portfolio that holds the position -------------------------------
-    def mark(self, price: float, time: datetime) -> tuple[float, float, float]:
-        """Mark the open position to `price` at `time` (no cash moves); return its
-        ``(market_value, gross_exposure, unrealized_pnl)`` at that price."""
+    def mark(self, price: float, time: datetime) -> None:
+        """Mark the open position to `price` at `time` (no cash moves; its portfolio sums the values)."""
         if self._is_closed:
             raise AccountingError(f"position `{self._id}` ({self._pair}) is closed; it cannot be marked")
         self._last_price = price
         self._last_time = time
-        qty = self._qty
-        gross = qty * price
-        if self._position_type is _LONG:
-            return gross, gross, gross - qty * self._entry_price
-        pnl = qty * (self._entry_price - price)
-        return qty * self._entry_price + pnl, gross, pnl
 
     def apply(self, fill: "Fill") -> float:
         """Apply the exit `fill` that closes the whole position; return the cash it releases

@@ -39,19 +39,35 @@ class BarSignalsFrame:
       over the market. Work on a copy: `clone()`.
     """
 
-    __slots__ = ("_frame", "_rows", "_columns")
+    __slots__ = ("_source", "_offset", "_length", "_frame", "_rows", "_columns")
 
-    def __init__(self, frame: pl.DataFrame, rows: Sequence[tuple] | None = None) -> None:
-        """View `frame` (no copy) read-only. `rows`: `frame.rows()` if the caller has them
-        (only for frames without nested columns); otherwise they are read here, or not kept
-        if the values are mutable."""
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        rows: Sequence[tuple] | None = None,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        """View rows ``[offset, offset + length)`` of `frame` (all of it by default) read-only,
+        with no copy; the slice itself is made on first use of a polars method.
+
+        `rows`: those rows as tuples (`frame.rows()`), if the caller has them, which is only
+        right for frames without nested columns; otherwise they are read here, or not kept if
+        values are mutable. `columns`: `frame.columns`, if the caller has them.
+        """
         if not isinstance(frame, pl.DataFrame):
             raise TypeError(f"`frame` must be a polars DataFrame, was {type(frame).__name__}")
-        self._frame = frame
+        whole = offset == 0 and (length is None or length == frame.height)
+        self._source = frame
+        self._offset = offset
+        self._length = frame.height - offset if length is None else length
+        self._frame = frame if whole else None
         if rows is None and not has_nested_columns(frame):
-            rows = frame.rows()
+            rows = self.to_frame().rows()
         self._rows = None if rows is None else tuple(rows)
-        self._columns = tuple(frame.columns)
+        self._columns = tuple(frame.columns if columns is None else columns)
 
     @classmethod
     def wrap(cls, frame: pl.DataFrame, rows: Sequence[tuple] | None = None) -> "BarSignalsFrame":
@@ -59,16 +75,20 @@ class BarSignalsFrame:
         return cls(frame, rows)
 
     def to_frame(self) -> pl.DataFrame:
-        """The wrapped polars frame. Do not change it in place (it is shared); `clone()` it."""
-        return self._frame
+        """The viewed rows as a polars frame (shared, made on first use). Do not change it in
+        place; `clone()` it."""
+        frame = self._frame
+        if frame is None:
+            frame = self._frame = self._source.slice(self._offset, self._length)
+        return frame
 
     # -- reads answered from the rows ------------------------------------------------------
     @property
     def height(self) -> int:
-        return self._frame.height
+        return self._length
 
     def __len__(self) -> int:
-        return self._frame.height
+        return self._length
 
     @property
     def columns(self) -> list[str]:
@@ -81,7 +101,7 @@ class BarSignalsFrame:
     def iter_rows(self, *, named: bool = False, buffer_size: int = 512) -> Iterator[Any]:
         rows = self._rows
         if rows is None:  # nested, mutable values: fresh ones each call, as polars gives
-            return self._frame.iter_rows(named=named, buffer_size=buffer_size)
+            return self.to_frame().iter_rows(named=named, buffer_size=buffer_size)
         if named:
             columns = self._columns
             return iter([dict(zip(columns, row)) for row in rows])
@@ -96,49 +116,43 @@ class BarSignalsFrame:
             raise AttributeError(name)
         if name in _IN_PLACE:
             raise TypeError(_READ_ONLY.format(what=f"`{name}()`"))
-        return getattr(self._frame, name)
+        return getattr(self.to_frame(), name)
 
     def __getitem__(self, key: Any) -> Any:
-        return self._frame[key]
+        return self.to_frame()[key]
 
     def __setitem__(self, key: Any, value: Any) -> None:
         raise TypeError(_READ_ONLY.format(what="item assignment"))
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in BarSignalsFrame.__slots__:
-            super().__setattr__(name, value)
-        else:
-            raise TypeError(_READ_ONLY.format(what=f"setting `{name}`"))
-
     def __iter__(self) -> Iterator[pl.Series]:
-        return iter(self._frame)
+        return iter(self.to_frame())
 
     def __eq__(self, other: Any) -> Any:
-        return self._frame == (other.to_frame() if isinstance(other, BarSignalsFrame) else other)
+        return self.to_frame() == (other.to_frame() if isinstance(other, BarSignalsFrame) else other)
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return repr(self._frame)
+        return repr(self.to_frame())
 
     def hstack(self, columns: Any, *, in_place: bool = False) -> pl.DataFrame:
         if in_place:
             raise TypeError(_READ_ONLY.format(what="`hstack(in_place=True)`"))
-        return self._frame.hstack(columns)
+        return self.to_frame().hstack(columns)
 
     def vstack(self, other: Any, *, in_place: bool = False) -> pl.DataFrame:
         if in_place:
             raise TypeError(_READ_ONLY.format(what="`vstack(in_place=True)`"))
-        return self._frame.vstack(other.to_frame() if isinstance(other, BarSignalsFrame) else other)
+        return self.to_frame().vstack(other.to_frame() if isinstance(other, BarSignalsFrame) else other)
 
     def __copy__(self) -> "BarSignalsFrame":
         return self  # read-only
 
     def __deepcopy__(self, memo: dict[int, Any]) -> pl.DataFrame:
-        return self._frame.clone()
+        return self.to_frame().clone()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (BarSignalsFrame, (self._frame, self._rows))
+        return (BarSignalsFrame, (self.to_frame(), self._rows))
 
 
 #: polars methods that change a frame in place; a `BarSignalsFrame` refuses them.

@@ -10,6 +10,7 @@ from signalflow.data.validation import (
     SIGNAL_TYPES,
     SIGNALS_SCHEMA,
     empty_signals,
+    normalise_ohlcv,
     validate_ohlcv,
     validate_signals,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "load_ohlcv",
     "load_signals",
     "make_synthetic_market",
+    "normalise_ohlcv",
     "pair_names",
     "planted_edge_report",
     "read_frame",

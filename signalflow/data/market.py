@@ -22,7 +22,7 @@ from signalflow.core.errors import DataValidationError
 from signalflow.core.prices import PriceMap
 from signalflow.core.signals import BarSignalsFrame, Signals, has_nested_columns
 
-__all__ = ["MarketData", "as_frame"]
+__all__ = ["BarCursor", "MarketData", "as_frame"]
 
 _EPOCH = datetime(1970, 1, 1)
 
@@ -62,7 +62,6 @@ class MarketData:
     share it between runs: nothing in it changes.
     """
 
-    raw_data: pl.DataFrame
     signals: pl.DataFrame
     pairs: tuple[str, ...]
     pair_index: dict[str, int]
@@ -79,6 +78,8 @@ class MarketData:
     signal_counts: np.ndarray  # int64, [T]
     #: `signals.rows()`, read once (None when a column holds nested, mutable values)
     signal_rows: tuple[tuple[Any, ...], ...] | None
+    #: `signals.columns`
+    signal_columns: tuple[str, ...]
     #: the `Signals` of a bar without signals (shared: its frame is read-only)
     no_signals: Signals
 
@@ -99,15 +100,16 @@ class MarketData:
                     "`signals` must be None when `raw_data` is a MarketData (it already holds its signals)"
                 )
             return raw_data
-        from signalflow.data.validation import validate_ohlcv, validate_signals
+        from signalflow.data.validation import normalise_ohlcv, validate_signals
 
-        bars = validate_ohlcv(as_frame(raw_data, name="raw_data"))
+        bars = normalise_ohlcv(as_frame(raw_data, name="raw_data"))
         sigs = validate_signals(as_frame(signals, name="signals"), ohlcv=bars)
         return cls.from_valid(bars, sigs)
 
     @classmethod
     def from_valid(cls, bars: pl.DataFrame, sigs: pl.DataFrame) -> "MarketData":
-        """Precompute the arrays of already validated bars and signals (see `build`)."""
+        """Precompute the arrays of validated bars (any row order) and signals (sorted by
+        timestamp; see `build`). Keeps no reference to `bars`."""
         pairs = tuple(sorted(bars["pair"].unique().to_list()))
         pair_index = {p: i for i, p in enumerate(pairs)}
         ts = bars["timestamp"].dt.epoch("us").to_numpy()
@@ -121,15 +123,17 @@ class MarketData:
             out[t_idx, p_idx] = bars[column].to_numpy()
             return _read_only(out)
 
+        prices = {column: grid(column) for column in ("open", "high", "low", "close", "volume")}
+
         has_bar = np.zeros((T, P), dtype=bool, order="F")
         has_bar[t_idx, p_idx] = True
-        close = grid("close")
-        last_row = np.where(has_bar, np.arange(T)[:, None], 0)
-        np.maximum.accumulate(last_row, axis=0, out=last_row)
-        mark = np.asfortranarray(close[last_row, np.arange(P)[None, :]])
-        del last_row
-        mark[~np.maximum.accumulate(has_bar, axis=0)] = np.nan
-
+        del t_idx, p_idx, ts
+        close = prices["close"]
+        mark = np.empty((T, P), order="F")
+        rows = np.arange(T)
+        for j in range(P):  # last close at or before t: forward-fill each pair's closes
+            last = np.maximum.accumulate(np.where(has_bar[:, j], rows, -1))
+            mark[:, j] = np.where(last >= 0, close[last, j], np.nan)
         if sigs.height:
             sig_t = np.searchsorted(axis, sigs["timestamp"].dt.epoch("us").to_numpy())
             counts = np.bincount(sig_t, minlength=T).astype(np.int64)
@@ -137,29 +141,39 @@ class MarketData:
             counts = np.zeros(T, np.int64)
         starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
         return cls(
-            raw_data=bars,
             signals=sigs,
             pairs=pairs,
             pair_index=pair_index,
             timestamps=_read_only(axis),
-            open=grid("open"),
-            high=grid("high"),
-            low=grid("low"),
-            close=close,
-            volume=grid("volume"),
+            **prices,
             has_bar=_read_only(has_bar),
             mark=_read_only(mark),
             all_pairs_have_bar=_read_only(has_bar.all(axis=1)),
             signal_starts=_read_only(starts),
             signal_counts=_read_only(counts),
             signal_rows=None if has_nested_columns(sigs) else tuple(sigs.rows()),
+            signal_columns=tuple(sigs.columns),
             no_signals=Signals(BarSignalsFrame(sigs.head(0), ())),
         )
+
+    @property
+    def raw_data(self) -> pl.DataFrame:
+        """The bars as a validated long frame (`pair, timestamp, open, high, low, close, volume`)
+        sorted by (timestamp, pair), rebuilt from the arrays on each call (O(bars x pairs);
+        extra input columns are not kept)."""
+        t, j = np.nonzero(self.has_bar)
+        frame = {
+            "pair": pl.Series("pair", self.pairs, dtype=pl.String).gather(j),
+            "timestamp": pl.Series("timestamp", self.timestamps[t], dtype=pl.Int64).cast(pl.Datetime("us")),
+        }
+        for column in ("open", "high", "low", "close", "volume"):
+            frame[column] = getattr(self, column)[t, j]
+        return pl.DataFrame(frame)
 
     # -- one bar's views, built when the bar is opened ---------------------------------------
     def datetime_at(self, t: int) -> datetime:
         """The (naive UTC) datetime of bar `t`."""
-        return _EPOCH + timedelta(microseconds=int(self.timestamps[t]))
+        return _EPOCH + timedelta(0, 0, self.timestamps.item(t))
 
     @property
     def datetimes(self) -> list[datetime]:
@@ -167,12 +181,17 @@ class MarketData:
         return pl.Series(self.timestamps).cast(pl.Datetime("us")).to_list()
 
     def prices_at(self, t: int) -> PriceMap:
-        """Close of every pair that has a bar at `t` (the tradable prices), read-only."""
+        """Close of every pair that has a bar at `t` (the tradable prices), read-only; the
+        table is built on first read."""
+        return PriceMap(build=lambda: self.price_table(t))
+
+    def price_table(self, t: int) -> dict[str, float]:
+        """`prices_at(t)` as a plain dict, built now."""
         row = self.close[t].tolist()
         if self.all_pairs_have_bar[t]:
-            return PriceMap(zip(self.pairs, row))
+            return dict(zip(self.pairs, row))
         has = self.has_bar[t].tolist()
-        return PriceMap((p, row[j]) for j, p in enumerate(self.pairs) if has[j])
+        return {p: row[j] for j, p in enumerate(self.pairs) if has[j]}
 
     def mark_row(self, t: int) -> list[float]:
         """Every pair's mark price at `t` (last close at or before t), by pair column."""
@@ -185,7 +204,7 @@ class MarketData:
             return self.no_signals
         s = int(self.signal_starts[t])
         rows = None if self.signal_rows is None else self.signal_rows[s : s + n]
-        return Signals(BarSignalsFrame(self.signals.slice(s, n), rows))
+        return Signals(BarSignalsFrame(self.signals, rows, offset=s, length=n, columns=self.signal_columns))
 
     def close_column(self, pair: str) -> np.ndarray | None:
         """`pair`'s closes over the whole axis (NaN where it has no bar), a contiguous
@@ -215,3 +234,62 @@ class MarketData:
         if self.signals.height:
             h.update(self.signals.select("pair", "timestamp", "signal_type", "probability").hash_rows().to_numpy().tobytes())
         return h.hexdigest()
+
+
+class BarCursor:
+    """Reads one run's per-bar values of a market in blocks of `block` bars.
+
+    A bar's datetime, mark row and tradable prices are read from Python lists that one
+    numpy (or polars) call makes per block, not converted one bar at a time; only the
+    current block is held (a few hundred KB), so memory does not grow with the run.
+    Reading bar t outside the current block loads the block that starts at t.
+    """
+
+    __slots__ = ("market", "block", "start", "stop", "_datetimes", "_marks", "_closes", "_complete")
+
+    def __init__(self, market: MarketData, *, block: int = 1024) -> None:
+        self.market = market
+        self.block = int(block)
+        self.start = self.stop = 0
+        self._datetimes: list[datetime] = []
+        self._marks: list[list[float]] = []
+        self._closes: list[list[float]] = []
+        self._complete: list[bool] = []
+
+    def _load(self, t: int) -> None:
+        market = self.market
+        a, b = t, min(t + self.block, market.n_bars)
+        if not 0 <= a < b:
+            raise IndexError(f"bar {t} is outside the market's [0, {market.n_bars})")
+        self._datetimes = pl.Series(market.timestamps[a:b], dtype=pl.Int64).cast(pl.Datetime("us")).to_list()
+        self._marks = market.mark[a:b].tolist()
+        self._closes = market.close[a:b].tolist()
+        self._complete = market.all_pairs_have_bar[a:b].tolist()
+        self.start, self.stop = a, b
+
+    def datetime_at(self, t: int) -> datetime:
+        """`MarketData.datetime_at(t)`."""
+        if not self.start <= t < self.stop:
+            self._load(t)
+        return self._datetimes[t - self.start]
+
+    def mark_row(self, t: int) -> list[float]:
+        """`MarketData.mark_row(t)`."""
+        if not self.start <= t < self.stop:
+            self._load(t)
+        return self._marks[t - self.start]
+
+    def price_table(self, t: int) -> dict[str, float]:
+        """`MarketData.price_table(t)`."""
+        if not self.start <= t < self.stop:
+            self._load(t)
+        row = self._closes[t - self.start]
+        pairs = self.market.pairs
+        if self._complete[t - self.start]:
+            return dict(zip(pairs, row))
+        has = self.market.has_bar[t].tolist()
+        return {p: row[j] for j, p in enumerate(pairs) if has[j]}
+
+    def prices_at(self, t: int) -> PriceMap:
+        """`MarketData.prices_at(t)`: the table is built on first read."""
+        return PriceMap(build=lambda: self.price_table(t))

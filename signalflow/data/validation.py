@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import polars as pl
 
 from signalflow.core.errors import DataValidationError
 
 __all__ = [
+    "normalise_ohlcv",
     "OHLCV_REQUIRED_COLUMNS",
     "PRICE_COLUMNS",
     "SIGNAL_TYPES",
@@ -144,13 +146,20 @@ def _check_finite(df: pl.DataFrame, columns: Iterable[str]) -> None:
 
 
 def validate_ohlcv(df: pl.DataFrame) -> pl.DataFrame:
-    """Validate long-format OHLCV bars and return a normalised copy.
+    """Validate long-format OHLCV bars and return a normalised copy, sorted by
+    (timestamp, pair): `normalise_ohlcv(df)` sorted. See there for the rules."""
+    return normalise_ohlcv(df).sort(["timestamp", "pair"], maintain_order=True)
+
+
+def normalise_ohlcv(df: pl.DataFrame) -> pl.DataFrame:
+    """Validate long-format OHLCV bars and return them normalised, in input order
+    (columns already of the right dtype are shared with `df`, not copied).
 
     Required columns: `pair, timestamp, open, high, low, close`; `volume` is optional
     (added as 0.0). Timestamps are bar timestamps (a bar is known at its close); the
     input must already be sorted by timestamp within each pair. Returns `pair` String,
-    `timestamp` Datetime("us") naive UTC, prices/volume Float64, sorted by
-    (timestamp, pair); extra columns are kept after the canonical ones.
+    `timestamp` Datetime("us") naive UTC, prices/volume Float64; extra columns are
+    kept after the canonical ones.
 
     Raises `DataValidationError` for an empty frame, missing columns, wrong dtypes,
     nulls, NaN/inf, non-positive prices, inconsistent high/low, negative volume,
@@ -212,34 +221,66 @@ def validate_ohlcv(df: pl.DataFrame) -> pl.DataFrame:
                 f"fix or drop that bar"
             )
 
-    dup = ~pl.struct("pair", "timestamp").is_first_distinct()
-    hit = _first_violation(out, {"dup": dup})
-    if hit:
-        _, row = hit
-        pair, ts = out["pair"][row], out["timestamp"][row]
+    _check_increasing_within_pair(out)
+    return out
+
+
+def _pair_codes(pairs: pl.Series) -> tuple[dict[int, str], np.ndarray]:
+    """Each row's pair as a small integer code (polars' categorical codes), and code -> pair."""
+    categorical = pairs.cast(pl.Categorical)
+    distinct = categorical.unique()
+    names = dict(zip(distinct.to_physical().to_list(), distinct.cast(pl.String).to_list()))
+    return names, categorical.to_physical().to_numpy()
+
+
+def _check_increasing_within_pair(out: pl.DataFrame) -> None:
+    """Raise for the first duplicate (pair, timestamp) or, if none, the first timestamp that is
+    not after the previous one of its pair (rows in input order).
+
+    Done pair by pair on numpy views (a few bytes per row at a time), not with a frame-wide
+    hash or window, which would cost several times the frame's own memory on long data.
+    """
+    _, codes = _pair_codes(out["pair"])
+    ts = out["timestamp"].to_physical().to_numpy()
+    first_bad: int | None = None
+    rows_of: list[np.ndarray] = []
+    for code in np.unique(codes):
+        rows = np.flatnonzero(codes == code)
+        bad = np.flatnonzero(np.diff(ts[rows]) <= 0)
+        if bad.size:
+            rows_of.append(rows)
+            row = int(rows[bad[0] + 1])
+            first_bad = row if first_bad is None else min(first_bad, row)
+    if first_bad is None:
+        return
+    first_dup: int | None = None
+    for rows in rows_of:  # only pairs out of order can hold a duplicate
+        pair_ts = ts[rows]
+        order = np.argsort(pair_ts, kind="stable")
+        repeated = order[1:][pair_ts[order][1:] == pair_ts[order][:-1]]  # later occurrences
+        if repeated.size:
+            row = int(rows[repeated.min()])
+            first_dup = row if first_dup is None else min(first_dup, row)
+    if first_dup is not None:
+        pair, ts_value = out["pair"][first_dup], out["timestamp"][first_dup]
         raise DataValidationError(
-            f"`timestamp` must be unique per pair, was {ts} repeated {_where(row, pair)}; "
+            f"`timestamp` must be unique per pair, was {ts_value} repeated {_where(first_dup, pair)}; "
             f'drop duplicates with `df.unique(["pair", "timestamp"], keep="first", maintain_order=True)`'
         )
-
-    hit = _first_violation(out, {"order": pl.col("timestamp").diff().over("pair") <= pl.duration(microseconds=0)})
-    if hit:
-        _, row = hit
-        pair = out["pair"][row]
-        prev = (
-            out.lazy()
-            .head(row)
-            .filter(pl.col("pair") == pair)
-            .select(pl.col("timestamp").last())
-            .collect()
-            .item()
-        )
-        raise DataValidationError(
-            f"`timestamp` must be strictly increasing within each pair, was {out['timestamp'][row]} "
-            f"after {prev} {_where(row, pair)}; sort the input with `df.sort(\"pair\", \"timestamp\")`"
-        )
-
-    return out.sort(["timestamp", "pair"], maintain_order=True)
+    row = first_bad
+    pair = out["pair"][row]
+    prev = (
+        out.lazy()
+        .head(row)
+        .filter(pl.col("pair") == pair)
+        .select(pl.col("timestamp").last())
+        .collect()
+        .item()
+    )
+    raise DataValidationError(
+        f"`timestamp` must be strictly increasing within each pair, was {out['timestamp'][row]} "
+        f"after {prev} {_where(row, pair)}; sort the input with `df.sort(\"pair\", \"timestamp\")`"
+    )
 
 
 # --------------------------------------------------------------------------- signals
@@ -309,32 +350,51 @@ def validate_signals(df: pl.DataFrame | None, *, ohlcv: pl.DataFrame) -> pl.Data
             f"known pairs: {shown}; drop signals of other pairs or add their bars"
         )
 
-    bars = ohlcv.select("pair", "timestamp").with_columns(pl.lit(True).alias("__sf_bar"))
-    joined = (
-        out.select("pair", "timestamp")
-        .with_row_index(_ROW)
-        .join(bars, on=["pair", "timestamp"], how="left")
-        .filter(pl.col("__sf_bar").is_null())
-    )
-    if joined.height:
-        row = int(joined[_ROW].min())
-        pair, ts = out["pair"][row], out["timestamp"][row]
-        lo, hi = (
-            ohlcv.lazy()
-            .filter(pl.col("pair") == pair)
-            .select(pl.col("timestamp").min().alias("lo"), pl.col("timestamp").max().alias("hi"))
-            .collect()
-            .row(0)
-        )
-        if ts < lo or ts > hi:
-            raise DataValidationError(
-                f"`timestamp` must be within the data range of its pair [{lo}, {hi}], was {ts} "
-                f"{_where(row, pair)}; drop signals outside the data or align signals to bar timestamps"
-            )
-        raise DataValidationError(
-            f"`timestamp` must be a bar timestamp of its pair, was {ts} {_where(row, pair)}; "
-            f"align signals to bar timestamps (e.g. `pl.col(\"timestamp\").dt.truncate(<bar interval>)`) "
-            f"or drop them"
-        )
+    _check_signals_on_bars(out, ohlcv)
 
     return out.sort(["timestamp", "pair"], maintain_order=True)
+
+
+def _check_signals_on_bars(signals: pl.DataFrame, ohlcv: pl.DataFrame) -> None:
+    """Raise for the first signal whose (pair, timestamp) is not a bar of `ohlcv`, saying
+    whether it lies outside its pair's data range or between its bars.
+
+    Pair by pair with numpy (each pair's bar times sorted once), not with a frame-wide join,
+    which would cost several times the bars' own memory on long data.
+    """
+    if not signals.height:
+        return
+    names, bar_pairs = _pair_codes(ohlcv["pair"])
+    bar_ts = ohlcv["timestamp"].to_physical().to_numpy()
+    sig_pairs = signals["pair"].to_numpy()
+    sig_ts = signals["timestamp"].to_physical().to_numpy()
+    first_missing: int | None = None
+    ranges: dict[str, tuple[int, int]] = {}
+    for code in np.unique(bar_pairs):
+        pair = names[code]
+        wanted = np.flatnonzero(sig_pairs == pair)
+        if not wanted.size:
+            continue
+        times = np.sort(bar_ts[bar_pairs == code])
+        at = np.searchsorted(times, sig_ts[wanted]).clip(max=len(times) - 1)
+        missing = wanted[times[at] != sig_ts[wanted]]
+        if missing.size:
+            row = int(missing[0])
+            ranges[pair] = (int(times[0]), int(times[-1]))
+            first_missing = row if first_missing is None else min(first_missing, row)
+    if first_missing is None:
+        return
+    row = first_missing
+    pair, ts = signals["pair"][row], signals["timestamp"][row]
+    lo_us, hi_us = ranges[pair]
+    lo, hi = (pl.Series([lo_us, hi_us], dtype=pl.Int64).cast(pl.Datetime("us")).to_list())
+    if ts < lo or ts > hi:
+        raise DataValidationError(
+            f"`timestamp` must be within the data range of its pair [{lo}, {hi}], was {ts} "
+            f"{_where(row, pair)}; drop signals outside the data or align signals to bar timestamps"
+        )
+    raise DataValidationError(
+        f"`timestamp` must be a bar timestamp of its pair, was {ts} {_where(row, pair)}; "
+        f"align signals to bar timestamps (e.g. `pl.col(\"timestamp\").dt.truncate(<bar interval>)`) "
+        f"or drop them"
+    )

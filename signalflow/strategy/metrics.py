@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 
 from signalflow.core.bar_metrics import METRIC_NAMES
 from signalflow.core.errors import ConfigError
 
-__all__ = ["METRIC_NAMES", "SUMMARY_NAMES", "periods_per_year", "summarize", "format_summary_table"]
+__all__ = ["METRIC_NAMES", "SUMMARY_NAMES", "equity_curve_summary", "periods_per_year", "summarize", "format_summary_table"]
 
 # --------------------------------------------------------------------------- run summaries
 # Pure functions of `metrics_df` (one row per bar) and `trades_df` (one row per
@@ -189,17 +190,35 @@ def summarize(
             f"(first bad row {_first_bad_row(equity)}); check the run's accounting"
         )
     eq = equity.to_numpy()
-    final_equity = float(eq[-1])
     ppy = periods_per_year
     if ppy is None and n_bars >= 2:
         ppy = _infer_periods_per_year(metrics_df.get_column("timestamp"))
 
-    prev = [float(initial_capital), *eq[:-1].tolist()]
-    returns = pl.Series("r", eq.tolist(), dtype=pl.Float64) / pl.Series("p", prev, dtype=pl.Float64) - 1.0
-    mean_r = float(returns.mean())
     out["n_bars"] = float(n_bars)
-    out["final_equity"] = final_equity
-    out["total_return"] = final_equity / initial_capital - 1.0
+    out.update(_return_stats(eq, initial_capital, ppy))
+    drawdown = metrics_df.get_column("current_drawdown").drop_nulls()
+    out["max_drawdown"] = float(drawdown.max()) if drawdown.len() else 0.0
+    out["exposure"] = float((metrics_df.get_column("open_positions").fill_null(0) > 0).mean())
+    avg_exposure = metrics_df.get_column("exposure").mean()
+    out["avg_exposure"] = float(avg_exposure) if avg_exposure is not None else 0.0
+    out["fees"] = _final(metrics_df.get_column("fees_paid"))
+    out["orders_rejected"] = _final(metrics_df.get_column("orders_rejected"))
+    out["orders_reduced"] = _final(metrics_df.get_column("orders_reduced"))
+    out["decisions_skipped"] = _final(metrics_df.get_column("decisions_skipped"))
+    return out
+
+
+def _return_stats(equity: np.ndarray, initial_capital: float, ppy: float | None) -> dict[str, float]:
+    """final_equity, total_return, annual_return, sharpe and sortino of an equity curve (one
+    value per bar, after `initial_capital`), as defined in `summarize`; with `ppy` None the
+    annualised ones are 0.0."""
+    final_equity = float(equity[-1])
+    out = {"final_equity": final_equity, "total_return": final_equity / initial_capital - 1.0,
+           "annual_return": 0.0, "sharpe": 0.0, "sortino": 0.0}
+    n_bars = len(equity)
+    prev = [float(initial_capital), *equity[:-1].tolist()]
+    returns = pl.Series("r", equity.tolist(), dtype=pl.Float64) / pl.Series("p", prev, dtype=pl.Float64) - 1.0
+    mean_r = float(returns.mean())
     if ppy is not None:
         growth = final_equity / initial_capital
         if growth > 0:
@@ -214,15 +233,32 @@ def summarize(
         downside = math.sqrt(float((returns.clip(upper_bound=0.0) ** 2).mean()))
         if downside > 0:
             out["sortino"] = mean_r / downside * math.sqrt(ppy)
-    drawdown = metrics_df.get_column("current_drawdown").drop_nulls()
-    out["max_drawdown"] = float(drawdown.max()) if drawdown.len() else 0.0
-    out["exposure"] = float((metrics_df.get_column("open_positions").fill_null(0) > 0).mean())
-    avg_exposure = metrics_df.get_column("exposure").mean()
-    out["avg_exposure"] = float(avg_exposure) if avg_exposure is not None else 0.0
-    out["fees"] = _final(metrics_df.get_column("fees_paid"))
-    out["orders_rejected"] = _final(metrics_df.get_column("orders_rejected"))
-    out["orders_reduced"] = _final(metrics_df.get_column("orders_reduced"))
-    out["decisions_skipped"] = _final(metrics_df.get_column("decisions_skipped"))
+    return out
+
+
+def equity_curve_summary(
+    equity: np.ndarray | pl.Series,
+    timestamps: pl.Series,
+    *,
+    initial_capital: float,
+    periods_per_year: float | None = None,
+) -> dict[str, float]:
+    """total_return, annual_return, sharpe, sortino (as in `summarize`), max_drawdown (from the
+    running peak of the curve, starting at `initial_capital`) and n_bars of an equity curve
+    alone, e.g. one stitched from walk-forward folds. `periods_per_year` is inferred from
+    `timestamps` when None (1.0 for a single bar)."""
+    eq = np.asarray(equity, dtype=np.float64)
+    if len(eq) == 0:
+        return {"total_return": 0.0, "annual_return": 0.0, "sharpe": 0.0, "sortino": 0.0, "max_drawdown": 0.0,
+                "n_bars": 0.0}
+    ppy = periods_per_year
+    if ppy is None:
+        ppy = _infer_periods_per_year(timestamps) if len(eq) > 1 else 1.0
+    out = _return_stats(eq, initial_capital, ppy)
+    del out["final_equity"]
+    peak = np.maximum.accumulate(np.concatenate([[initial_capital], eq]))[1:]
+    out["max_drawdown"] = float(np.max(1.0 - eq / peak))
+    out["n_bars"] = float(len(eq))
     return out
 
 

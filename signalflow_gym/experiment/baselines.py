@@ -5,7 +5,8 @@
   each bar (what an untrained agent with action masking would do).
 - `ThresholdModel`: the guide's model: ENTER every signal with probability > `threshold`;
   exits come from the config's TP/SL fallback only.
-- `buy_and_hold`: equal capital per pair at the first bar, minus one entry fee, held to the end.
+- `buy_and_hold` (`BuyAndHoldModel`): equal capital per pair at its first bar, less one entry
+  fee, held to the end, through the backtester like every other result.
 
 Action-space policies for episode export: `RandomActionPolicy`, `ThresholdActionPolicy`
 (observation + mask -> action index).
@@ -16,13 +17,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-import polars as pl
 
-from signalflow.core.bar_metrics import METRIC_NAMES
-from signalflow.strategy.metrics import summarize
-from signalflow.strategy.model import StrategyAction, StrategyDecision
+from signalflow.strategy.broker import BacktestBroker
+from signalflow.strategy.broker.executor import VirtualSpotExecutor
+from signalflow.strategy.model import ModelEntryRule, StrategyAction, StrategyDecision
 from signalflow.strategy.model.context import ModelContext
-from signalflow.strategy.runner import MarketData
+from signalflow.strategy.runner import BacktestRunner, MarketData
 from signalflow.strategy.runner.result import BacktestResult
 from signalflow_gym.actions import make_action_mapper
 from signalflow_gym.config import EnvConfig, build_runner
@@ -34,6 +34,7 @@ __all__ = [
     "RandomActionPolicy",
     "ThresholdActionPolicy",
     "backtest_model",
+    "BuyAndHoldModel",
     "buy_and_hold",
 ]
 
@@ -79,53 +80,41 @@ def backtest_model(config: EnvConfig, model: Any, market: MarketData, *, strateg
     return runner.result
 
 
-def buy_and_hold(market: MarketData, *, initial_capital: float, fee_rate: float) -> tuple[pl.DataFrame, dict[str, float]]:
-    """Equal-weight buy-and-hold: `(metrics_df, summary)`.
+class BuyAndHoldModel:
+    """ENTER each pair once, at its first bar in the run, with an equal share of the capital
+    (`size_multiplier` 1 on an entry rule whose `base_position_size` is that share)."""
 
-    Each pair gets ``initial_capital / n_pairs``; at its first bar it buys
-    ``notional = share / (1 + fee_rate)`` at the close (one entry fee, no exit fee)
-    and is marked to its last close afterwards; cash before a pair's first bar stays cash.
-    """
-    mark = market.mark  # [T, P], NaN before a pair's first bar
-    n_t, n_p = mark.shape
-    share = initial_capital / n_p
-    first = np.argmax(np.isfinite(mark), axis=0)
-    price0 = mark[first, np.arange(n_p)]
-    qty = share / (1.0 + fee_rate) / price0
-    fee = share - share / (1.0 + fee_rate)
-    held = np.isfinite(mark)
-    value = np.where(held, qty[None, :] * np.nan_to_num(mark), share)
-    equity = value.sum(axis=1)
-    positions_value = np.where(held, qty[None, :] * np.nan_to_num(mark), 0.0).sum(axis=1)
-    peak = np.maximum.accumulate(np.concatenate([[initial_capital], equity]))[1:]
-    dd = 1.0 - equity / peak
-    open_pos = held.sum(axis=1).astype(float)
-    fees = np.cumsum(np.where(np.arange(n_t)[:, None] == first[None, :], fee, 0.0).sum(axis=1))
-    cols: dict[str, Any] = {
-        "timestamp": pl.Series("timestamp", market.timestamps, dtype=pl.Int64).cast(pl.Datetime("us")),
-    }
-    derived = {
-        "equity": equity,
-        "cash": equity - positions_value,
-        "positions_value": positions_value,
-        "gross_exposure": positions_value,
-        "exposure": positions_value / equity,
-        "total_return": equity / initial_capital - 1.0,
-        "peak_equity": peak,
-        "orders_filled": np.cumsum((np.arange(n_t)[:, None] == first[None, :]).sum(axis=1)).astype(float),
-        "current_drawdown": dd,
-        "max_drawdown": np.maximum.accumulate(dd),
-        "open_positions": open_pos,
-        "fees_paid": fees,
-        "unrealized_pnl": positions_value - (qty[None, :] * price0[None, :] * held).sum(axis=1),
-    }
-    for name in METRIC_NAMES:
-        cols[name] = derived.get(name, np.zeros(n_t))
-    metrics_df = pl.DataFrame(cols)
-    last = mark[-1]
-    trades = pl.DataFrame({"is_closed": [False] * n_p, "net_pnl": (qty * (last - price0) - fee).tolist()})
-    summary = summarize(metrics_df, trades, initial_capital=initial_capital, periods_per_year=None if n_t > 1 else 1.0)
-    return metrics_df, summary
+    def __init__(self) -> None:
+        self.entered: set[str] = set()
+
+    def on_run_start(self) -> None:
+        self.entered = set()
+
+    def decide(self, context: ModelContext) -> list[StrategyDecision]:
+        new = [pair for pair in context.prices if pair not in self.entered]
+        self.entered.update(new)
+        return [StrategyDecision(action=StrategyAction.ENTER, pair=pair, meta={"direction": "long"}) for pair in new]
+
+
+def buy_and_hold(market: MarketData, config: EnvConfig) -> BacktestResult:
+    """Equal-weight buy-and-hold through the backtester: each pair gets ``1 / n_pairs`` of the
+    equity at its first bar, less its entry fee (notional ``share / (1 + fee_rate)``, so the
+    entry costs exactly the share; a later pair's share is reduced to the free cash if need
+    be), filled by `config`'s broker (fees, slippage, `fill_at`) and held to the end, with no
+    exit rule. Cash before a pair's first bar stays cash."""
+    config = EnvConfig.coerce(config)
+    broker, n_pairs = config.broker, market.n_pairs
+    runner = BacktestRunner(
+        strategy_id="buy_and_hold",
+        broker=BacktestBroker(executor=VirtualSpotExecutor(fee_rate=broker.fee_rate, slippage_pct=broker.slippage_pct)),
+        entry_rules=[
+            ModelEntryRule(BuyAndHoldModel(), base_position_size=1.0 / n_pairs / (1.0 + broker.fee_rate), max_positions=n_pairs)
+        ],
+        initial_capital=broker.initial_capital,
+        fill_at=broker.fill_at,
+    )
+    runner.run(market)
+    return runner.result
 
 
 # --------------------------------------------------------------------------- action-space policies (export)

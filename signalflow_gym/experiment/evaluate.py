@@ -162,10 +162,9 @@ def evaluate(
         baselines["threshold"] = {**res.summary, "threshold": thr}
         curves[f"threshold {thr:g}"] = res.metrics_df
     if "buy_and_hold" in names:
-        metrics_df, summary = buy_and_hold(market, initial_capital=env_cfg.broker.initial_capital,
-                                           fee_rate=env_cfg.broker.fee_rate)
-        baselines["buy_and_hold"] = summary
-        curves["buy_and_hold"] = metrics_df
+        res = buy_and_hold(market, env_cfg)
+        baselines["buy_and_hold"] = res.summary
+        curves["buy_and_hold"] = res.metrics_df
 
     agent_ret = result.summary["total_return"]
     margins = {}

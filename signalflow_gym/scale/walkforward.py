@@ -49,6 +49,7 @@ import numpy as np
 import polars as pl
 
 from signalflow.core.errors import ConfigError
+from signalflow.strategy.metrics import equity_curve_summary
 
 __all__ = [
     "SCHEMES",
@@ -198,8 +199,7 @@ def _equity_frame(run_report: Mapping[str, Any], report_dir: Path, market: Any, 
     from signalflow_gym.experiment.baselines import HoldModel, ThresholdModel, backtest_model, buy_and_hold
 
     capital = env_cfg.broker.initial_capital
-    bh_df, _ = buy_and_hold(market, initial_capital=capital, fee_rate=env_cfg.broker.fee_rate)
-    frame = bh_df.select("timestamp", pl.col("equity").alias("buy_and_hold"))
+    frame = buy_and_hold(market, env_cfg).metrics_df.select("timestamp", pl.col("equity").alias("buy_and_hold"))
     bars = pl.read_parquet(report_dir / "bars.parquet")
     agent = bars.group_by("timestamp", maintain_order=True).agg(pl.col("metric_equity").last().alias("agent"))
     frame = frame.join(agent, on="timestamp", how="left")
@@ -317,22 +317,6 @@ def stitch_equity(curves: Sequence[pl.DataFrame], initial_capital: float) -> pl.
         return pl.DataFrame({"timestamp": [], "fold": []}, schema={"timestamp": pl.Datetime("us"), "fold": pl.Int64})
     return pl.concat(out, how="diagonal").select("timestamp", "fold", *[c for c in out[0].columns
                                                                        if c not in ("timestamp", "fold")])
-
-
-def curve_stats(equity: np.ndarray, timestamps: pl.Series, initial_capital: float) -> dict[str, float]:
-    """total_return, sharpe (per-bar returns, annualised like `summarize`), max_drawdown, n_bars."""
-    from signalflow.strategy.metrics import periods_per_year
-
-    if len(equity) == 0:
-        return {"total_return": 0.0, "sharpe": 0.0, "max_drawdown": 0.0, "n_bars": 0.0}
-    prev = np.concatenate([[initial_capital], equity[:-1]])
-    r = equity / prev - 1.0
-    sd = float(np.std(r, ddof=1)) if len(r) > 1 else 0.0
-    ppy = periods_per_year(timestamps) if len(r) > 1 else 1.0
-    sharpe = float(np.mean(r) / sd * math.sqrt(ppy)) if sd > 0 else 0.0
-    peak = np.maximum.accumulate(np.concatenate([[initial_capital], equity]))[1:]
-    return {"total_return": float(equity[-1] / initial_capital - 1.0), "sharpe": sharpe,
-            "max_drawdown": float(np.max(1.0 - equity / peak)), "n_bars": float(len(equity))}
 
 
 _TABLE_KEYS = ("total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "n_trades", "exposure", "fees")
@@ -575,8 +559,8 @@ def _combine(records: list[dict[str, Any]], out: Path, meta: dict[str, Any], cfg
     if stitched_df.height:
         _write_parquet(stitched_df, out / "oos_equity.parquet")
         for name in [c for c in stitched_df.columns if c not in ("timestamp", "fold")]:
-            stitched[name] = curve_stats(stitched_df.get_column(name).to_numpy(), stitched_df.get_column("timestamp"),
-                                         capital)
+            stitched[name] = equity_curve_summary(stitched_df.get_column(name).to_numpy(),
+                                                  stitched_df.get_column("timestamp"), initial_capital=capital)
         if plot:
             _plot(stitched_df, out / "equity.png",
                   title=f"{cfg.name}: out-of-sample equity over {len(curves)} folds ({meta['scheme']}, gap {meta['gap']})")

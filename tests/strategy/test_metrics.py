@@ -6,6 +6,7 @@ import math
 import re
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -252,3 +253,23 @@ def test_format_summary_table_markdown_rows_per_run() -> None:
 def test_format_summary_table_missing_key_raises_config_error() -> None:
     with pytest.raises(ConfigError, match=r"^summary of run `x` must have keys"):
         format_summary_table({"x": {"sharpe": 1.0}})
+
+
+def test_equity_curve_summary_agrees_with_summarize_on_a_run():
+    """The statistics of a bare equity curve are those `summarize` reports for the run it came from."""
+    from datetime import datetime, timedelta
+
+    from signalflow.strategy.metrics import equity_curve_summary
+
+    n = 50
+    ts = pl.Series("timestamp", [datetime(2024, 1, 1) + timedelta(hours=i) for i in range(n)])
+    equity = 10_000.0 * (1.0 + 0.01 * np.sin(np.arange(n) / 3.0)) * (1.0005 ** np.arange(n))
+    peak = np.maximum.accumulate(np.concatenate([[10_000.0], equity]))[1:]
+    metrics_df = pl.DataFrame({"timestamp": ts, **{name: np.zeros(n) for name in METRIC_NAMES}}).with_columns(
+        pl.Series("equity", equity), pl.Series("current_drawdown", 1.0 - equity / peak))
+    trades_df = pl.DataFrame({"is_closed": [True], "net_pnl": [1.0]})
+    full = summarize(metrics_df, trades_df, initial_capital=10_000.0)
+    curve = equity_curve_summary(equity, ts, initial_capital=10_000.0)
+    for key in ("total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "n_bars"):
+        assert curve[key] == full[key], key
+    assert equity_curve_summary(np.array([]), ts.head(0), initial_capital=1.0)["n_bars"] == 0.0

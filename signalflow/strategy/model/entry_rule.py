@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from signalflow.core.enums import PositionType
 from signalflow.core.order import Order
-from signalflow.core.state import DECISION_CACHE_KEY, StrategyState
+from signalflow.core.state import StrategyState
 from signalflow.strategy.component.base import EntryRule, record_skip
 from signalflow.strategy.component.orders import (
     check_fraction,
@@ -70,10 +70,7 @@ class ModelEntryRule(EntryRule):
         notify_run_start(self.model)
 
     def check_entries(self, context: ModelContext, state: StrategyState) -> list[Order]:
-        cache = state.runtime.get(DECISION_CACHE_KEY)  # usually filled by ModelExitRule this bar
-        decisions = None if cache is None else cache.get(id(self.model))
-        if decisions is None:
-            decisions = decisions_for(self.model, context, state)
+        decisions = decisions_for(self.model, context, state)  # usually cached by ModelExitRule this bar
         if not decisions:
             return []
         orders: list[Order] = []

@@ -14,7 +14,7 @@ from signalflow.core.errors import RunStateError
 from signalflow.core.portfolio import Portfolio
 from signalflow.core.state import StrategyState
 from signalflow.core.trade import Trade, trades_frame
-from signalflow.data.market import MarketData
+from signalflow.data.market import BarCursor, MarketData
 from signalflow.strategy.broker.backtest_broker import BacktestBroker
 from signalflow.strategy.component.base import EntryRule, ExitRule
 from signalflow.strategy.metrics import summarize
@@ -86,6 +86,7 @@ class BacktestRun:
         if not (isinstance(start, (int, np.integer)) and isinstance(end, (int, np.integer)) and 0 <= start < end <= n):
             raise RunStateError(f"bar range [{start}, {end}) must be non-empty and inside [0, {n}]")
         self.market = market
+        self.bars = BarCursor(market)
         self.start, self.end = int(start), int(end)
         self.fill_at = fill_at
         self.initial_capital = initial_capital
@@ -203,8 +204,7 @@ class BacktestRun:
         self._check_can_drive()
         if self.context is not None:
             raise RunStateError(f"bar {self.bar} is open; call end_bar() first")
-        while (ctx := self._guarded(self._open_next_bar)) is not None:
-            self._guarded(self._end_bar, ctx)
+        self._guarded(self._run_remaining_bars)
         self.bar = None
 
     def finish(self) -> BacktestResult:
@@ -284,6 +284,10 @@ class BacktestRun:
             self._in_bar = False
 
     # -- one bar ----------------------------------------------------------------------------------
+    def _run_remaining_bars(self) -> None:
+        while (ctx := self._open_next_bar()) is not None:
+            self._end_bar(ctx)
+
     def _open_next_bar(self) -> ModelContext | None:
         """Open bars from `_next` on until one needs a decision; its context (None at the end).
 
@@ -291,7 +295,7 @@ class BacktestRun:
         positions to the bar's prices and measure (pre-trade). With `skip_idle_bars`, a bar
         with no signal, no position and no pending order is recorded as it stands.
         """
-        state, market, broker = self.state, self.market, self.broker
+        state, market, broker, bars = self.state, self.market, self.broker, self.bars
         portfolio = state.portfolio
         while self._next < self.end:
             t = self._next
@@ -300,9 +304,9 @@ class BacktestRun:
             changed = broker.has_pending
             if changed:
                 broker.fill_pending(t)
-            time = market.datetime_at(t)
+            time = bars.datetime_at(t)
             if portfolio.open_count:
-                portfolio.mark(market.mark_row(t), market.pair_index, time)
+                portfolio.mark(bars.mark_row(t), market.pair_index, time)
                 changed = True
             if changed:
                 state.metrics = self.recorder.measure(portfolio, state.log)
@@ -315,14 +319,9 @@ class BacktestRun:
                 self._record(t, time, None)
                 self._idle += 1
                 continue
+            # (positional: a keyword call costs twice as much, once per bar)
             return ModelContext(
-                timestamp=time,
-                signals=market.signals_at(t),
-                prices=market.prices_at(t),
-                positions=portfolio.open_positions(),
-                metrics=state.metrics,
-                runtime=state.runtime,
-                bar_index=t,
+                time, market.signals_at(t), bars.prices_at(t), portfolio.open_positions(), state.metrics, state.runtime, t
             )
         return None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from signalflow.core.enums import PositionType
 from signalflow.core.order import Order
 from signalflow.core.state import StrategyState
@@ -12,7 +14,9 @@ from signalflow.strategy.component.orders import (
     check_probability,
     entry_order,
 )
-from signalflow.strategy.model.context import ModelContext
+
+if TYPE_CHECKING:
+    from signalflow.strategy.model.context import ModelContext
 
 __all__ = ["SignalEntryRule"]
 

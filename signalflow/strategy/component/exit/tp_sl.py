@@ -13,11 +13,11 @@ from signalflow.core.order import Order
 from signalflow.core.state import StrategyState
 from signalflow.strategy.component.base import ExitRule
 from signalflow.strategy.component.orders import exit_order
-from signalflow.strategy.model.context import ModelContext
 
 if TYPE_CHECKING:
     from signalflow.core.position import Position
     from signalflow.data.market import MarketData
+    from signalflow.strategy.model.context import ModelContext
 
 __all__ = ["TakeProfitStopLossExit"]
 
@@ -66,7 +66,7 @@ class TakeProfitStopLossExit(ExitRule):
         # (pair, lo, hi) -> (from bar, first bar >= it whose price reaches lo or hi)
         self._crossings: dict[tuple[str, float, float], tuple[int, int]] = {}
 
-    def on_start(self, market: "MarketData") -> None:
+    def on_start(self, market: MarketData) -> None:
         if market is not self._market:
             self._crossings = {}
         self._market = market
@@ -138,7 +138,7 @@ class TakeProfitStopLossExit(ExitRule):
         self._crossings[key] = (start, hit)
         return hit
 
-    def _pair_levels(self, positions: list["Position"]) -> dict[str, tuple[float, float]]:
+    def _pair_levels(self, positions: list[Position]) -> dict[str, tuple[float, float]]:
         """pair -> (lo, hi): a price at or below `lo` or at or above `hi` reaches some position's
         take-profit or stop. `lo` is the highest of the long stops and short take-profit levels,
         `hi` the lowest of the long take-profit levels and short stops."""
@@ -157,7 +157,7 @@ class TakeProfitStopLossExit(ExitRule):
             levels[pos.pair] = (lo, hi)
         return levels
 
-    def _intrabar_exit(self, pos: "Position", bar: int, context: ModelContext) -> Order | None:
+    def _intrabar_exit(self, pos: Position, bar: int, context: ModelContext) -> Order | None:
         market = self._market
         if market is None:
             raise ConfigError("TakeProfitStopLossExit(intrabar=True) needs the run's market; run it inside BacktestRunner")
