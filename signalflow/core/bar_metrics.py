@@ -7,6 +7,7 @@ Every value is read from the `Portfolio` (cash, marked values, PnL, fees) and th
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Iterator
@@ -47,7 +48,10 @@ METRIC_NAMES: tuple[str, ...] = (
 
 _INDEX: dict[str, int] = {name: i for i, name in enumerate(METRIC_NAMES)}
 
-#: One row of `MetricsRecorder.values` in memory: len(METRIC_NAMES) native float64s.
+#: Rows per block of `MetricsRecorder` (144 KiB).
+_BLOCK_ROWS = 1024
+
+#: One row of a `MetricsRecorder` block in memory: len(METRIC_NAMES) native float64s.
 _ROW = struct.Struct(f"={len(METRIC_NAMES)}d")
 
 
@@ -97,37 +101,42 @@ class BarMetrics(Mapping):
 
 
 class MetricsRecorder:
-    """The per-bar metrics of one run of at most `n_bars` bars.
+    """The per-bar metrics of one run.
 
     `measure(portfolio, log)` reads the portfolio's totals (as of its last mark or fill)
     and the log's counters, updates the running peak and maximum drawdown, and returns
-    the `BarMetrics`; `record(metrics)` writes them as the next row of `values`, a
-    preallocated ``[n_bars, len(METRIC_NAMES)]`` float64 array (8 bytes per value; no
-    Python object per bar is kept), packing the row straight into the array's memory
-    (`struct`), which costs about half of numpy's conversion of a row of Python floats.
-    `rows()` is the recorded part.
+    the `BarMetrics`; `record(metrics)` packs them (`struct`) as the next bar's row into
+    blocks of 1,024 rows of float64: 8 bytes per value, no Python object per bar kept.
+    `columns()` gives the rows as one ``[len(METRIC_NAMES), bars]`` array, each metric
+    contiguous, which polars wraps without a copy. Each block is an anonymous memory map, so
+    with `release=True` it goes back to the system as soon as it is copied: the rows are
+    never held twice (malloc would keep freed blocks of this size in the process).
     """
 
-    __slots__ = ("initial_capital", "values", "peak", "max_drawdown", "_written", "_repeats", "_last", "_memory")
+    __slots__ = ("initial_capital", "peak", "max_drawdown", "count", "released", "_blocks")
 
-    def __init__(self, n_bars: int, initial_capital: float) -> None:
+    def __init__(self, initial_capital: float) -> None:
         self.initial_capital = float(initial_capital)
-        self.values = np.zeros((n_bars, len(METRIC_NAMES)), dtype=np.float64)
         self.peak = self.initial_capital
         self.max_drawdown = 0.0
-        self._written = 0  # rows in `values`
-        self._repeats = 0  # rows after them equal to the last one, not yet copied
-        self._last: BarMetrics | None = None
-        self._memory = memoryview(self.values).cast("B")
+        self.count = 0
+        self._blocks: list[mmap.mmap] = []
+        self.released = False
 
     def __getstate__(self) -> dict[str, Any]:
-        # the memoryview onto `values` does not pickle: it is made again from the copy
-        return {name: getattr(self, name) for name in self.__slots__ if name != "_memory"}
+        state = {name: getattr(self, name) for name in self.__slots__}
+        state["_blocks"] = [bytes(block) for block in self._blocks]  # memory maps do not pickle
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        blocks = state.pop("_blocks")
         for name, value in state.items():
             setattr(self, name, value)
-        self._memory = memoryview(self.values).cast("B")
+        self._blocks = []
+        for data in blocks:
+            block = _new_block()
+            block[:] = data
+            self._blocks.append(block)
 
     def measure(self, portfolio: "Portfolio", log: "RunLog") -> BarMetrics:
         """The metrics of `portfolio` now (see `METRIC_NAMES`)."""
@@ -165,30 +174,37 @@ class MetricsRecorder:
         )
 
     def record(self, metrics: BarMetrics) -> None:
-        """Write `metrics` as the next bar's row. The same `BarMetrics` object as the previous
-        bar's (nothing open, nothing happened) is only counted; such runs of rows are copied
-        from the row before them at once, when the next different row comes (or `rows()`)."""
-        if metrics is self._last:
-            self._repeats += 1
-            return
-        self._fill_repeats()
-        _ROW.pack_into(self._memory, self._written * _ROW.size, *metrics.values_list)
-        self._written += 1
-        self._last = metrics
+        """Write `metrics` as the next bar's row."""
+        slot = self.count % _BLOCK_ROWS
+        if slot == 0:
+            self._check_not_released()
+            self._blocks.append(_new_block())
+        _ROW.pack_into(self._blocks[-1], slot * _ROW.size, *metrics.values_list)
+        self.count += 1
 
-    @property
-    def count(self) -> int:
-        """Bars recorded so far."""
-        return self._written + self._repeats
+    def columns(self, *, release: bool = False) -> np.ndarray:
+        """The recorded rows as ``[len(METRIC_NAMES), bars recorded]``, one contiguous row per
+        metric. `release=True` frees each block once copied (the recorder is then done)."""
+        self._check_not_released()
+        out = np.empty((len(METRIC_NAMES), self.count), dtype=np.float64)
+        for k, block in enumerate(self._blocks):
+            start = k * _BLOCK_ROWS
+            stop = min(start + _BLOCK_ROWS, self.count)
+            rows = np.frombuffer(block, dtype=np.float64).reshape(_BLOCK_ROWS, len(METRIC_NAMES))
+            out[:, start:stop] = rows[: stop - start].T
+            del rows
+            if release:
+                block.close()
+        if release:
+            self._blocks = []
+            self.released = True
+        return out
 
-    def _fill_repeats(self) -> None:
-        if self._repeats:
-            end = self._written + self._repeats
-            self.values[self._written : end] = self.values[self._written - 1]
-            self._written = end
-            self._repeats = 0
+    def _check_not_released(self) -> None:
+        if self.released:
+            raise ValueError("this recorder's rows were handed out by columns(release=True); it records no more")
 
-    def rows(self) -> np.ndarray:
-        """The recorded rows, ``[bars recorded, len(METRIC_NAMES)]`` (a view)."""
-        self._fill_repeats()
-        return self.values[: self._written]
+
+def _new_block() -> mmap.mmap:
+    """An anonymous, zero-filled memory map for `_BLOCK_ROWS` rows."""
+    return mmap.mmap(-1, _BLOCK_ROWS * _ROW.size)

@@ -1,10 +1,11 @@
 """`MarketData`: a run's inputs converted once into aligned `[bars, pairs]` numpy arrays.
 
 What is computed once per market: the timestamp axis, the price grids (open, high, low,
-close, volume, has_bar, mark), and where each bar's signals start in the signals frame
-(with the frame's rows read once). What is built when a bar is opened, and not kept: the
-bar's datetime (`datetime_at`), its tradable prices (`prices_at`), its mark row (`mark_row`)
-and its signals view (`signals_at`). So memory stays near the arrays' own size (about
+close, volume, has_bar, mark), and where each bar's signals start in the signals frame.
+What is built when a bar is opened, and not kept: the bar's datetime (`datetime_at`), its
+tradable prices (`prices_at`), its mark row (`mark_row`) and its signals view
+(`signals_at`); a run reads them through a `BarCursor`, which converts them a block of bars
+at a time. So memory stays near the arrays' own size (about
 60 bytes per pair-bar) however long the data, and the bar loop never filters a DataFrame.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -76,10 +78,10 @@ class MarketData:
     all_pairs_have_bar: np.ndarray  # bool, [T]
     signal_starts: np.ndarray  # int64, [T]
     signal_counts: np.ndarray  # int64, [T]
-    #: `signals.rows()`, read once (None when a column holds nested, mutable values)
-    signal_rows: tuple[tuple[Any, ...], ...] | None
-    #: `signals.columns`
+    #: `signals.columns`, and whether one holds nested (mutable) values, whose rows are then
+    #: converted afresh on every read rather than once
     signal_columns: tuple[str, ...]
+    nested_signal_columns: bool
     #: the `Signals` of a bar without signals (shared: its frame is read-only)
     no_signals: Signals
 
@@ -112,10 +114,10 @@ class MarketData:
         timestamp; see `build`). Keeps no reference to `bars`."""
         pairs = tuple(sorted(bars["pair"].unique().to_list()))
         pair_index = {p: i for i, p in enumerate(pairs)}
-        ts = bars["timestamp"].dt.epoch("us").to_numpy()
+        ts = bars["timestamp"].to_physical().to_numpy()  # Datetime("us"): microseconds, no copy
         axis = np.unique(ts)
         t_idx = np.searchsorted(axis, ts)
-        p_idx = bars["pair"].replace_strict(pair_index, return_dtype=pl.Int64).to_numpy()
+        p_idx = bars["pair"].replace_strict(pair_index, return_dtype=pl.Int32).to_numpy()
         T, P = len(axis), len(pairs)
 
         def grid(column: str) -> np.ndarray:
@@ -151,8 +153,8 @@ class MarketData:
             all_pairs_have_bar=_read_only(has_bar.all(axis=1)),
             signal_starts=_read_only(starts),
             signal_counts=_read_only(counts),
-            signal_rows=None if has_nested_columns(sigs) else tuple(sigs.rows()),
             signal_columns=tuple(sigs.columns),
+            nested_signal_columns=has_nested_columns(sigs),
             no_signals=Signals(BarSignalsFrame(sigs.head(0), ())),
         )
 
@@ -197,13 +199,15 @@ class MarketData:
         """Every pair's mark price at `t` (last close at or before t), by pair column."""
         return self.mark[t].tolist()
 
-    def signals_at(self, t: int) -> Signals:
-        """Bar `t`'s signals, as a read-only view in input order."""
+    def signals_at(self, t: int, rows: Sequence[tuple[Any, ...]] | None = None) -> Signals:
+        """Bar `t`'s signals, as a read-only view in input order. `rows`: the bar's rows of
+        `signals` as tuples, if the caller has them (see `BarCursor`); read here otherwise."""
         n = int(self.signal_counts[t])
         if not n:
             return self.no_signals
         s = int(self.signal_starts[t])
-        rows = None if self.signal_rows is None else self.signal_rows[s : s + n]
+        if rows is None and not self.nested_signal_columns:
+            rows = self.signals.slice(s, n).rows()
         return Signals(BarSignalsFrame(self.signals, rows, offset=s, length=n, columns=self.signal_columns))
 
     def close_column(self, pair: str) -> np.ndarray | None:
@@ -245,7 +249,7 @@ class BarCursor:
     Reading bar t outside the current block loads the block that starts at t.
     """
 
-    __slots__ = ("market", "block", "start", "stop", "_datetimes", "_marks", "_closes", "_complete")
+    __slots__ = ("market", "block", "start", "stop", "_datetimes", "_marks", "_closes", "_complete", "_signal_rows")
 
     def __init__(self, market: MarketData, *, block: int = 1024) -> None:
         self.market = market
@@ -255,6 +259,7 @@ class BarCursor:
         self._marks: list[list[float]] = []
         self._closes: list[list[float]] = []
         self._complete: list[bool] = []
+        self._signal_rows: list[tuple[Any, ...]] = []  # the block's rows of `market.signals`
 
     def _load(self, t: int) -> None:
         market = self.market
@@ -265,6 +270,10 @@ class BarCursor:
         self._marks = market.mark[a:b].tolist()
         self._closes = market.close[a:b].tolist()
         self._complete = market.all_pairs_have_bar[a:b].tolist()
+        if not market.nested_signal_columns:
+            first = int(market.signal_starts[a])
+            last = int(market.signal_starts[b - 1] + market.signal_counts[b - 1])
+            self._signal_rows = market.signals.slice(first, last - first).rows()
         self.start, self.stop = a, b
 
     def datetime_at(self, t: int) -> datetime:
@@ -289,6 +298,16 @@ class BarCursor:
             return dict(zip(pairs, row))
         has = self.market.has_bar[t].tolist()
         return {p: row[j] for j, p in enumerate(pairs) if has[j]}
+
+    def signals_at(self, t: int) -> Signals:
+        """`MarketData.signals_at(t)`, from the block's rows."""
+        if not self.start <= t < self.stop:
+            self._load(t)
+        market = self.market
+        if market.nested_signal_columns or not market.signal_counts[t]:
+            return market.signals_at(t)
+        s = int(market.signal_starts[t]) - int(market.signal_starts[self.start])
+        return market.signals_at(t, self._signal_rows[s : s + int(market.signal_counts[t])])
 
     def prices_at(self, t: int) -> PriceMap:
         """`MarketData.prices_at(t)`: the table is built on first read."""

@@ -197,9 +197,14 @@ def normalise_ohlcv(df: pl.DataFrame) -> pl.DataFrame:
             f"prices must be strictly positive: fix or drop that bar"
         )
 
-    body_hi = pl.max_horizontal("open", "close")
-    body_lo = pl.min_horizontal("open", "close")
-    hit = _first_violation(out, {"high": pl.col("high") < body_hi, "low": pl.col("low") > body_lo})
+    # (two comparisons each rather than max/min_horizontal: no temporary price column)
+    hit = _first_violation(
+        out,
+        {
+            "high": (pl.col("high") < pl.col("open")) | (pl.col("high") < pl.col("close")),
+            "low": (pl.col("low") > pl.col("open")) | (pl.col("low") > pl.col("close")),
+        },
+    )
     if hit:
         col, row = hit
         o, c, v = out["open"][row], out["close"][row], out[col][row]

@@ -216,8 +216,8 @@ def _return_stats(equity: np.ndarray, initial_capital: float, ppy: float | None)
     out = {"final_equity": final_equity, "total_return": final_equity / initial_capital - 1.0,
            "annual_return": 0.0, "sharpe": 0.0, "sortino": 0.0}
     n_bars = len(equity)
-    prev = [float(initial_capital), *equity[:-1].tolist()]
-    returns = pl.Series("r", equity.tolist(), dtype=pl.Float64) / pl.Series("p", prev, dtype=pl.Float64) - 1.0
+    prev = np.concatenate(([float(initial_capital)], equity[:-1]))
+    returns = pl.Series("r", equity, dtype=pl.Float64) / pl.Series("p", prev, dtype=pl.Float64) - 1.0
     mean_r = float(returns.mean())
     if ppy is not None:
         growth = final_equity / initial_capital

@@ -102,7 +102,7 @@ class BacktestRun:
         if exporter is not None:
             exporter.reset()
         self.skip_idle = bool(skip_idle_bars)
-        self.recorder = MetricsRecorder(self.end - self.start, initial_capital)
+        self.recorder = MetricsRecorder(initial_capital)
         self.state.metrics = self.recorder.measure(self.state.portfolio, self.state.log)
         self.bar: int | None = None
         self.context: ModelContext | None = None
@@ -215,7 +215,7 @@ class BacktestRun:
         portfolio = self.state.portfolio
         last_bar = self.start + self.recorder.count - 1
         trades_df = trades_frame(Trade.from_position(p, last_bar=last_bar) for p in portfolio.positions.values())
-        metrics_df = self.metrics_frame()
+        metrics_df = self._metrics_frame(release=True)  # the run is over: the rows are not needed twice
         ppy = None if metrics_df.height > 1 else 1.0
         summary = summarize(metrics_df, trades_df, initial_capital=self.initial_capital, periods_per_year=ppy)
         summary["orders_unfilled"] = float(len(self.broker.pending_orders))
@@ -233,12 +233,17 @@ class BacktestRun:
 
     def metrics_frame(self) -> pl.DataFrame:
         """Per-bar post-trade metrics recorded so far (`timestamp` + METRIC_NAMES), built from
-        the recorder's numpy columns."""
-        values = self.recorder.rows()
-        ts = self.market.timestamps[self.start : self.start + len(values)]
+        the recorder's columns (polars wraps them without a copy)."""
+        if self._finished is not None:
+            return self._finished.metrics_df
+        return self._metrics_frame(release=False)
+
+    def _metrics_frame(self, *, release: bool) -> pl.DataFrame:
+        values = self.recorder.columns(release=release)
+        ts = self.market.timestamps[self.start : self.start + values.shape[1]]
         columns: dict[str, Any] = {"timestamp": pl.Series("timestamp", ts, dtype=pl.Int64).cast(pl.Datetime("us"))}
-        for i, name in enumerate(METRIC_NAMES):
-            columns[name] = values[:, i]
+        for name, column in zip(METRIC_NAMES, values):
+            columns[name] = column
         return pl.DataFrame(columns)
 
     # -- guards ---------------------------------------------------------------------------------
@@ -321,7 +326,7 @@ class BacktestRun:
                 continue
             # (positional: a keyword call costs twice as much, once per bar)
             return ModelContext(
-                time, market.signals_at(t), bars.prices_at(t), portfolio.open_positions(), state.metrics, state.runtime, t
+                time, bars.signals_at(t), bars.prices_at(t), portfolio.open_positions(), state.metrics, state.runtime, t
             )
         return None
 
@@ -355,7 +360,7 @@ class BacktestRun:
         if exporter is None:
             return
         state = self.state
-        exporter.export_bar(time, self.market.signals_at(t) if signals is None else signals, state.metrics, state)
+        exporter.export_bar(time, self.bars.signals_at(t) if signals is None else signals, state.metrics, state)
         fills = self.broker.fills
         positions = state.portfolio.positions
         for f in fills[self._exported_fills :]:
