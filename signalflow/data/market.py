@@ -189,11 +189,15 @@ class MarketData:
 
     def price_table(self, t: int) -> dict[str, float]:
         """`prices_at(t)` as a plain dict, built now."""
-        row = self.close[t].tolist()
-        if self.all_pairs_have_bar[t]:
-            return dict(zip(self.pairs, row))
+        return self.tradable_prices(t, self.close[t].tolist(), bool(self.all_pairs_have_bar[t]))
+
+    def tradable_prices(self, t: int, closes: list[float], complete: bool) -> dict[str, float]:
+        """pair -> close at bar `t` for the pairs that have a bar, from the bar's row of closes
+        (`complete`: every pair has one)."""
+        if complete:
+            return dict(zip(self.pairs, closes))
         has = self.has_bar[t].tolist()
-        return {p: row[j] for j, p in enumerate(self.pairs) if has[j]}
+        return {p: closes[j] for j, p in enumerate(self.pairs) if has[j]}
 
     def mark_row(self, t: int) -> list[float]:
         """Every pair's mark price at `t` (last close at or before t), by pair column."""
@@ -292,12 +296,8 @@ class BarCursor:
         """`MarketData.price_table(t)`."""
         if not self.start <= t < self.stop:
             self._load(t)
-        row = self._closes[t - self.start]
-        pairs = self.market.pairs
-        if self._complete[t - self.start]:
-            return dict(zip(pairs, row))
-        has = self.market.has_bar[t].tolist()
-        return {p: row[j] for j, p in enumerate(pairs) if has[j]}
+        i = t - self.start
+        return self.market.tradable_prices(t, self._closes[i], self._complete[i])
 
     def signals_at(self, t: int) -> Signals:
         """`MarketData.signals_at(t)`, from the block's rows."""
