@@ -15,15 +15,13 @@ from signalflow.core.position import Position
 __all__ = ["Portfolio"]
 
 
-def _worth(qty: float, entry: float, long: bool, price: float) -> tuple[float, float, float]:
-    """``(value, gross exposure, unrealised PnL)`` of a position of `qty` entered at `entry`,
-    marked at `price`: a long is worth qty * price, a short its collateral qty * entry plus
-    its PnL. (`Portfolio.mark` writes the same arithmetic out, once per position per bar.)"""
+def _worth(qty: float, entry: float, long: bool, price: float) -> tuple[float, float]:
+    """``(value, gross exposure)`` of a position of `qty` entered at `entry`, marked at
+    `price`: a long is worth qty * price, a short its collateral qty * entry plus its PnL,
+    qty * (2 * entry - price). (`Portfolio.mark` writes the same arithmetic out, once per
+    position per bar.)"""
     exposure = qty * price
-    if long:
-        return exposure, exposure, exposure - qty * entry
-    pnl = qty * (entry - price)
-    return qty * entry + pnl, exposure, pnl
+    return (exposure if long else qty * (2.0 * entry - price)), exposure
 
 
 class Portfolio:
@@ -44,7 +42,7 @@ class Portfolio:
 
     __slots__ = (
         "_cash", "_positions", "_open", "_fees_paid", "_realized_pnl", "_trades_closed", "_version",
-        "_value", "_gross", "_unrealized", "_book", "pending_close", "pending_entries",
+        "_value", "_gross", "_unrealized", "_cost_basis", "_book", "pending_close", "pending_entries",
     )
 
     def __init__(self, cash: float) -> None:
@@ -55,7 +53,7 @@ class Portfolio:
         self._realized_pnl = 0.0
         self._trades_closed = 0
         self._version = 0
-        self._value = self._gross = self._unrealized = 0.0
+        self._value = self._gross = self._unrealized = self._cost_basis = 0.0
         # per open position, in opening order, what marking it needs besides the price:
         # (position, pair, qty, entry price, is long); rebuilt when a position opens or closes
         self._book: list[tuple[Position, str, float, float, bool]] = []
@@ -155,20 +153,14 @@ class Portfolio:
     def mark(self, prices: Sequence[float], columns: Mapping[str, int], time: datetime) -> None:
         """Mark every open position to ``prices[columns[pair]]`` at `time` (a bar's row of
         mark prices and the pair -> column map of that row); no cash moves."""
-        value = gross = unrealized = 0.0
+        value = gross = 0.0
         for position, pair, qty, entry, long in self._book:  # (`_worth`, once per position per bar)
             price = prices[columns[pair]]
             position.mark(price, time)
             exposure = qty * price
             gross += exposure
-            if long:
-                value += exposure
-                unrealized += exposure - qty * entry
-            else:
-                pnl = qty * (entry - price)
-                value += qty * entry + pnl
-                unrealized += pnl
-        self._value, self._gross, self._unrealized = value, gross, unrealized
+            value += exposure if long else qty * (2.0 * entry - price)
+        self._value, self._gross, self._unrealized = value, gross, value - self._cost_basis
 
     def apply(self, fill: Fill, *, meta: Mapping[str, Any] | None = None) -> Position:
         """Apply `fill`: an entry opens position `fill.position_id` (`meta`: its free-form data),
@@ -203,18 +195,20 @@ class Portfolio:
         return position
 
     def _revalue(self) -> None:
-        """Rebuild the marking book, and the totals at the prices the open positions hold
-        (after a fill: a new position at its fill price)."""
+        """Rebuild the marking book and the cost basis (sum of qty * entry price), and the
+        totals at the prices the open positions hold (after a fill: a new position at its
+        fill price). Unrealised PnL is value - cost basis, long or short."""
         self._book = [
             (p, p.pair, p.qty, p.entry_price, p.position_type is PositionType.LONG) for p in self._open.values()
         ]
-        value = gross = unrealized = 0.0
+        value = gross = cost = 0.0
         for position, _, qty, entry, long in self._book:
-            v, g, u = _worth(qty, entry, long, position.last_price)
+            v, g = _worth(qty, entry, long, position.last_price)
             value += v
             gross += g
-            unrealized += u
-        self._value, self._gross, self._unrealized = value, gross, unrealized
+            cost += qty * entry
+        self._cost_basis = cost
+        self._value, self._gross, self._unrealized = value, gross, value - cost
 
     def __repr__(self) -> str:
         return (

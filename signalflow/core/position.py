@@ -150,9 +150,7 @@ class Position:
         """Gross PnL of an open position at `last_price`; 0.0 once closed."""
         if self._is_closed:
             return 0.0
-        if self._position_type is _LONG:
-            return self._qty * self._last_price - self._qty * self._entry_price
-        return self._qty * (self._entry_price - self._last_price)
+        return self.side * (self._last_price - self._entry_price) * self._qty
 
     @property
     def entry_notional(self) -> float:
@@ -166,7 +164,7 @@ class Position:
             return 0.0
         if self._position_type is _LONG:
             return self._qty * self._last_price
-        return self._qty * self._entry_price + self._qty * (self._entry_price - self._last_price)
+        return self._qty * (2.0 * self._entry_price - self._last_price)  # collateral + PnL
 
     @property
     def net_pnl(self) -> float:
