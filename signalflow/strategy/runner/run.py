@@ -25,13 +25,9 @@ from signalflow.strategy.runner.result import BacktestResult, BarReport
 __all__ = ["BacktestRun"]
 
 
-def _orders(check: Any, orders: Iterable | None) -> Iterable:
-    """A rule's result: any iterable of orders (None is an error that names the rule)."""
-    if orders is None:
-        raise TypeError(
-            f"{getattr(check, '__qualname__', check)}() returned None; return a list of orders ([] for none)"
-        )
-    return orders
+def _returned_none(check: Any) -> TypeError:
+    """The error for a rule whose check returned None instead of a list of orders."""
+    return TypeError(f"{getattr(check, '__qualname__', check)}() returned None; return a list of orders ([] for none)")
 
 
 def _skips_bars(rule: ExitRule) -> bool:
@@ -341,13 +337,19 @@ class BacktestRun:
             quiet_until, quiet_version = self._quiet[i]
             if t < quiet_until and quiet_version == portfolio.version:
                 continue
-            for order in _orders(rule.check_exits, rule.check_exits(ctx, state)):
+            orders = rule.check_exits(ctx, state)
+            if orders is None:
+                raise _returned_none(rule.check_exits)
+            for order in orders:  # any iterable of orders
                 broker.submit(order, t)
             if self._skips_bars[i]:
                 k = rule.next_check_bar(ctx, state)
                 self._quiet[i] = (-1, -1) if k is None else (int(k), portfolio.version)
         for rule in self.entry_rules:
-            for order in _orders(rule.check_entries, rule.check_entries(ctx, state)):
+            orders = rule.check_entries(ctx, state)
+            if orders is None:
+                raise _returned_none(rule.check_entries)
+            for order in orders:
                 broker.submit(order, t)
         if log.events != events:  # a fill, rejection or skip: measure again
             state.metrics = self.recorder.measure(portfolio, log)
