@@ -1,5 +1,5 @@
 """`BarMetrics` (the portfolio metrics of one bar, a read-only mapping) and `MetricsRecorder`
-(measures a run's portfolio each bar and records the rows into preallocated numpy columns).
+(measures a run's portfolio each bar and records the rows as float64, 8 bytes per value).
 
 Every value is read from the `Portfolio` (cash, marked values, PnL, fees) and the run's
 `RunLog` (counters); the recorder adds only the running peak and drawdowns.

@@ -15,7 +15,7 @@ class PriceMap(Mapping):
 
     Reads (`prices["BTC"]`, `.get`, `in`, iteration, `dict(prices)`, `==`) work as on a
     dict; changes raise `TypeError` (copy it with `dict(prices)`). It pickles and
-    deep-copies. `PriceMap(build=f)` (or `PriceMap.deferred(f)`) makes one whose table is built by `build()`
+    deep-copies. `PriceMap(build=f)` makes one whose table is built by `build()`
     on first read, so a bar whose prices nobody reads costs nothing.
     """
 
@@ -26,15 +26,6 @@ class PriceMap(Mapping):
             raise TypeError("give PriceMap either `table` or `build`, not both")
         self._table: dict[str, float] | None = None if build is not None else dict(table or {})
         self._build = build
-
-    @classmethod
-    def deferred(cls, build: Callable[[], dict[str, float]]) -> "PriceMap":
-        """A map whose table is `build()`, called on first read."""
-        return cls(build=build)
-
-    def table(self) -> dict[str, float]:
-        """The prices as a (new) plain dict."""
-        return dict(self._read())
 
     def _read(self) -> dict[str, float]:
         table = self._table

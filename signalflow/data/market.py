@@ -5,16 +5,16 @@ close, volume, has_bar, mark), and where each bar's signals start in the signals
 What is built when a bar is opened, and not kept: the bar's datetime (`datetime_at`), its
 tradable prices (`prices_at`), its mark row (`mark_row`) and its signals view
 (`signals_at`); a run reads them through a `BarCursor`, which converts them a block of bars
-at a time. So memory stays near the arrays' own size (about
-60 bytes per pair-bar) however long the data, and the bar loop never filters a DataFrame.
+at a time. So memory stays near the arrays' own size (about 50 bytes per
+pair-bar) however long the data, and the bar loop never filters a DataFrame.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
