@@ -42,6 +42,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "orders_rejected",   # cumulative orders rejected (no cash, no price, ...)
     "orders_reduced",    # cumulative entry orders reduced to fit the available cash
     "decisions_skipped", # cumulative decisions skipped (unknown position, no price, below confidence, ...)
+    "borrow_paid",       # cumulative borrow cost of a margin account (short notional, borrowed cash)
 )
 
 
@@ -140,7 +141,7 @@ class MetricsRecorder:
 
     def measure(self, portfolio: "Portfolio", log: "RunLog") -> BarMetrics:
         """The metrics of `portfolio` now (see `METRIC_NAMES`)."""
-        cash, value, gross, unrealized, realized, fees, n_open, n_closed = portfolio.totals()
+        cash, value, gross, unrealized, realized, fees, n_open, n_closed, borrow = portfolio.totals()
         equity = cash + value
         peak = self.peak
         if equity > peak:
@@ -170,6 +171,7 @@ class MetricsRecorder:
                 log.orders_rejected,
                 log.orders_reduced,
                 log.decisions_skipped,
+                borrow,
             )
         )
 

@@ -38,6 +38,8 @@ class ExitReason(str, Enum):
     STOP_LOSS = "stop_loss"
     END_OF_DATA = "end_of_data"
     MANUAL = "manual"
+    #: closed by the account: a margin requirement breached, or a spot short's collateral used up
+    LIQUIDATION = "liquidation"
 
 
 class FillAt(str, Enum):

@@ -45,6 +45,8 @@ class Fill:
     The broker builds it and the portfolio applies it (`Portfolio.apply`): an entry fill
     opens position `position_id`, an exit fill closes it. `time` and `bar` are those of the
     bar it filled on (its close, its open with `fill_at="next_open"`, or a level inside it).
+    Slippage paid is ``(price - market_price) * qty`` for a buy, ``(market_price - price) * qty``
+    for a sell.
     """
 
     pair: str
@@ -58,3 +60,8 @@ class Fill:
     position_id: str
     is_entry: bool
     reason: str = ""
+    #: The bar price the fill was priced from, before slippage (None if not recorded).
+    market_price: float | None = None
+    #: Cash locked as initial margin by a margin-account entry (``notional / leverage``);
+    #: None for a spot entry and for exits.
+    margin: float | None = None

@@ -15,12 +15,14 @@ from signalflow.core.position import Position
 __all__ = ["Portfolio"]
 
 
-def _worth(qty: float, entry: float, long: bool, price: float) -> tuple[float, float]:
+def _worth(qty: float, entry: float, long: bool, margin: float | None, price: float) -> tuple[float, float]:
     """``(value, gross exposure)`` of a position of `qty` entered at `entry`, marked at
-    `price`: a long is worth qty * price, a short its collateral qty * entry plus its PnL,
-    qty * (2 * entry - price). (`Portfolio.mark` writes the same arithmetic out, once per
-    position per bar.)"""
+    `price`: a spot long is worth qty * price, a spot short its collateral qty * entry plus
+    its PnL, qty * (2 * entry - price); a margin position (`margin` not None) its margin plus
+    its PnL. (`Portfolio.mark` writes the same arithmetic out, once per position per bar.)"""
     exposure = qty * price
+    if margin is not None:
+        return margin + ((price - entry) if long else (entry - price)) * qty, exposure
     return (exposure if long else qty * (2.0 * entry - price)), exposure
 
 
@@ -34,6 +36,13 @@ class Portfolio:
     `unrealized_pnl`, `equity`) are those of the last mark or fill, summed position by
     position in opening order, so every reader gets the same bits.
 
+    Margin-account positions (`Position.margin` set) lock their margin instead of their
+    notional; borrow costs (`charge_borrow`) come out of cash, and a liquidation that
+    leaves cash below zero with nothing open is written off (`write_off_shortfall`), after
+    which the account takes no new entries (`halted`). So at every point
+    ``initial cash + realized_pnl + unrealized_pnl - fees_paid - borrow_paid + shortfall
+    == equity`` (to rounding).
+
     `positions` maps id -> `Position` for all positions, open or closed, in
     opening order. `pending_close` and `pending_entries` are kept by the broker for
     orders waiting for the next open (`fill_at="next_open"`), so that rules see what
@@ -42,7 +51,8 @@ class Portfolio:
 
     __slots__ = (
         "_cash", "_positions", "_open", "_fees_paid", "_realized_pnl", "_trades_closed", "_version",
-        "_value", "_gross", "_unrealized", "_cost_basis", "_book", "pending_close", "pending_entries",
+        "_value", "_gross", "_unrealized", "_cost_basis", "_book", "_borrow_paid", "_shortfall", "_halted_at",
+        "_n_short", "pending_close", "pending_entries",
     )
 
     def __init__(self, cash: float) -> None:
@@ -54,9 +64,13 @@ class Portfolio:
         self._trades_closed = 0
         self._version = 0
         self._value = self._gross = self._unrealized = self._cost_basis = 0.0
+        self._borrow_paid = self._shortfall = 0.0
+        self._halted_at: int | None = None
+        self._n_short = 0
         # per open position, in opening order, what marking it needs besides the price:
-        # (position, pair, qty, entry price, is long); rebuilt when a position opens or closes
-        self._book: list[tuple[Position, str, float, float, bool]] = []
+        # (position, pair, qty, entry price, is long, margin or None); rebuilt when a position
+        # opens or closes
+        self._book: list[tuple[Position, str, float, float, bool, float | None]] = []
         #: Ids of open positions with an exit order waiting for the next open.
         self.pending_close: set[str] = set()
         #: Entry orders waiting for the next open.
@@ -87,6 +101,31 @@ class Portfolio:
     def trades_closed(self) -> int:
         """Number of closed positions."""
         return self._trades_closed
+
+    @property
+    def borrow_paid(self) -> float:
+        """Borrow costs charged so far (quote currency; margin accounts)."""
+        return self._borrow_paid
+
+    @property
+    def shortfall(self) -> float:
+        """Losses beyond the account's equity written off after liquidations (quote currency, >= 0)."""
+        return self._shortfall
+
+    @property
+    def halted(self) -> bool:
+        """True once a shortfall was written off: the account takes no new entries."""
+        return self._halted_at is not None
+
+    @property
+    def halted_at(self) -> int | None:
+        """Bar at which the shortfall was written off, or None."""
+        return self._halted_at
+
+    @property
+    def short_count(self) -> int:
+        """Number of open short positions."""
+        return self._n_short
 
     @property
     def version(self) -> int:
@@ -141,12 +180,12 @@ class Portfolio:
         """cash + marked value of open positions."""
         return self._cash + self._value
 
-    def totals(self) -> tuple[float, float, float, float, float, float, int, int]:
+    def totals(self) -> tuple[float, float, float, float, float, float, int, int, float]:
         """``(cash, positions_value, gross_exposure, unrealized_pnl, realized_pnl, fees_paid,
-        open_count, trades_closed)`` in one call (what the per-bar metrics read)."""
+        open_count, trades_closed, borrow_paid)`` in one call (what the per-bar metrics read)."""
         return (
             self._cash, self._value, self._gross, self._unrealized, self._realized_pnl, self._fees_paid,
-            len(self._open), self._trades_closed,
+            len(self._open), self._trades_closed, self._borrow_paid,
         )
 
     # -- changes --------------------------------------------------------------------------------
@@ -154,18 +193,22 @@ class Portfolio:
         """Mark every open position to ``prices[columns[pair]]`` at `time` (a bar's row of
         mark prices and the pair -> column map of that row); no cash moves."""
         value = gross = 0.0
-        for position, pair, qty, entry, long in self._book:  # (`_worth`, once per position per bar)
+        for position, pair, qty, entry, long, margin in self._book:  # (`_worth`, once per position per bar)
             price = prices[columns[pair]]
             position.mark(price, time)
             exposure = qty * price
             gross += exposure
-            value += exposure if long else qty * (2.0 * entry - price)
+            if margin is None:
+                value += exposure if long else qty * (2.0 * entry - price)
+            else:
+                value += margin + ((price - entry) if long else (entry - price)) * qty
         self._value, self._gross, self._unrealized = value, gross, value - self._cost_basis
 
     def apply(self, fill: Fill, *, meta: Mapping[str, Any] | None = None) -> Position:
         """Apply `fill`: an entry opens position `fill.position_id` (`meta`: its free-form data),
-        paying ``qty * price + fee`` from cash (a short's notional is locked as collateral); an
-        exit closes it and releases its value less the fee. Returns the position.
+        paying ``qty * price + fee`` from cash (a spot short's notional is locked as collateral;
+        a margin entry pays ``fill.margin + fee``); an exit closes it and releases its value
+        less the fee. Returns the position.
 
         Raises `AccountingError`, changing nothing, for an entry whose id exists or whose cost
         exceeds the free cash, and for an exit of a position that is not open.
@@ -174,7 +217,7 @@ class Portfolio:
             position = Position.from_fill(fill, meta=meta)
             if position.id in self._positions:
                 raise AccountingError(f"position id `{position.id}` already exists; ids must be unique")
-            cost = fill.qty * fill.price + fill.fee
+            cost = (fill.qty * fill.price if fill.margin is None else fill.margin) + fill.fee
             if cost > self._cash * (1.0 + 1e-12) + 1e-9:
                 raise AccountingError(f"opening `{position.id}` needs {cost:.6f} cash, only {self._cash:.6f} is free")
             self._cash -= cost
@@ -194,19 +237,44 @@ class Portfolio:
         self._revalue()
         return position
 
+    def charge_borrow(self, amount: float) -> None:
+        """Pay `amount` (quote currency, >= 0) of borrow cost from cash (it may go below zero;
+        the margin check then sees the lower equity)."""
+        if not amount >= 0.0:
+            raise AccountingError(f"a borrow charge must be >= 0, was {amount!r}")
+        self._cash -= amount
+        self._borrow_paid += amount
+
+    def write_off_shortfall(self, bar: int) -> float:
+        """With nothing open and cash below zero (a loss beyond the equity, e.g. a gap through
+        a liquidation level), write the negative cash off as `shortfall`, set cash to 0 and
+        halt the account from bar `bar` on (no new entries). Returns the amount (0.0 if none)."""
+        if self._open:
+            raise AccountingError("a shortfall is written off only with no position open; liquidate them first")
+        if not self._cash < 0.0:
+            return 0.0
+        amount = -self._cash
+        self._cash = 0.0
+        self._shortfall += amount
+        if self._halted_at is None:
+            self._halted_at = bar
+        return amount
+
     def _revalue(self) -> None:
         """Rebuild the marking book and the cost basis (sum of qty * entry price), and the
         totals at the prices the open positions hold (after a fill: a new position at its
-        fill price). Unrealised PnL is value - cost basis, long or short."""
+        fill price). Unrealised PnL is value - cost basis, long or short (cost basis: qty *
+        entry on spot, the margin on a margin account)."""
         self._book = [
-            (p, p.pair, p.qty, p.entry_price, p.position_type is PositionType.LONG) for p in self._open.values()
+            (p, p.pair, p.qty, p.entry_price, p.position_type is PositionType.LONG, p.margin) for p in self._open.values()
         ]
+        self._n_short = sum(1 for entry in self._book if not entry[4])
         value = gross = cost = 0.0
-        for position, _, qty, entry, long in self._book:
-            v, g = _worth(qty, entry, long, position.last_price)
+        for position, _, qty, entry, long, margin in self._book:
+            v, g = _worth(qty, entry, long, margin, position.last_price)
             value += v
             gross += g
-            cost += qty * entry
+            cost += qty * entry if margin is None else margin
         self._cost_basis = cost
         self._value, self._gross, self._unrealized = value, gross, value - cost
 

@@ -56,7 +56,7 @@ class Position:
     __slots__ = (
         "_id", "_pair", "_position_type", "_qty", "_entry_price", "_entry_time", "_last_price", "_last_time",
         "_entry_bar", "_fees_paid", "_realized_pnl", "_is_closed", "_exit_price", "_exit_time", "_exit_bar",
-        "_exit_reason", "_meta",
+        "_exit_reason", "_meta", "_margin",
     )
 
     def __init__(
@@ -78,6 +78,7 @@ class Position:
         exit_bar: int | None = None,
         exit_reason: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        margin: float | None = None,
     ) -> None:
         self._id = id
         self._pair = pair
@@ -96,6 +97,7 @@ class Position:
         self._exit_bar = exit_bar
         self._exit_reason = exit_reason
         self._meta = dict(meta) if meta else {}
+        self._margin = margin
 
     @classmethod
     def from_fill(cls, fill: "Fill", *, meta: Mapping[str, Any] | None = None) -> "Position":
@@ -112,6 +114,7 @@ class Position:
             entry_bar=fill.bar,
             fees_paid=fill.fee,
             meta=meta,
+            margin=fill.margin,
         )
 
     id = _read_only("id", "Unique id within the run (`pos_000001`, ...).")
@@ -130,6 +133,11 @@ class Position:
     exit_time = _read_only("exit_time", "Time of the exit fill, or None while open.")
     exit_bar = _read_only("exit_bar", "Index of the exit bar, or None while open.")
     exit_reason = _read_only("exit_reason", "Why it was closed (`ExitReason` value or a rule's own), or None.")
+    margin = _read_only(
+        "margin",
+        "Cash locked as initial margin (``qty * entry_price / leverage``) if this is a margin-account "
+        "position; None for a spot position (a long holds the asset, a short locks its notional).",
+    )
 
     @property
     def meta(self) -> Mapping[str, Any]:
@@ -158,13 +166,37 @@ class Position:
         return self._qty * self._entry_price
 
     @property
+    def cost_basis(self) -> float:
+        """Cash paid at entry besides the fee: `margin` on a margin account, else ``qty * entry_price``."""
+        return self._qty * self._entry_price if self._margin is None else self._margin
+
+    @property
+    def borrowed(self) -> float:
+        """Cash borrowed for a leveraged margin long (``qty * entry_price - margin``); 0.0 otherwise."""
+        if self._margin is None or self._position_type is not _LONG:
+            return 0.0
+        return max(self._qty * self._entry_price - self._margin, 0.0)
+
+    @property
     def market_value(self) -> float:
-        """What the position adds to equity at `last_price` (0.0 once closed)."""
+        """What the position adds to equity at `last_price` (0.0 once closed): spot long
+        ``qty * price``, spot short ``qty * (2 * entry - price)`` (collateral + PnL), margin
+        ``margin + side * (price - entry) * qty``."""
         if self._is_closed:
             return 0.0
+        if self._margin is not None:
+            return self._margin + self.side * (self._last_price - self._entry_price) * self._qty
         if self._position_type is _LONG:
             return self._qty * self._last_price
         return self._qty * (2.0 * self._entry_price - self._last_price)  # collateral + PnL
+
+    def value_at(self, price: float) -> float:
+        """What the open position would add to equity marked at `price` (as `market_value`)."""
+        if self._margin is not None:
+            return self._margin + self.side * (price - self._entry_price) * self._qty
+        if self._position_type is _LONG:
+            return self._qty * price
+        return self._qty * (2.0 * self._entry_price - price)
 
     @property
     def net_pnl(self) -> float:
@@ -181,7 +213,8 @@ class Position:
 
     def apply(self, fill: "Fill") -> float:
         """Apply the exit `fill` that closes the whole position; return the cash it releases
-        (a long: ``qty * price - fee``; a short: collateral + PnL - fee).
+        (spot long: ``qty * price - fee``; spot short: collateral + PnL - fee; margin: margin +
+        PnL - fee, which is negative when the loss exceeds the margin).
 
         Raises `AccountingError` if the position is already closed (a position is never
         closed twice), or if the fill is not a full exit of this position.
@@ -207,6 +240,8 @@ class Position:
         self._exit_bar = fill.bar
         self._exit_reason = fill.reason
         self._is_closed = True
+        if self._margin is not None:
+            return self._margin + pnl - fee
         if self._position_type is _LONG:
             return self._qty * price - fee
         return self._qty * self._entry_price + pnl - fee

@@ -23,6 +23,7 @@ import polars as pl
 from signalflow.core.errors import DataValidationError
 from signalflow.core.prices import PriceMap
 from signalflow.core.signals import BarSignalsFrame, Signals, has_nested_columns
+from signalflow.data.validation import SPREAD_COLUMN
 
 __all__ = ["BarCursor", "MarketData", "as_frame"]
 
@@ -84,6 +85,9 @@ class MarketData:
     nested_signal_columns: bool
     #: the `Signals` of a bar without signals (shared: its frame is read-only)
     no_signals: Signals
+    #: the bars' optional `spread` column (bid-ask spread, quote currency), [T, P], NaN
+    #: where a pair has no bar; None when the bars have no such column
+    spread: np.ndarray | None = None
 
     @property
     def n_bars(self) -> int:
@@ -129,6 +133,7 @@ class MarketData:
 
         has_bar = np.zeros((T, P), dtype=bool, order="F")
         has_bar[t_idx, p_idx] = True
+        spread = grid(SPREAD_COLUMN) if SPREAD_COLUMN in bars.columns else None
         del t_idx, p_idx, ts
         close = prices["close"]
         mark = np.empty((T, P), order="F")
@@ -156,6 +161,7 @@ class MarketData:
             signal_columns=tuple(sigs.columns),
             nested_signal_columns=has_nested_columns(sigs),
             no_signals=Signals(BarSignalsFrame(sigs.head(0), ())),
+            spread=spread,
         )
 
     @property

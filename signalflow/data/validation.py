@@ -34,6 +34,8 @@ __all__ = [
 OHLCV_REQUIRED_COLUMNS: tuple[str, ...] = ("pair", "timestamp", "open", "high", "low", "close")
 #: Price columns, normalised to Float64, all strictly positive and finite.
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+#: Optional column of the bars: the bar's bid-ask spread in quote currency (>= 0).
+SPREAD_COLUMN = "spread"
 #: Allowed values of `signal_type`.
 SIGNAL_TYPES: tuple[str, ...] = ("rise", "fall", "none")
 #: Canonical schema of a signals frame (extra columns may follow).
@@ -161,6 +163,9 @@ def normalise_ohlcv(df: pl.DataFrame) -> pl.DataFrame:
     `timestamp` Datetime("us") naive UTC, prices/volume Float64; extra columns are
     kept after the canonical ones.
 
+    An optional `spread` column (the bar's bid-ask spread in quote currency, used by
+    `HalfSpreadSlippage(from_column=True)`) must be a finite number >= 0.
+
     Raises `DataValidationError` for an empty frame, missing columns, wrong dtypes,
     nulls, NaN/inf, non-positive prices, inconsistent high/low, negative volume,
     duplicate (pair, timestamp) or timestamps not strictly increasing within a pair.
@@ -188,6 +193,18 @@ def normalise_ohlcv(df: pl.DataFrame) -> pl.DataFrame:
     value_cols = [*PRICE_COLUMNS, "volume"]
     _check_nulls(out, ["pair", "timestamp", *value_cols])
     _check_finite(out, value_cols)
+
+    if SPREAD_COLUMN in out.columns:  # optional: the bar's bid-ask spread (quote currency)
+        out = out.with_columns(_float_expr(out, SPREAD_COLUMN).alias(SPREAD_COLUMN))
+        _check_nulls(out, [SPREAD_COLUMN])
+        _check_finite(out, [SPREAD_COLUMN])
+        hit = _first_violation(out, {SPREAD_COLUMN: pl.col(SPREAD_COLUMN) < 0})
+        if hit:
+            _, row = hit
+            raise DataValidationError(
+                f"`spread` must be >= 0 (the bid-ask spread in quote currency), was {out[SPREAD_COLUMN][row]} "
+                f"{_where(row, out['pair'][row])}; fix or drop that bar"
+            )
 
     hit = _first_violation(out, {c: pl.col(c) <= 0 for c in PRICE_COLUMNS})
     if hit:

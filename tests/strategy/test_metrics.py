@@ -64,7 +64,9 @@ NO_TRADES = pl.DataFrame(schema=TRADES_SCHEMA)
 # ---------------------------------------------------------------- METRIC_NAMES
 def test_metric_names_unchanged() -> None:
     assert METRIC_NAMES[:3] == ("equity", "cash", "positions_value")
-    assert len(METRIC_NAMES) == 18 and len(set(METRIC_NAMES)) == 18
+    # the 18 original names keep their order; margin accounts appended `borrow_paid`
+    assert len(METRIC_NAMES) == 19 and len(set(METRIC_NAMES)) == 19
+    assert METRIC_NAMES[17:] == ("decisions_skipped", "borrow_paid")
 
 
 # ---------------------------------------------------------------- periods_per_year

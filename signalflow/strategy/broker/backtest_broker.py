@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from signalflow.core.enums import FillAt
+from signalflow.core.enums import ExitReason, FillAt, OrderSide, PositionType
 from signalflow.core.order import Fill, Order
 from signalflow.core.state import RejectedOrder, StrategyState
+from signalflow.strategy.broker.executor.base import Executor, Quote
+from signalflow.strategy.broker.executor.margin import SECONDS_PER_YEAR
 from signalflow.strategy.broker.executor.spot import VirtualSpotExecutor
 
 if TYPE_CHECKING:
@@ -23,9 +25,12 @@ class BacktestBroker:
     before entries). Orders with an explicit `price` (intrabar stop / take-profit
     levels) fill at once. Positions change only here, by applying fills; an exit
     for a position that is no longer open is rejected and counted, never paid.
+
+    At each bar's mark the runner calls `settle(bar)`: the executor's borrow cost is charged
+    and its liquidations are filled (see `VirtualSpotExecutor`, `VirtualMarginExecutor`).
     """
 
-    def __init__(self, executor: VirtualSpotExecutor | None = None) -> None:
+    def __init__(self, executor: Executor | None = None) -> None:
         self.executor = executor if executor is not None else VirtualSpotExecutor()
         self._market: MarketData | None = None
         self._state: StrategyState | None = None
@@ -33,6 +38,8 @@ class BacktestBroker:
         self._pending: list[Order] = []
         self._next_id = 0
         self.fills: list[Fill] = []
+        #: Positions closed by the account (liquidations) in the current run.
+        self.liquidations = 0
 
     # -- run lifecycle -------------------------------------------------------------------
     def start(self, *, market: "MarketData", state: StrategyState, fill_at: FillAt) -> None:
@@ -43,6 +50,8 @@ class BacktestBroker:
         self._pending = []
         self._next_id = 0
         self.fills = []
+        self.liquidations = 0
+        self.executor.start(market)
 
     @property
     def pending_orders(self) -> list[Order]:
@@ -101,20 +110,68 @@ class BacktestBroker:
                 fills.append(fill)
         return fills
 
+    # -- the account, at each bar's mark ---------------------------------------------------------
+    def settle(self, bar: int) -> bool:
+        """Charge the borrow accrued since the previous bar and fill the executor's liquidations at
+        bar `bar` (its positions are marked); if cash is left below zero, close what is still open
+        at its mark and write the rest off as a shortfall. True if the portfolio changed."""
+        state, market, ex = self._state, self._market, self.executor
+        portfolio = state.portfolio
+        if not ex.is_margin and not portfolio.short_count:  # a spot account's longs cannot go below zero
+            return False
+        changed = False
+        if ex.is_margin and bar > 0:
+            years = (int(market.timestamps[bar]) - int(market.timestamps[bar - 1])) / 1e6 / SECONDS_PER_YEAR
+            cost = ex.borrow_cost(portfolio, market.mark_row(bar), market.pair_index, years, bar)
+            if cost > 0.0:
+                portfolio.charge_borrow(cost)
+                changed = True
+        orders = ex.liquidations(portfolio, market, bar)
+        if not orders:
+            return changed
+        for order in orders:
+            self._liquidate(order.position_id, order.price, bar)
+        if portfolio.cash < 0.0:
+            for position in portfolio.open_positions():  # spot: sell the rest to pay the debt
+                self._liquidate(position.id, float(market.mark[bar, market.pair_index[position.pair]]), bar)
+            portfolio.write_off_shortfall(bar)
+        return True
+
+    def _liquidate(self, position_id: str, price: float, bar: int) -> None:
+        """Close `position_id` by force at `price` (no slippage; the fee model's fee)."""
+        portfolio = self._state.portfolio
+        position = portfolio.get_open(position_id)
+        if position is None:
+            return
+        portfolio.pending_close.discard(position_id)
+        side = OrderSide.SELL if position.position_type is PositionType.LONG else OrderSide.BUY
+        quote = Quote(price, position.qty, self.executor.fee(position.qty, price, position.pair))
+        self._apply(position.pair, side, position.position_type, quote, bar, position_id, False, ExitReason.LIQUIDATION.value,
+                    market_price=price)
+        self.liquidations += 1
+
     # -- execution ----------------------------------------------------------------------------
     def _execute(self, order: Order, market_price: float, bar: int) -> Fill | None:
         """Price, size and charge `order` through the executor, then apply the fill to the portfolio."""
-        state, ex = self._state, self.executor
+        state, ex, market = self._state, self.executor, self._market
         portfolio = state.portfolio
-        price = ex.fill_price(order.side, market_price)
+        column = market.pair_index[order.pair]
         if order.position_id is None:
-            sized = ex.size_entry(order.notional, price, portfolio.cash)
-            if sized is None:
-                self._reject(order, bar, f"not enough cash: {portfolio.cash:.6f} free for {order.notional:.6f} notional")
+            if portfolio.halted:
+                self._reject(
+                    order, bar,
+                    f"the account was liquidated with a shortfall at bar {portfolio.halted_at}; it takes no new entries",
+                )
                 return None
-            qty, fee, reduced = sized
-            if reduced:
-                self._reject(order, bar, f"reduced to the free cash {portfolio.cash:.6f}", reduced=True)
+            quote = ex.quote_entry(
+                pair=order.pair, column=column, side=order.side, notional=order.notional, price=market_price, bar=bar,
+                budget=ex.entry_budget(portfolio),
+            )
+            if isinstance(quote, str):
+                self._reject(order, bar, quote)
+                return None
+            if quote.reduced:
+                self._reject(order, bar, quote.reduced, reduced=True)
             self._next_id += 1
             position_id = f"pos_{self._next_id:06d}"
         else:
@@ -122,24 +179,37 @@ class BacktestBroker:
             if position is None:
                 self._reject(order, bar, f"position {order.position_id!r} is not open (already closed)")
                 return None
-            qty = position.qty
-            fee = ex.fee(qty, price)
+            quote = ex.quote_exit(pair=order.pair, column=column, side=order.side, qty=position.qty, price=market_price, bar=bar)
+            if isinstance(quote, str):
+                self._reject(order, bar, quote)
+                return None
             position_id = position.id
+        return self._apply(
+            order.pair, order.side, order.position_type, quote, bar, position_id, order.position_id is None, order.reason,
+            market_price=market_price, meta=order.meta,
+        )
+
+    def _apply(
+        self, pair: str, side: OrderSide, position_type: PositionType, quote: Quote, bar: int, position_id: str,
+        is_entry: bool, reason: str, *, market_price: float, meta=None,
+    ) -> Fill:
         fill = Fill(
-            pair=order.pair,
-            side=order.side,
-            position_type=order.position_type,
-            qty=qty,
-            price=price,
-            fee=fee,
+            pair=pair,
+            side=side,
+            position_type=position_type,
+            qty=quote.qty,
+            price=quote.price,
+            fee=quote.fee,
             time=self._market.datetime_at(bar),
             bar=bar,
             position_id=position_id,
-            is_entry=order.position_id is None,
-            reason=order.reason,
+            is_entry=is_entry,
+            reason=reason,
+            market_price=market_price,
+            margin=quote.margin,
         )
-        portfolio.apply(fill, meta=order.meta)
-        state.log.fill()
+        self._state.portfolio.apply(fill, meta=meta)
+        self._state.log.fill()
         self.fills.append(fill)
         return fill
 

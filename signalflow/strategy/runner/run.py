@@ -215,6 +215,9 @@ class BacktestRun:
         ppy = None if metrics_df.height > 1 else 1.0
         summary = summarize(metrics_df, trades_df, initial_capital=self.initial_capital, periods_per_year=ppy)
         summary["orders_unfilled"] = float(len(self.broker.pending_orders))
+        summary["liquidations"] = float(self.broker.liquidations)
+        summary["liquidation_shortfall"] = portfolio.shortfall
+        summary["borrow_paid"] = portfolio.borrow_paid
         summary["model_calls"] = float(self.state.log.model_calls)
         self._finished = BacktestResult(
             state=self.state,
@@ -308,6 +311,7 @@ class BacktestRun:
             time = bars.datetime_at(t)
             if portfolio.open_count:
                 portfolio.mark(bars.mark_row(t), market.pair_index, time)
+                broker.settle(t)  # borrow, liquidations
                 changed = True
             if changed:
                 state.metrics = self.recorder.measure(portfolio, state.log)

@@ -2,54 +2,83 @@
 
 from __future__ import annotations
 
-import math
+from typing import TYPE_CHECKING
 
-from signalflow.core.enums import OrderSide
 from signalflow.core.errors import ConfigError
+from signalflow.strategy.broker.executor.base import Executor, LiquidationOrder
+from signalflow.strategy.broker.fees import FeeModel
+from signalflow.strategy.broker.slippage import SlippageModel
+
+if TYPE_CHECKING:
+    from signalflow.core.portfolio import Portfolio
+    from signalflow.data.market import MarketData
 
 __all__ = ["VirtualSpotExecutor"]
 
 
-class VirtualSpotExecutor:
-    """Simulated spot execution: no leverage, proportional fees and slippage.
+class VirtualSpotExecutor(Executor):
+    """Simulated spot execution: no leverage; fees, slippage and a volume cap as `Executor`.
 
-    - Fill price: `price * (1 + slippage_pct)` for buys, `price * (1 - slippage_pct)` for sells.
-    - Fee: `fee_rate * qty * fill_price`, paid in quote currency on every fill.
+    - Fill price: `price * (1 + slippage_pct)` for buys, `price * (1 - slippage_pct)` for
+      sells (or the `slippage` model's price).
+    - Fee: `fee_rate * qty * fill_price`, paid in quote currency on every fill (or the `fee`
+      model's fee).
     - Entries (long or short) cost `notional + fee` in cash (a short's notional is
       locked as collateral). If cash is short, the notional is reduced to fit; if
       what is left is below `min_notional`, the order is rejected.
+    - Equity never goes below zero through a short: a short is liquidated
+      (`exit_reason="liquidation"`) on the first bar its loss reaches its collateral, i.e.
+      the pair's mark (its close) reaches ``2 * entry_price``, at that mark; with
+      `intrabar_liquidation=True`, on the first bar whose high reaches that level, at the
+      level (at the open if the bar opens beyond it). If paying for it leaves cash below
+      zero, every other position is sold at its mark too, and what is still missing is
+      written off as the run's `liquidation_shortfall`; the account then takes no new entries.
     """
 
-    def __init__(self, fee_rate: float = 0.001, slippage_pct: float = 0.0, *, min_notional: float = 1e-8) -> None:
-        for name, value in (("fee_rate", fee_rate), ("slippage_pct", slippage_pct)):
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0.0 <= value < 0.1:
-                raise ConfigError(f"`{name}` must be in [0, 0.1) (0.001 == 0.1%), was {value!r}")
-        if not isinstance(min_notional, (int, float)) or not math.isfinite(min_notional) or min_notional < 0:
-            raise ConfigError(f"`min_notional` must be >= 0 (quote currency), was {min_notional!r}")
-        self.fee_rate = float(fee_rate)
-        self.slippage_pct = float(slippage_pct)
-        self.min_notional = float(min_notional)
+    def __init__(
+        self,
+        fee_rate: float | None = None,
+        slippage_pct: float | None = None,
+        *,
+        min_notional: float = 1e-8,
+        fee: FeeModel | None = None,
+        slippage: SlippageModel | None = None,
+        max_volume_participation: float | None = None,
+        intrabar_liquidation: bool = False,
+    ) -> None:
+        super().__init__(
+            fee_rate, slippage_pct, fee=fee, slippage=slippage,
+            max_volume_participation=max_volume_participation, min_notional=min_notional,
+        )
+        if not isinstance(intrabar_liquidation, bool):
+            raise ConfigError(f"`intrabar_liquidation` must be True or False, was {intrabar_liquidation!r}")
+        self.intrabar_liquidation = intrabar_liquidation
 
-    def fill_price(self, side: OrderSide, price: float) -> float:
-        """The price a `side` order gets when the market price is `price`."""
-        if side is OrderSide.BUY:
-            return price * (1.0 + self.slippage_pct)
-        return price * (1.0 - self.slippage_pct)
+    def liquidations(self, portfolio: "Portfolio", market: "MarketData", bar: int) -> list[LiquidationOrder]:
+        """The shorts whose loss reached their collateral at bar `bar` (see the class docstring)."""
+        if not portfolio.short_count:
+            return []
+        out: list[LiquidationOrder] = []
+        for position in portfolio.open_positions():
+            if position.side > 0:
+                continue
+            level = 2.0 * position.entry_price
+            j = market.pair_index[position.pair]
+            if self.intrabar_liquidation and market.has_bar[bar, j]:
+                opened = float(market.open[bar, j])
+                if opened >= level:
+                    out.append(LiquidationOrder(position.id, opened))
+                elif float(market.high[bar, j]) >= level:
+                    out.append(LiquidationOrder(position.id, level))
+            else:
+                mark = float(market.mark[bar, j])
+                if mark >= level:
+                    out.append(LiquidationOrder(position.id, mark))
+        return out
 
-    def fee(self, qty: float, price: float) -> float:
-        """Fee of a fill of `qty` at `price` (quote currency)."""
-        return qty * price * self.fee_rate
-
-    def size_entry(self, notional: float, price: float, cash: float) -> tuple[float, float, bool] | None:
-        """`(qty, fee, reduced)` for an entry of `notional` at fill `price` with `cash` free, or None to reject."""
-        if not notional > 0.0 or not math.isfinite(notional):
-            return None
-        reduced = False
-        limit = cash / (1.0 + self.fee_rate) * (1.0 - 1e-12)
-        if notional > limit:
-            notional = limit
-            reduced = True
-        if notional <= self.min_notional or notional <= 0.0:
-            return None
-        qty = notional / price
-        return qty, self.fee(qty, price), reduced
+    def __repr__(self) -> str:
+        return (
+            f"VirtualSpotExecutor(fee={self.fee_model!r}, slippage={self.slippage_model!r}, "
+            f"max_volume_participation={self.max_volume_participation!r}, min_notional={self.min_notional!r}, "
+            f"intrabar_liquidation={self.intrabar_liquidation!r})"
+        )
