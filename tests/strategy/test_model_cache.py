@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from signalflow.strategy.model import ModelEntryRule, ModelExitRule, StrategyAction, StrategyDecision
+from signalflow.strategy.model import (
+    ModelEntryRule,
+    ModelExitRule,
+    PendingOrders,
+    StrategyAction,
+    StrategyDecision,
+    context_with_pending,
+)
 from signalflow.strategy.runner import BacktestRunner
 
 ENTER_A = StrategyDecision(action=StrategyAction.ENTER, pair="A")
@@ -57,3 +64,29 @@ def test_stepped_context_of_bar_visible_before_its_decisions(bars, scripted):
     assert [c.bar_index for c in model.calls] == [0]  # bar 1 not decided yet
     run.end_bar()
     assert [c.bar_index for c in model.calls] == [0, 1] and run.state.portfolio.open_count == 1
+
+
+def test_model_sees_orders_waiting_for_the_next_open_in_context_pending(bars, scripted):
+    """Bar 1 enters A and B, bar 3 closes both; B has no bar at 2 and 4, so its orders wait there."""
+    model = scripted({
+        1: [ENTER_A, StrategyDecision(action=StrategyAction.ENTER, pair="B")],
+        3: lambda ctx: [StrategyDecision(action=StrategyAction.CLOSE, pair=p.pair, position_id=p.id) for p in ctx.positions],
+    })
+    runner = BacktestRunner(entry_rules=[ModelEntryRule(model=model)], exit_rules=[ModelExitRule(model=model)],
+                            fill_at="next_open")
+    runner.run(bars({"A": [100.0] * 6, "B": [100.0, 100.0, None, 100.0, None, 100.0]}), None)
+    seen = {c.bar_index: c for c in model.calls}
+    assert seen[1].pending == PendingOrders() and seen[1].projected_open_count == 0
+    assert (seen[2].pending.entries, seen[2].pending.closing, len(seen[2].positions)) == (1, frozenset(), 1)
+    assert seen[2].projected_open_count == 2  # A filled at bar 2's open, B waits
+    (b,) = [p for p in seen[4].positions if p.pair == "B"]
+    assert (seen[4].pending.entries, seen[4].pending.closing) == (0, frozenset({b.id}))
+    assert not seen[4].is_closable(b.id) and seen[4].projected_open_count == 0
+    assert seen[5].pending == PendingOrders() and runner.trades_df.height == 2
+
+
+def test_context_with_pending_is_the_same_context_when_nothing_waits(bars):
+    runner = BacktestRunner()
+    run = runner.start(bars({"A": [100.0] * 2}), None)
+    ctx = run.begin_bar()
+    assert context_with_pending(ctx, run.state.portfolio) is ctx

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from signalflow.core.errors import DecisionError
 from signalflow.core.state import DECISION_CACHE_KEY, StrategyState
-from signalflow.strategy.model.context import ModelContext
+from signalflow.strategy.model.context import ModelContext, context_with_pending
 from signalflow.strategy.model.decision import StrategyDecision
 
 __all__ = ["decisions_for", "put_decisions", "cached_decisions", "notify_run_start"]
@@ -28,7 +28,11 @@ def _checked(model: Any, decisions: Iterable[StrategyDecision] | None) -> list[S
 
 
 def decisions_for(model: Any, context: ModelContext, state: StrategyState) -> list[StrategyDecision]:
-    """This bar's decisions of `model`: from the cache, or by calling `model.decide` once."""
+    """This bar's decisions of `model`: from the cache, or by calling `model.decide` once.
+
+    The model is handed `context` with `pending` set to the orders still waiting for a
+    next open (`context_with_pending`), so it can tell what the rules will accept.
+    """
     cache = state.runtime.get(DECISION_CACHE_KEY)
     key = id(model)
     if cache is None:
@@ -37,6 +41,9 @@ def decisions_for(model: Any, context: ModelContext, state: StrategyState) -> li
         decisions = cache.get(key)
         if decisions is not None:
             return decisions
+    portfolio = state.portfolio
+    if portfolio.pending_entries or portfolio.pending_close:
+        context = context_with_pending(context, portfolio)
     raw = model.decide(context)
     decisions = cache[key] = _checked(model, raw) if raw else []
     state.log.model_calls += 1
