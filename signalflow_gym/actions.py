@@ -4,16 +4,28 @@ Both mappers are pure functions of `(action, context)`. The decisions they retur
 go into the bar's decision cache and through `ModelExitRule` / `ModelEntryRule`
 exactly as a model's would.
 
-Validity (what `action_masks(context)` marks True):
+Validity (what `action_masks(context)` marks True) is exactly "the rules will place an
+order for it" (no skipped decision), as the rules see the bar when the agent decides,
+including orders of earlier bars still waiting for a next open (`context.pending`,
+`fill_at="next_open"`):
 
 - HOLD is always valid.
 - ENTER signal k needs: a k-th ranked signal this bar, its pair tradable now
-  (in `context.prices`), probability >= `sizing.min_confidence`, a free slot
-  (open positions < `sizing.max_positions`), and for a "fall" signal
-  `sizing.allow_shorts` (a "fall" signal opens a short, never a long; "rise" and
+  (in `context.prices`), probability >= `sizing.min_confidence`, a free slot once the
+  pending orders fill (`context.projected_open_count` = open - pending closes + pending
+  entries < `sizing.max_positions`, the count `ModelEntryRule` uses), and for a "fall"
+  signal `sizing.allow_shorts` (a "fall" signal opens a short, never a long; "rise" and
   "none" open a long, as `ModelEntryRule` does).
-- CLOSE position m needs an m-th open position (oldest first) whose pair is tradable now.
-- CLOSE_ALL needs an open position whose pair is tradable now.
+- CLOSE position m needs an m-th open position (oldest first, as observed) whose pair
+  is tradable now and whose exit is not already pending (`context.is_closable`).
+- CLOSE_ALL needs an open position whose pair is tradable now and whose exit is not
+  already pending; it closes those positions (one CLOSE_ALL decision per such pair).
+
+The mask is of the state when the agent decides, before this bar's exit rules: a slot that
+an optional take-profit / stop-loss exit frees later on the same bar is not offered. So a
+valid action always places an order, and with no TP/SL rule every action that would place
+an order is valid. Cash is not masked: an entry's quantity is fixed at its fill, where
+the broker reduces or rejects (and counts) an order that needs more cash than is free.
 
 An invalid action that is taken anyway (unmasked sampling) is a no-op: the mapper
 returns ``[]`` and the bar is a HOLD. It never raises. An index outside the action
@@ -32,6 +44,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
+from signalflow.core.position import Position
 from signalflow.strategy.model.context import ModelContext
 from signalflow.strategy.model.decision import StrategyAction, StrategyDecision
 from signalflow_gym.config import EnvConfig, FeaturesConfig, SizingConfig
@@ -80,7 +93,11 @@ class _Base:
             return False
         if signal_type == "fall" and not self.allow_shorts:
             return False
-        return len(context.positions) < self.max_positions
+        return self._has_slot(context)
+
+    def _has_slot(self, context: ModelContext) -> bool:
+        """A free slot once the pending orders fill (the count `ModelEntryRule` uses)."""
+        return context.projected_open_count < self.max_positions
 
     @staticmethod
     def _enter(signal: tuple[str, str, float]) -> StrategyDecision:
@@ -94,25 +111,28 @@ class _Base:
         )
 
     @staticmethod
-    def _close_all(context: ModelContext) -> list[StrategyDecision]:
-        prices = context.prices
+    def _can_close(position: Position, context: ModelContext) -> bool:
+        """Its pair is tradable now and no exit order for it is pending."""
+        return position.pair in context.prices and position.id not in context.pending.closing
+
+    @classmethod
+    def _close_all(cls, context: ModelContext) -> list[StrategyDecision]:
         pairs: dict[str, None] = {}
         for p in context.positions:
-            if p.pair in prices:
+            if cls._can_close(p, context):
                 pairs[p.pair] = None
         return [StrategyDecision(action=_CLOSE_ALL, pair=pair, confidence=1.0) for pair in pairs]
 
-    @staticmethod
-    def _any_closable(context: ModelContext) -> bool:
-        prices = context.prices
-        return any(p.pair in prices for p in context.positions)
+    @classmethod
+    def _any_closable(cls, context: ModelContext) -> bool:
+        return any(cls._can_close(p, context) for p in context.positions)
 
 
 class SimpleActionMapper(_Base):
     """The guide's RL example: 0 HOLD, 1 ENTER the top signal (by probability), 2 CLOSE_ALL.
 
-    CLOSE_ALL closes every open position of every pair that has a bar now (one
-    CLOSE_ALL decision per pair).
+    CLOSE_ALL closes every open position of every pair that has a bar now, except
+    those whose exit is already pending (one CLOSE_ALL decision per pair).
     """
 
     HOLD, ENTER, CLOSE_ALL = 0, 1, 2
@@ -179,7 +199,7 @@ class PerSignalActionMapper(_Base):
         if a <= self.k + self.m:
             positions = context.positions
             i = a - 1 - self.k
-            if i < len(positions) and positions[i].pair in context.prices:
+            if i < len(positions) and self._can_close(positions[i], context):
                 p = positions[i]
                 return [StrategyDecision(action=_CLOSE, pair=p.pair, position_id=p.id, confidence=1.0)]
             return []
@@ -191,15 +211,14 @@ class PerSignalActionMapper(_Base):
         if not ranked and not positions:
             return self._hold.copy()
         mask = [True]
-        if ranked and len(positions) < self.max_positions:
+        if ranked and self._has_slot(context):
             for i in range(self.k):
                 mask.append(i < len(ranked) and self._can_enter(ranked[i], context))
         else:
             mask += [False] * self.k
         if positions:
-            prices = context.prices
             for i in range(self.m):
-                mask.append(i < len(positions) and positions[i].pair in prices)
+                mask.append(i < len(positions) and self._can_close(positions[i], context))
             mask.append(self._any_closable(context))
         else:
             mask += [False] * (self.m + 1)

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from signalflow.core.errors import ConfigError, RunStateError
-from signalflow.strategy.model.context import ModelContext
+from signalflow.strategy.model.context import ModelContext, PendingOrders, context_with_pending
 from signalflow.data.market import MarketData
 from signalflow.strategy.runner.result import BacktestResult
 from signalflow.strategy.runner.run import BacktestRun
@@ -60,9 +60,13 @@ class SignalFlowEnv(gym.Env):
       K = `features.top_k_signals`, M = `features.max_position_features`.
 
     Invalid actions (enter with no signal, a "fall" signal without `allow_shorts`,
-    probability below `min_confidence`, no free slot; close with nothing open) are
-    masked by `action_masks()` (for sb3-contrib's `MaskablePPO`) and `info["action_mask"]`.
-    An invalid action taken anyway is a no-op (HOLD), never an error.
+    probability below `min_confidence`, no free slot once the orders pending for a next
+    open fill; close with nothing open, a pair with no bar now, or a position whose exit
+    is already pending) are masked by `action_masks()` (for sb3-contrib's `MaskablePPO`)
+    and `info["action_mask"]`: a valid action is one the rules place an order for, as
+    they see the bar when the agent decides (`context.pending` included; a slot a TP/SL
+    exit frees later on the same bar is not offered). An invalid action taken anyway is
+    a no-op (HOLD), never an error.
 
     ## Observation Space
 
@@ -266,8 +270,18 @@ class SignalFlowEnv(gym.Env):
                 metrics=metrics,
                 runtime=run.state.runtime,
                 bar_index=t,
+                pending=PendingOrders.of(run.state.portfolio),
             )
-        return dataclasses.replace(last, positions=run.state.portfolio.open_positions(), metrics=metrics)
+        portfolio = run.state.portfolio
+        return dataclasses.replace(
+            last, positions=portfolio.open_positions(), metrics=metrics, pending=PendingOrders.of(portfolio)
+        )
+
+    def _begin_bar(self, run: BacktestRun) -> ModelContext | None:
+        """The run's next bar, its context carrying the orders pending for a next open
+        (as `decisions_for` hands it to a model, so masks agree with the bridge's)."""
+        ctx = run.begin_bar()
+        return None if ctx is None else context_with_pending(ctx, run.state.portfolio)
 
     # -- Gymnasium API ---------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -281,7 +295,7 @@ class SignalFlowEnv(gym.Env):
             reset()
         self._steps = 0
         self._last_ctx = None
-        ctx = self._ctx = run.begin_bar()
+        ctx = self._ctx = self._begin_bar(run)
         if ctx is None:
             self._empty = True
             self._over = False
@@ -331,7 +345,7 @@ class SignalFlowEnv(gym.Env):
             run.stop()  # end the run here: finish() will not process later bars
             nxt = None
         else:
-            nxt = run.begin_bar()
+            nxt = self._begin_bar(run)
         if nxt is not None:
             metrics = nxt.metrics
             self._ctx = self._last_ctx = nxt
