@@ -146,15 +146,80 @@ def unknown_key_error(path: str, key: Any, valid: list[str], *, where: str) -> C
 
 
 # --------------------------------------------------------------------------- sections
+#: `broker.account` -> what it builds (the choice list of the key).
+ACCOUNT_CHOICES = ("spot", "margin")
+#: `broker.fee_model` -> the fee model class it builds (`signalflow.strategy.broker.fees`).
+FEE_MODEL_CHOICES = ("proportional", "fixed")
+#: `broker.slippage_model` -> the slippage model it builds (`signalflow.strategy.broker.slippage`).
+SLIPPAGE_MODEL_CHOICES = ("proportional", "half_spread", "sqrt_impact")
+#: Keys of one `broker.fee_per_pair` entry.
+PAIR_FEE_KEYS = ("fee_model", "fee_rate", "fee_minimum", "fee_fixed")
+
+
+def _check_pair_fee(path: str, value: Any) -> dict[str, Any]:
+    """One `broker.fee_per_pair.<pair>` entry: a mapping of `PAIR_FEE_KEYS` (missing keys: the
+    proportional defaults)."""
+    if not isinstance(value, Mapping):
+        raise config_error(path, "a mapping of fee keys", value, "write e.g. `{fee_model: fixed, fee_fixed: 1.0}`")
+    for key in value:
+        if key not in PAIR_FEE_KEYS:
+            raise unknown_key_error(f"{path}.{key}", key, list(PAIR_FEE_KEYS), where=f"`{path}`")
+    out = {"fee_model": "proportional", "fee_rate": 0.001, "fee_minimum": 0.0, "fee_fixed": 0.0, **dict(value)}
+    check_choice(f"{path}.fee_model", out["fee_model"], FEE_MODEL_CHOICES)
+    out["fee_rate"] = check_number(f"{path}.fee_rate", out["fee_rate"], lo=0.0, hi=0.1, hi_open=True,
+                                   fix="use a fraction per fill, e.g. 0.001 (0.1%)")
+    out["fee_minimum"] = check_number(f"{path}.fee_minimum", out["fee_minimum"], lo=0.0, fix="use quote currency per fill, e.g. 1.0")
+    out["fee_fixed"] = check_number(f"{path}.fee_fixed", out["fee_fixed"], lo=0.0, fix="use quote currency per fill, e.g. 1.0")
+    return out
+
+
+def _fee_model(entry: Mapping[str, Any]) -> Any:
+    from signalflow.strategy.broker.fees import FixedFee, ProportionalFee
+
+    if entry["fee_model"] == "fixed":
+        return FixedFee(entry["fee_fixed"])
+    return ProportionalFee(entry["fee_rate"], entry["fee_minimum"])
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BrokerConfig(_Section):
-    """Capital, costs and fill timing (see `BacktestRunner`, `VirtualSpotExecutor`)."""
+    """Capital, account, costs and fill timing (see `BacktestRunner`, `VirtualSpotExecutor`,
+    `VirtualMarginExecutor`; the README's "Costs and risk" gives each model's formula).
+
+    - `account`: "spot" (no leverage; a short locks its notional) or "margin" (`leverage`,
+      `maintenance_margin`, `borrow_rate` per year); `intrabar_liquidation` checks
+      liquidation against each bar's high/low instead of its close.
+    - Fees: `fee_model` "proportional" (`fee_rate` of the notional, at least `fee_minimum`
+      quote currency per fill) or "fixed" (`fee_fixed` per fill); `fee_per_pair` maps a pair
+      to its own `{fee_model, fee_rate, fee_minimum, fee_fixed}`.
+    - Slippage: `slippage_model` "proportional" (`slippage_pct`), "half_spread" (a constant
+      `spread_bps`, or `spread_from_column: true` for the bars' `spread` column) or
+      "sqrt_impact" (`impact_k * volatility * sqrt(qty / bar volume)`, volatility over
+      `impact_window` past bars).
+    - `max_volume_participation`: cap an entry at this share of its fill bar's volume (null:
+      no cap).
+    """
 
     SECTION: ClassVar[str] = "broker"
     initial_capital: float = 10_000.0
     fee_rate: float = 0.001
     slippage_pct: float = 0.0
     fill_at: str = "close"
+    account: str = "spot"
+    fee_model: str = "proportional"
+    fee_minimum: float = 0.0
+    fee_fixed: float = 0.0
+    fee_per_pair: Mapping[str, Any] = field(default_factory=dict)
+    slippage_model: str = "proportional"
+    spread_bps: float | None = None
+    spread_from_column: bool = False
+    impact_k: float = 1.0
+    impact_window: int = 20
+    max_volume_participation: float | None = None
+    leverage: float = 1.0
+    maintenance_margin: float | None = None
+    borrow_rate: float = 0.0
+    intrabar_liquidation: bool = False
 
     def __post_init__(self) -> None:
         self._set("initial_capital", check_number("broker.initial_capital", self.initial_capital, lo=0.0, lo_open=True,
@@ -164,6 +229,92 @@ class BrokerConfig(_Section):
         self._set("slippage_pct", check_number("broker.slippage_pct", self.slippage_pct, lo=0.0, hi=0.1, hi_open=True,
                                           fix="use a fraction of the price, e.g. 0.0005"))
         check_choice("broker.fill_at", self.fill_at, FILL_AT_CHOICES)
+        check_choice("broker.account", self.account, ACCOUNT_CHOICES)
+        # fees
+        check_choice("broker.fee_model", self.fee_model, FEE_MODEL_CHOICES)
+        self._set("fee_minimum", check_number("broker.fee_minimum", self.fee_minimum, lo=0.0,
+                                         fix="use quote currency per fill, e.g. 1.0"))
+        self._set("fee_fixed", check_number("broker.fee_fixed", self.fee_fixed, lo=0.0, fix="use quote currency per fill, e.g. 1.0"))
+        if self.fee_model == "fixed" and self.fee_minimum:
+            raise config_error("broker.fee_minimum", "0 with fee_model: fixed", self.fee_minimum,
+                               "a minimum applies to fee_model: proportional; remove it")
+        if self.fee_model == "proportional" and self.fee_fixed:
+            raise config_error("broker.fee_fixed", "0 with fee_model: proportional", self.fee_fixed,
+                               "set fee_model: fixed to charge a fixed fee per fill")
+        if not isinstance(self.fee_per_pair, Mapping):
+            raise config_error("broker.fee_per_pair", "a mapping of pair -> fee keys", self.fee_per_pair,
+                               "write e.g. `{BTCUSDT: {fee_rate: 0.0005}}`")
+        per_pair = {}
+        for pair, entry in self.fee_per_pair.items():
+            if not isinstance(pair, str):
+                raise config_error("broker.fee_per_pair", "keyed by pair names", pair, "use the pair as written in the data")
+            per_pair[pair] = _check_pair_fee(f"broker.fee_per_pair.{pair}", entry)
+        self._set("fee_per_pair", per_pair)
+        # slippage
+        check_choice("broker.slippage_model", self.slippage_model, SLIPPAGE_MODEL_CHOICES)
+        check_boolean("broker.spread_from_column", self.spread_from_column, fix="write true or false")
+        if self.spread_bps is not None:
+            self._set("spread_bps", check_number("broker.spread_bps", self.spread_bps, lo=0.0, hi=1000.0, hi_open=True,
+                                            fix="use basis points of the price, e.g. 4"))
+        self._set("impact_k", check_number("broker.impact_k", self.impact_k, lo=0.0, fix="use a multiple of the volatility, e.g. 1.0"))
+        if isinstance(self.impact_window, bool) or not isinstance(self.impact_window, int) or self.impact_window < 2:
+            raise config_error("broker.impact_window", "an integer >= 2", self.impact_window, "use bars of past returns, e.g. 20")
+        model = self.slippage_model
+        if model != "proportional" and self.slippage_pct:
+            raise config_error("broker.slippage_pct", f"0 with slippage_model: {model}", self.slippage_pct,
+                               "slippage_pct is the proportional model's; remove it")
+        if model == "half_spread":
+            if (self.spread_bps is None) == (not self.spread_from_column):
+                raise config_error("broker.spread_bps", "set exactly when spread_from_column is false", self.spread_bps,
+                                   "with slippage_model: half_spread give spread_bps (e.g. 4) or spread_from_column: true")
+        elif self.spread_bps is not None or self.spread_from_column:
+            raise config_error("broker.slippage_model", "half_spread when spread_bps or spread_from_column is set", model,
+                               "set slippage_model: half_spread, or remove spread_bps / spread_from_column")
+        if model != "sqrt_impact" and (self.impact_k != 1.0 or self.impact_window != 20):
+            raise config_error("broker.slippage_model", "sqrt_impact when impact_k or impact_window is set", model,
+                               "set slippage_model: sqrt_impact, or remove impact_k / impact_window")
+        if self.max_volume_participation is not None:
+            self._set("max_volume_participation", check_number(
+                "broker.max_volume_participation", self.max_volume_participation, lo=0.0, hi=1.0, lo_open=True,
+                fix="use a share of the fill bar's volume, e.g. 0.1, or null for no cap"))
+        # account
+        self._set("leverage", check_number("broker.leverage", self.leverage, lo=1.0, hi=100.0, fix="use e.g. 2 (margin = notional / 2)"))
+        self._set("borrow_rate", check_number("broker.borrow_rate", self.borrow_rate, lo=0.0, hi=10.0, hi_open=True,
+                                         fix="use a yearly rate, e.g. 0.05 (5% a year)"))
+        if self.maintenance_margin is not None:
+            self._set("maintenance_margin", check_number(
+                "broker.maintenance_margin", self.maintenance_margin, lo=0.0, hi=1.0 / self.leverage, hi_open=True,
+                fix=f"use a share of the gross exposure below 1 / leverage, e.g. {0.5 / self.leverage:g}, or null (0.5 / leverage)"))
+        check_boolean("broker.intrabar_liquidation", self.intrabar_liquidation, fix="write true or false")
+        if self.account == "spot":
+            for name, default in (("leverage", 1.0), ("maintenance_margin", None), ("borrow_rate", 0.0)):
+                if getattr(self, name) != default:
+                    raise config_error(f"broker.{name}", f"{default!r} with account: spot", getattr(self, name),
+                                       "set account: margin to trade with leverage, maintenance margin or borrow costs")
+
+    def build_executor(self) -> Any:
+        """The executor these options describe (`VirtualSpotExecutor` or `VirtualMarginExecutor`)."""
+        from signalflow.strategy.broker.executor import VirtualMarginExecutor, VirtualSpotExecutor
+        from signalflow.strategy.broker.fees import PerPairFee
+        from signalflow.strategy.broker.slippage import HalfSpreadSlippage, ProportionalSlippage, SquareRootImpact
+
+        fee = _fee_model({"fee_model": self.fee_model, "fee_rate": self.fee_rate, "fee_minimum": self.fee_minimum,
+                          "fee_fixed": self.fee_fixed})
+        if self.fee_per_pair:
+            fee = PerPairFee(fee, {pair: _fee_model(entry) for pair, entry in self.fee_per_pair.items()})
+        if self.slippage_model == "half_spread":
+            slippage: Any = (HalfSpreadSlippage(from_column=True) if self.spread_from_column
+                             else HalfSpreadSlippage(self.spread_bps))
+        elif self.slippage_model == "sqrt_impact":
+            slippage = SquareRootImpact(self.impact_k, window=self.impact_window)
+        else:
+            slippage = ProportionalSlippage(self.slippage_pct)
+        common = dict(fee=fee, slippage=slippage, max_volume_participation=self.max_volume_participation,
+                      intrabar_liquidation=self.intrabar_liquidation)
+        if self.account == "margin":
+            return VirtualMarginExecutor(leverage=self.leverage, maintenance_margin=self.maintenance_margin,
+                                         borrow_rate=self.borrow_rate, **common)
+        return VirtualSpotExecutor(**common)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -450,12 +601,11 @@ def build_runner(config: EnvConfig, model: Any, *, strategy_id: str = "signalflo
 
     Exit rules: `ModelExitRule(model)`, then (if `config.exit` sets a level)
     `TakeProfitStopLossExit`; entry rule: `ModelEntryRule(model, **config.sizing)`;
-    broker: `BacktestBroker(VirtualSpotExecutor(fee_rate, slippage_pct))`. The
+    broker: `BacktestBroker(config.broker.build_executor())`. The
     environment uses exactly this wiring, so an env episode and a backtest of the
     same (deterministic) decisions produce the same trades.
     """
     from signalflow.strategy.broker import BacktestBroker
-    from signalflow.strategy.broker.executor import VirtualSpotExecutor
     from signalflow.strategy.component.exit import TakeProfitStopLossExit
     from signalflow.strategy.model import ModelEntryRule, ModelExitRule
     from signalflow.strategy.runner import BacktestRunner
@@ -482,7 +632,7 @@ def build_runner(config: EnvConfig, model: Any, *, strategy_id: str = "signalflo
     ]
     return BacktestRunner(
         strategy_id=strategy_id,
-        broker=BacktestBroker(executor=VirtualSpotExecutor(fee_rate=b.fee_rate, slippage_pct=b.slippage_pct)),
+        broker=BacktestBroker(executor=b.build_executor()),
         entry_rules=entry_rules,
         exit_rules=exit_rules,
         initial_capital=b.initial_capital,

@@ -19,7 +19,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from signalflow.strategy.broker import BacktestBroker
-from signalflow.strategy.broker.executor import VirtualSpotExecutor
 from signalflow.strategy.model import ModelEntryRule, StrategyAction, StrategyDecision
 from signalflow.strategy.model.context import ModelContext
 from signalflow.strategy.runner import BacktestRunner, MarketData
@@ -104,12 +103,14 @@ def buy_and_hold(market: MarketData, config: EnvConfig) -> BacktestResult:
     exit rule. Cash before a pair's first bar stays cash."""
     config = EnvConfig.coerce(config)
     broker, n_pairs = config.broker, market.n_pairs
+    executor = broker.build_executor()
+    # a proportional fee is taken out of the share; with any other fee model the broker
+    # reduces an entry that does not fit the free cash
+    rate = executor.fee_rate if executor.fee_rate is not None else 0.0
     runner = BacktestRunner(
         strategy_id="buy_and_hold",
-        broker=BacktestBroker(executor=VirtualSpotExecutor(fee_rate=broker.fee_rate, slippage_pct=broker.slippage_pct)),
-        entry_rules=[
-            ModelEntryRule(BuyAndHoldModel(), base_position_size=1.0 / n_pairs / (1.0 + broker.fee_rate), max_positions=n_pairs)
-        ],
+        broker=BacktestBroker(executor=executor),
+        entry_rules=[ModelEntryRule(BuyAndHoldModel(), base_position_size=1.0 / n_pairs / (1.0 + rate), max_positions=n_pairs)],
         initial_capital=broker.initial_capital,
         fill_at=broker.fill_at,
     )

@@ -62,14 +62,21 @@ def test_config_unknown_top_level_key_names_it_and_lists_valid_keys():
         EnvConfig.from_dict({"sizng": {}})
 
 
+#: every key of the broker section, in order (the costs-and-risk issue added all after `fill_at`)
+BROKER_KEYS = (
+    "`initial_capital`, `fee_rate`, `slippage_pct`, `fill_at`, `a"
+    "ccount`, `fee_model`, `fee_minimum`, `fee_fixed`, `fee_per_pair`, `slippage_model`, `spread_bps`, `spread_from_column`, `impact_k`, `impact_window`, `max_volume_participation`, `leverage`, `maintenance_margin`, `borrow_rate`, `intrabar_liquidation`"
+)
+
+
 def test_config_unknown_section_key_names_it_and_lists_valid_keys():
     msg = (
-        "unknown key `broker.fee_rat` in section `broker`; did you mean `fee_rate`? valid keys: `initial_capital`, "
-        "`fee_rate`, `slippage_pct`, `fill_at`"
+        "unknown key `broker.fee_rat` in section `broker`; did you mean `fee_rate`? valid keys: "
+        f"{BROKER_KEYS}"
     )
     with pytest.raises(ConfigError, match=exact(msg)):
         EnvConfig.from_dict({"broker": {"fee_rat": 0.1}})
-    msg = "unknown key `broker.zzz` in section `broker`; valid keys: `initial_capital`, `fee_rate`, `slippage_pct`, `fill_at`"
+    msg = f"unknown key `broker.zzz` in section `broker`; valid keys: {BROKER_KEYS}"
     with pytest.raises(ConfigError, match=exact(msg)):
         EnvConfig.from_dict({"broker": {"zzz": 0.1}})
 
