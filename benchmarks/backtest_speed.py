@@ -3,7 +3,8 @@
 Runs `BacktestRunner` on 5 pairs x 100,000 one-minute bars with 5% signal
 density (the acceptance setting of the backtester issue) and prints pair-bars
 per second for the bar loop alone and end to end (validation + array
-building + loop + results), plus peak memory (RSS).
+building + loop + results), plus peak memory (RSS); the loop again with the
+square-root impact slippage model (`SquareRootImpact`) instead of none.
 
     python benchmarks/backtest_speed.py [--pairs 5] [--bars 100000] [--repeats 5]
 
@@ -20,6 +21,7 @@ import time
 from signalflow.data.synthetic import make_synthetic_market
 from signalflow.strategy.broker import BacktestBroker
 from signalflow.strategy.broker.executor import VirtualSpotExecutor
+from signalflow.strategy.broker.slippage import SquareRootImpact
 from signalflow.strategy.component.exit import TakeProfitStopLossExit
 from signalflow.strategy.model import ModelEntryRule, ModelExitRule, StrategyAction, StrategyDecision
 from signalflow.strategy.runner import BacktestRunner, MarketData
@@ -41,12 +43,13 @@ class MyModel:
         return decisions
 
 
-def make_runner() -> BacktestRunner:
-    """The guide's hybrid strategy: model exits first, TP/SL fallback."""
+def make_runner(executor: VirtualSpotExecutor | None = None) -> BacktestRunner:
+    """The guide's hybrid strategy: model exits first, TP/SL fallback (default costs: the
+    guide's `VirtualSpotExecutor(fee_rate=0.001)`)."""
     model = MyModel()
     return BacktestRunner(
         strategy_id="bench",
-        broker=BacktestBroker(executor=VirtualSpotExecutor(fee_rate=0.001)),
+        broker=BacktestBroker(executor=executor if executor is not None else VirtualSpotExecutor(fee_rate=0.001)),
         entry_rules=[ModelEntryRule(model=model, base_position_size=0.02, max_positions=5, min_confidence=0.6)],
         exit_rules=[ModelExitRule(model=model, min_confidence=0.7), TakeProfitStopLossExit(take_profit_pct=0.05, stop_loss_pct=0.03)],
         initial_capital=10_000.0,
@@ -82,12 +85,23 @@ def main() -> None:
         loops.append(time.perf_counter() - t0)
         result = run.finish()
     loop = min(loops)
+
+    impact_runner = make_runner(VirtualSpotExecutor(fee_rate=0.001, slippage=SquareRootImpact(0.5, window=20)))
+    impact_loops = []
+    for _ in range(args.repeats):
+        run = impact_runner.start(prebuilt)
+        t0 = time.perf_counter()
+        run.run_to_end()
+        impact_loops.append(time.perf_counter() - t0)
+    impact_loop = min(impact_loops)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     s = result.summary
     print(f"trades: {s['n_trades']:.0f}, model calls: {s['model_calls']:.0f}, total return: {s['total_return']:+.2%}")
     print(f"validate + build arrays: {build:.3f} s")
     print(f"bar loop (best of {args.repeats}): {loop:.3f} s  ->  {pair_bars / loop:,.0f} pair-bars/s")
+    print(f"bar loop with square-root impact (SquareRootImpact(0.5), best of {args.repeats}): {impact_loop:.3f} s  ->  "
+          f"{pair_bars / impact_loop:,.0f} pair-bars/s ({impact_loop / loop:.2f}x the default costs' time)")
     print(f"end to end (first run, incl. validation and results): {end_to_end:.3f} s  ->  {pair_bars / end_to_end:,.0f} pair-bars/s")
     print(f"ratio vs reference ({REFERENCE_PAIR_BARS_PER_S:,} pair-bars/s): loop {pair_bars / loop / REFERENCE_PAIR_BARS_PER_S:.1f}x, "
           f"end to end {pair_bars / end_to_end / REFERENCE_PAIR_BARS_PER_S:.1f}x")
