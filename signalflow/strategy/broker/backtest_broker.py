@@ -28,6 +28,9 @@ class BacktestBroker:
 
     At each bar's mark the runner calls `settle(bar)`: the executor's borrow cost is charged
     and its liquidations are filled (see `VirtualSpotExecutor`, `VirtualMarginExecutor`).
+    A rule's exit that leaves a spot account owing cash, or a margin account with negative
+    equity (a gap through the requirement at the open, a large slippage), is treated like a
+    liquidation that does: the rest is closed at the mark and the debt written off.
     """
 
     def __init__(self, executor: Executor | None = None) -> None:
@@ -132,10 +135,16 @@ class BacktestBroker:
         for order in orders:
             self._liquidate(order.position_id, order.price, bar)
         if portfolio.cash < 0.0:
-            for position in portfolio.open_positions():  # spot: sell the rest to pay the debt
-                self._liquidate(position.id, float(market.mark[bar, market.pair_index[position.pair]]), bar)
-            portfolio.write_off_shortfall(bar)
+            self._cover_debt(bar)
         return True
+
+    def _cover_debt(self, bar: int) -> None:
+        """Cash is below zero after a loss beyond the collateral: close what is still open at its
+        mark (spot: sell the rest to pay the debt) and write off what is still missing."""
+        market, portfolio = self._market, self._state.portfolio
+        for position in portfolio.open_positions():
+            self._liquidate(position.id, float(market.mark[bar, market.pair_index[position.pair]]), bar)
+        portfolio.write_off_shortfall(bar)
 
     def _liquidate(self, position_id: str, price: float, bar: int) -> None:
         """Close `position_id` by force at `price` (no slippage; the fee model's fee)."""
@@ -184,10 +193,17 @@ class BacktestBroker:
                 self._reject(order, bar, quote)
                 return None
             position_id = position.id
-        return self._apply(
+        fill = self._apply(
             order.pair, order.side, order.position_type, quote, bar, position_id, order.position_id is None, order.reason,
             market_price=market_price, meta=order.meta,
         )
+        # An exit can realise a loss beyond the collateral (a gap at the open, a large slippage):
+        # a spot account cannot owe cash, a margin account cannot have negative equity; as after
+        # a liquidation, close the rest at the mark and write the debt off (`settle` may not run:
+        # with nothing left open there is nothing to mark).
+        if not fill.is_entry and (portfolio.equity < 0.0 if ex.is_margin else portfolio.cash < 0.0):
+            self._cover_debt(bar)
+        return fill
 
     def _apply(
         self, pair: str, side: OrderSide, position_type: PositionType, quote: Quote, bar: int, position_id: str,
