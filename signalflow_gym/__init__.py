@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gymnasium
 
-from signalflow_gym.actions import PerSignalActionMapper, SimpleActionMapper, make_action_mapper
+from signalflow_gym.actions import InvalidActionError, PerSignalActionMapper, SimpleActionMapper, make_action_mapper
 from signalflow_gym.config import (
     ActionsConfig,
     BrokerConfig,
@@ -41,6 +41,7 @@ __all__ = [
     "ExitConfig",
     "FeatureBuilder",
     "FeaturesConfig",
+    "InvalidActionError",
     "PerSignalActionMapper",
     "Reward",
     "RewardConfig",

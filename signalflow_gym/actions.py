@@ -28,8 +28,12 @@ an order is valid. Cash is not masked: an entry's quantity is fixed at its fill,
 the broker reduces or rejects (and counts) an order that needs more cash than is free.
 
 An invalid action that is taken anyway (unmasked sampling) is a no-op: the mapper
-returns ``[]`` and the bar is a HOLD. It never raises. An index outside the action
-space raises `gymnasium.error.InvalidAction`.
+returns ``[]`` and the bar is a HOLD. It never raises. What is not an index of the
+action space raises `InvalidActionError` (a `ValueError` and a
+`gymnasium.error.InvalidAction`) naming the space and the value: an index is a Python
+`int` or a numpy integer (scalar, 0-d or shape-(1,) array, as SB3's `predict` and
+`DummyVecEnv` give), in ``[0, n)``, as `Discrete.contains` has it; floats (even ``1.0``),
+strings and bools are refused, never truncated.
 
 ENTER decisions carry ``confidence = signal probability`` and
 ``meta = {"direction": "long"|"short", "reason": "agent"}``; CLOSE / CLOSE_ALL carry
@@ -44,16 +48,51 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction
 
+from signalflow.core.errors import SignalFlowError
 from signalflow.core.position import Position
 from signalflow.strategy.model.context import ModelContext
 from signalflow.strategy.model.decision import StrategyAction, StrategyDecision
 from signalflow_gym.config import EnvConfig, FeaturesConfig, SizingConfig
 
-__all__ = ["ActionMapper", "SimpleActionMapper", "PerSignalActionMapper", "make_action_mapper"]
+__all__ = [
+    "ActionMapper",
+    "InvalidActionError",
+    "SimpleActionMapper",
+    "PerSignalActionMapper",
+    "action_index",
+    "make_action_mapper",
+]
 
 _ENTER = StrategyAction.ENTER
 _CLOSE = StrategyAction.CLOSE
 _CLOSE_ALL = StrategyAction.CLOSE_ALL
+
+
+class InvalidActionError(SignalFlowError, InvalidAction, ValueError):
+    """An action that is not an index of the action space (wrong type, shape or range)."""
+
+
+def action_index(action: object, space: spaces.Discrete, names: tuple[str, ...] = ()) -> int:
+    """`action` as a Python int index of `space`, or `InvalidActionError` naming the space and the value.
+
+    Accepted: a Python `int` or a numpy integer, as a scalar or a 0-d or shape-(1,) array,
+    within the space. Refused: bools, floats (even integer-valued ones), strings, other
+    shapes and dtypes, indices out of range.
+    """
+    value = action
+    if isinstance(value, np.ndarray) and value.shape in ((), (1,)):
+        value = value.reshape(())[()]  # the numpy scalar it holds
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        index = int(value)
+        if int(space.start) <= index < int(space.start) + int(space.n):
+            return index
+    lo, hi = int(space.start), int(space.start) + int(space.n)
+    listed = f": {', '.join(names)}" if names else ""
+    raise InvalidActionError(
+        f"`action` must be an integer in [{lo}, {hi}) (the action space {space}{listed}), "
+        f"was {action!r} ({type(action).__name__}); pass an int or a numpy integer scalar / 0-d or (1,) array, "
+        "e.g. env.action_space.sample()"
+    )
 
 
 class ActionMapper(Protocol):
@@ -79,13 +118,7 @@ class _Base:
         return mask
 
     def _index(self, action: object) -> int:
-        try:
-            a = int(action)  # type: ignore[call-overload]
-        except (TypeError, ValueError):
-            raise InvalidAction(f"`action` must be an integer in [0, {self.n}), was {action!r}") from None
-        if not 0 <= a < self.n:
-            raise InvalidAction(f"`action` must be an integer in [0, {self.n}), was {action!r}")
-        return a
+        return action_index(action, self.action_space, self.action_names)
 
     def _can_enter(self, signal: tuple[str, str, float], context: ModelContext) -> bool:
         pair, signal_type, prob = signal

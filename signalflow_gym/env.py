@@ -66,7 +66,10 @@ class SignalFlowEnv(gym.Env):
     and `info["action_mask"]`: a valid action is one the rules place an order for, as
     they see the bar when the agent decides (`context.pending` included; a slot a TP/SL
     exit frees later on the same bar is not offered). An invalid action taken anyway is
-    a no-op (HOLD), never an error.
+    a no-op (HOLD), never an error. An action must be an index of the space, as
+    `Discrete.contains` has it: a Python int or a numpy integer (scalar, 0-d or
+    shape-(1,) array, as SB3 gives); a float (even 1.0), string, bool or an index out of
+    range raises `InvalidActionError` (a `ValueError`) naming the space and the value.
 
     ## Observation Space
 

@@ -185,7 +185,8 @@ def test_env_masked_invalid_action_is_a_noop():
 def test_env_action_outside_the_space_is_invalid_action():
     env = make_env()
     env.reset(seed=0)
-    with pytest.raises(InvalidAction, match=r"^`action` must be an integer in \[0, 3\), was 7$"):
+    with pytest.raises(InvalidAction, match=r"^`action` must be an integer in \[0, 3\) \(the action space Discrete\(3\): "
+                       r"hold, enter_top, close_all\), was 7 \(int\); "):
         env.step(7)
 
 
