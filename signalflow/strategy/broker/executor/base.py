@@ -160,6 +160,8 @@ class Executor:
         fill = self.slippage_model.fill_price(side, price, estimate, bar, column)
         if fill is None:
             return self.slippage_model.no_fill_reason(bar, column)
+        if not fill > 0.0:  # a sell floored at 0: no quantity can be sized at that price
+            return f"fill price {fill:g} after slippage ({self.slippage_model!r}) at bar price {price:g}: no entry fills at 0"
         if cap is not None and notional / fill > cap * float(self._volume[bar, column]):
             notional = cap * float(self._volume[bar, column]) * fill
             reduced = f"reduced to max_volume_participation={cap:g} of the bar's volume {float(self._volume[bar, column]):g}"
