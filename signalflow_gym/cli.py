@@ -104,7 +104,9 @@ def run_evaluate(args: argparse.Namespace) -> dict:
     if args.data is not None:
         config, _ = load_experiment(args.run)
         spec = DataSpec(source=args.data, signals=args.signals, detector=config.data.detector,
-                        detector_kwargs=config.data.detector_kwargs, fractions=config.data.fractions)
+                        detector_kwargs=config.data.detector_kwargs, fractions=config.data.fractions,
+                        timestamp_format=config.data.timestamp_format
+                        if any(str(p).lower().endswith(".csv") for p in (args.data, args.signals) if p) else None)
         data = load_data(spec)
     elif args.signals is not None:
         raise ConfigError("--signals needs --data (the bars they belong to)")

@@ -15,6 +15,7 @@ from datetime import datetime
 import polars as pl
 
 from signalflow.core.errors import ConfigError
+from signalflow.core.times import as_utc_naive
 from signalflow.data.validation import empty_signals
 
 __all__ = ["DataSlice", "DataSplit", "chronological_split", "slice_by_time"]
@@ -53,7 +54,13 @@ def slice_by_time(
     start: datetime | None,
     end: datetime | None,
 ) -> DataSlice:
-    """Bars and signals with `start <= timestamp < end` (None means unbounded)."""
+    """Bars and signals with `start <= timestamp < end` (None means unbounded).
+
+    Bounds are UTC: a naive datetime is UTC, an aware one is converted (never the
+    machine's local zone), as the validated timestamps are naive UTC.
+    """
+    start = None if start is None else as_utc_naive(start)
+    end = None if end is None else as_utc_naive(end)
     if start is not None and end is not None and not start < end:
         raise ConfigError(f"`start` must be < `end`, was start={start}, end={end}; swap or widen the range")
     cond = pl.lit(True)

@@ -30,6 +30,7 @@ import yaml
 
 from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
 from signalflow.core.errors import ConfigError
+from signalflow.core.times import as_utc_naive
 from signalflow_gym.config import DataConfig, EnvConfig, check_boolean, check_choice, config_error, check_integer, check_number, unknown_key_error
 from signalflow_gym.run_package import ALGORITHMS
 
@@ -178,16 +179,23 @@ class TrainConfig(_Section):
 
 # --------------------------------------------------------------------------- data
 def _as_datetime(path: str, value: Any) -> datetime:
+    """A datetime in UTC, naive: naive values are UTC, aware ones (a YAML timestamp with an
+    offset, or quoted ISO text with one) are converted; the machine's zone is never used."""
     if isinstance(value, datetime):
-        return value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(tz=None).replace(tzinfo=None)
+        return as_utc_naive(value)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value)
+            return as_utc_naive(datetime.fromisoformat(value.strip()))
         except ValueError:
             pass
-    raise config_error(path, "an ISO 8601 date or datetime", value, "write e.g. 2024-01-10 or 2024-01-10T12:00:00")
+    raise config_error(path, "an ISO 8601 date or datetime (UTC unless it carries an offset)", value,
+                       "write e.g. 2024-01-10, 2024-01-10T12:00:00 or 2024-01-10T12:00:00+00:00")
+
+
+def _is_csv(path: str | None) -> bool:
+    return isinstance(path, str) and path.lower().endswith(".csv")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,7 +212,10 @@ class DataSpec(_Section):
     - `synthetic`: `make_synthetic_market` parameters (see `signalflow_gym.DataConfig`).
     - `fractions`: train / validation / test fractions of the timestamps (chronological).
     - `split_at`: optional ``[train_end, validation_end]`` datetimes instead of fractions
-      (train < train_end <= validation < validation_end <= test).
+      (train < train_end <= validation < validation_end <= test). UTC: a value without an
+      offset is UTC, one with an offset is converted; the machine's zone is never used.
+    - `timestamp_format`: strftime pattern of the CSV files' timestamps when they are not
+      ISO 8601 (e.g. ``"%m/%d/%Y %H:%M"``); None: ISO 8601 is required.
     Relative paths are resolved against the current directory.
     """
 
@@ -216,6 +227,7 @@ class DataSpec(_Section):
     synthetic: DataConfig = field(default_factory=DataConfig)
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     split_at: tuple[datetime, datetime] | None = None
+    timestamp_format: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, (str, Path)) or not str(self.source):
@@ -263,6 +275,17 @@ class DataSpec(_Section):
                     "the validation split would overlap the training split, swap or fix the dates"
                 )
             self._set("split_at", (t1, t2))
+        tf = self.timestamp_format
+        if tf is not None and (not isinstance(tf, str) or "%" not in tf):
+            raise config_error("data.timestamp_format", "a strftime pattern or null", tf,
+                               'write e.g. "%m/%d/%Y %H:%M" (quoted), or null for ISO 8601 timestamps')
+        if tf is not None and not any(_is_csv(p) for p in (self.source, self.signals)):
+            raise config_error("data.timestamp_format", "null unless `data.source` or `data.signals` is a CSV file", tf,
+                               "it says how a CSV's text timestamps are written; remove it")
+
+    def csv_timestamp_format(self, path: str | None) -> str | None:
+        """`timestamp_format` for `path` if it is a CSV file, else None (parquet keeps its types)."""
+        return self.timestamp_format if _is_csv(path) else None
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()

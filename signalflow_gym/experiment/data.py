@@ -42,7 +42,8 @@ def load_data(spec: DataSpec) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validated `(raw_data, signals)` for `spec`.
 
     Synthetic: `make_synthetic_market(**spec.synthetic)` (its planted signals, or the
-    detector's when `spec.detector` is set). File: `load_ohlcv(spec.source)`, then the
+    detector's when `spec.detector` is set). File: `load_ohlcv(spec.source)` (CSV timestamps
+    per `spec.timestamp_format`), then the
     signals file, else the detector's signals (`spec.detector`, default "momentum").
     Raises `ConfigError` / `DataValidationError` naming the file and the problem.
     """
@@ -50,16 +51,21 @@ def load_data(spec: DataSpec) -> tuple[pl.DataFrame, pl.DataFrame]:
         market = make_synthetic_market(**spec.synthetic.to_dict())
         raw, signals = market.raw_data, market.signals
         if spec.signals is not None:
-            signals = load_signals(spec.signals, ohlcv=raw)
+            signals = _load_signals(spec, raw)
         elif spec.detector is not None:
             signals = make_detector(spec.detector, spec.detector_kwargs).detect(raw)
         return raw, signals
-    raw = _with_name("data.source", lambda: load_ohlcv(spec.source))
+    raw = _with_name("data.source", lambda: load_ohlcv(spec.source, timestamp_format=spec.csv_timestamp_format(spec.source)))
     if spec.signals is not None:
-        signals = _with_name("data.signals", lambda: load_signals(spec.signals, ohlcv=raw))
+        signals = _load_signals(spec, raw)
     else:
         signals = make_detector(spec.detector or "momentum", spec.detector_kwargs).detect(raw)
     return raw, signals
+
+
+def _load_signals(spec: DataSpec, raw: pl.DataFrame) -> pl.DataFrame:
+    fmt = spec.csv_timestamp_format(spec.signals)
+    return _with_name("data.signals", lambda: load_signals(spec.signals, ohlcv=raw, timestamp_format=fmt))
 
 
 def _with_name(key: str, load: Any) -> Any:
