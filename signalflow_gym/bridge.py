@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from signalflow.core.errors import ConfigError
+from signalflow.core.values import is_finite_real
 from signalflow.strategy.model.context import ModelContext
 from signalflow.strategy.model.decision import StrategyDecision
 from signalflow.strategy.runner import BacktestRunner, MarketData
@@ -64,7 +65,7 @@ class RLTradingModel:
     ) -> None:
         if not callable(getattr(policy, "predict", None)):
             raise ConfigError(f"`policy` must have an SB3-style predict(obs, ...) method, was {type(policy).__name__}")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0.0 <= epsilon <= 1.0:
+        if not is_finite_real(epsilon) or not 0.0 <= epsilon <= 1.0:
             raise ConfigError(f"`epsilon` must be in [0, 1], was {epsilon!r}")
         self.policy = policy
         self.config = EnvConfig.coerce(config)

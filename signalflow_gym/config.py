@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Mapping
 
 from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
 from signalflow.core.errors import ConfigError
+from signalflow.core.values import is_integer, is_real
 
 __all__ = [
     "ActionsConfig",
@@ -51,7 +52,8 @@ def config_error(path: str, rule: str, value: Any, fix: str) -> ConfigError:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """Python or numpy number, not a bool (see `signalflow.core.values`)."""
+    return is_real(value)
 
 
 def check_number(
@@ -83,7 +85,8 @@ def check_number(
 
 
 def check_integer(path: str, value: Any, *, lo: int, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+    """`value` as a Python int (numpy integers accepted; bools and floats are not)."""
+    if not is_integer(value) or value < lo:
         raise config_error(path, f"an integer >= {lo}", value, fix)
     return int(value)
 
@@ -257,8 +260,8 @@ class BrokerConfig(_Section):
             self._set("spread_bps", check_number("broker.spread_bps", self.spread_bps, lo=0.0, hi=1000.0, hi_open=True,
                                             fix="use basis points of the price, e.g. 4"))
         self._set("impact_k", check_number("broker.impact_k", self.impact_k, lo=0.0, fix="use a multiple of the volatility, e.g. 1.0"))
-        if isinstance(self.impact_window, bool) or not isinstance(self.impact_window, int) or self.impact_window < 2:
-            raise config_error("broker.impact_window", "an integer >= 2", self.impact_window, "use bars of past returns, e.g. 20")
+        self._set("impact_window", check_integer("broker.impact_window", self.impact_window, lo=2,
+                                                 fix="use bars of past returns, e.g. 20"))
         model = self.slippage_model
         if model != "proportional" and self.slippage_pct:
             raise config_error("broker.slippage_pct", f"0 with slippage_model: {model}", self.slippage_pct,
@@ -330,7 +333,8 @@ class SizingConfig(_Section):
     def __post_init__(self) -> None:
         self._set("base_position_size", check_number("sizing.base_position_size", self.base_position_size, lo=0.0, hi=1.0,
                                                 lo_open=True, fix="use a fraction of equity per entry, e.g. 0.1"))
-        check_integer("sizing.max_positions", self.max_positions, lo=1, fix="allow at least one open position, e.g. 3")
+        self._set("max_positions", check_integer("sizing.max_positions", self.max_positions, lo=1,
+                                                 fix="allow at least one open position, e.g. 3"))
         self._set("min_confidence", check_number("sizing.min_confidence", self.min_confidence, lo=0.0, hi=1.0,
                                             fix="use a probability threshold, e.g. 0.6"))
         check_boolean("sizing.allow_shorts", self.allow_shorts, fix="write true or false")
@@ -349,8 +353,9 @@ class ExitConfig(_Section):
         for name in ("take_profit_pct", "stop_loss_pct"):
             v = getattr(self, name)
             if v is not None:
-                self._set(name, check_number(f"exit.{name}", v, lo=0.0, lo_open=True,
-                                        fix="use a positive fraction (0.05 == 5%) or null to disable it"))
+                self._set(name, check_number(f"exit.{name}", v, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
+                                        fix="use a fraction of the entry price (0.05 == 5%; 100% or more can never "
+                                            "be reached by one side) or null to disable it"))
         check_boolean("exit.intrabar", self.intrabar, fix="write true or false")
 
     @property
@@ -370,9 +375,10 @@ class FeaturesConfig(_Section):
     runtime_clip: float = 10.0
 
     def __post_init__(self) -> None:
-        check_integer("features.top_k_signals", self.top_k_signals, lo=0, fix="use the number of ranked signals to observe, e.g. 3")
-        check_integer("features.max_position_features", self.max_position_features, lo=0,
-                 fix="use the number of open positions to observe, e.g. 3")
+        self._set("top_k_signals", check_integer("features.top_k_signals", self.top_k_signals, lo=0,
+                                                 fix="use the number of ranked signals to observe, e.g. 3"))
+        self._set("max_position_features", check_integer("features.max_position_features", self.max_position_features, lo=0,
+                 fix="use the number of open positions to observe, e.g. 3"))
         names = self.runtime_features
         if isinstance(names, str) or not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
             raise config_error("features.runtime_features", "a list of non-empty names (keys of context.runtime)", names,
@@ -380,7 +386,8 @@ class FeaturesConfig(_Section):
         if len(set(names)) != len(names):
             raise config_error("features.runtime_features", "a list of distinct names", list(names), "remove the duplicates")
         self._set("runtime_features", tuple(names))
-        check_integer("features.bars_held_scale", self.bars_held_scale, lo=1, fix="use the holding time (bars) that maps to 1.0, e.g. 100")
+        self._set("bars_held_scale", check_integer("features.bars_held_scale", self.bars_held_scale, lo=1,
+                                                   fix="use the holding time (bars) that maps to 1.0, e.g. 100"))
         self._set("runtime_clip", check_number("features.runtime_clip", self.runtime_clip, lo=0.0, lo_open=True,
                                           fix="use the bound runtime features are clipped to, e.g. 10"))
 
@@ -430,9 +437,10 @@ class EpisodeConfig(_Section):
 
     def __post_init__(self) -> None:
         if self.length is not None:
-            check_integer("episode.length", self.length, lo=1, fix="use a number of bars, e.g. 1000, or null for the whole data")
+            self._set("length", check_integer("episode.length", self.length, lo=1,
+                                              fix="use a number of bars, e.g. 1000, or null for the whole data"))
         check_boolean("episode.random_start", self.random_start, fix="write true or false")
-        check_integer("episode.warmup_bars", self.warmup_bars, lo=0, fix="use a number of bars, e.g. 0")
+        self._set("warmup_bars", check_integer("episode.warmup_bars", self.warmup_bars, lo=0, fix="use a number of bars, e.g. 0"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -470,10 +478,10 @@ class DataConfig(_Section):
     base_price: float = 100.0
 
     def __post_init__(self) -> None:
-        check_integer("data.seed", self.seed, lo=0, fix="use e.g. 0")
-        check_integer("data.n_pairs", self.n_pairs, lo=1, fix="use e.g. 3")
-        check_integer("data.n_bars", self.n_bars, lo=2, fix="use e.g. 5000")
-        check_integer("data.horizon", self.horizon, lo=1, fix="use e.g. 20")
+        self._set("seed", check_integer("data.seed", self.seed, lo=0, fix="use e.g. 0"))
+        self._set("n_pairs", check_integer("data.n_pairs", self.n_pairs, lo=1, fix="use e.g. 3"))
+        self._set("n_bars", check_integer("data.n_bars", self.n_bars, lo=2, fix="use e.g. 5000"))
+        self._set("horizon", check_integer("data.horizon", self.horizon, lo=1, fix="use e.g. 20"))
         for name in ("volatility", "drift", "signal_rate", "edge", "base_price"):
             self._set(name, check_number(f"data.{name}", getattr(self, name), fix="see make_synthetic_market for the ranges"))
 
@@ -517,6 +525,12 @@ class EnvConfig:
         for name, cls in _SECTIONS.items():
             object.__setattr__(self, name, cls.from_dict(getattr(self, name)))
         check_boolean("skip_idle_bars", self.skip_idle_bars, fix="write true or false")
+        if self.actions.mapper == "per_signal" and self.features.top_k_signals < 1:
+            raise config_error(
+                "features.top_k_signals", "an integer >= 1 with `actions.mapper: per_signal`", self.features.top_k_signals,
+                "its ENTER actions are one per observed signal, so with 0 the agent could never open a position; "
+                "use e.g. 3",
+            )
 
     # -- conversion -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -592,10 +606,6 @@ class EnvConfig:
 
 
 # --------------------------------------------------------------------------- runner wiring
-#: Level used for an unset TP or SL when only the other one is configured (never reached).
-_NEVER = 1e9
-
-
 def build_runner(config: EnvConfig, model: Any, *, strategy_id: str = "signalflow_gym", exporter: Any = None) -> Any:
     """The `BacktestRunner` for `config` with `model` deciding.
 
@@ -616,8 +626,8 @@ def build_runner(config: EnvConfig, model: Any, *, strategy_id: str = "signalflo
     if x.enabled:
         exit_rules.append(
             TakeProfitStopLossExit(
-                take_profit_pct=x.take_profit_pct if x.take_profit_pct is not None else _NEVER,
-                stop_loss_pct=x.stop_loss_pct if x.stop_loss_pct is not None else _NEVER,
+                take_profit_pct=x.take_profit_pct,
+                stop_loss_pct=x.stop_loss_pct,
                 intrabar=x.intrabar,
             )
         )

@@ -8,7 +8,6 @@ a later slice. Inputs are expected to be validated (`validate_ohlcv`,
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +15,7 @@ import polars as pl
 
 from signalflow.core.errors import ConfigError
 from signalflow.core.times import as_utc_naive
+from signalflow.core.values import is_finite_real
 from signalflow.data.validation import empty_signals
 
 __all__ = ["DataSlice", "DataSplit", "chronological_split", "slice_by_time"]
@@ -87,7 +87,7 @@ def chronological_split(
     if len(fractions) != 3:
         raise ConfigError(f"`fractions` must have 3 entries (train, validation, test), was {fractions!r}; "
                           f"pass e.g. `(0.6, 0.2, 0.2)`")
-    if any(not isinstance(f, (int, float)) or not math.isfinite(f) or f <= 0 for f in fractions):
+    if any(not is_finite_real(f) or f <= 0 for f in fractions):
         raise ConfigError(f"`fractions` must all be > 0, was {fractions!r}; pass e.g. `(0.6, 0.2, 0.2)`")
     if abs(sum(fractions) - 1.0) > 1e-9:
         raise ConfigError(f"`fractions` must sum to 1, was {fractions!r} (sum {sum(fractions)}); "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from signalflow.core.errors import ConfigError
+from signalflow.core.values import is_finite_real
 from signalflow.data.validation import SIGNALS_SCHEMA, validate_ohlcv
 
 __all__ = ["MomentumZScoreDetector", "MovingAverageCrossDetector", "PROBABILITY_CAP"]
@@ -44,7 +45,7 @@ class MomentumZScoreDetector:
     def __post_init__(self) -> None:
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 2:
             raise ConfigError(f"`window` must be an integer >= 2, was {self.window!r}; pass e.g. `window=20`")
-        if not isinstance(self.threshold, (int, float)) or not math.isfinite(self.threshold) or self.threshold <= 0:
+        if not is_finite_real(self.threshold) or self.threshold <= 0:
             raise ConfigError(f"`threshold` must be finite and > 0, was {self.threshold!r}; pass e.g. `threshold=2.0`")
 
     def detect(self, raw_data: pl.DataFrame) -> pl.DataFrame:

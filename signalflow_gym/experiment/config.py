@@ -1,6 +1,7 @@
 """`ExperimentConfig`: one YAML file describing a training run, its data and its evaluation.
 
-Layout of an experiment YAML (every key optional except `train.algo`; unknown keys are an error)::
+Layout of an experiment YAML (every key is optional, but the file must not be empty; unknown keys
+are an error)::
 
     name: ppo_demo
     train:      {algo: PPO, total_timesteps: 50000, n_envs: 1, seed: 0, algo_kwargs: {...}, ...}
@@ -142,22 +143,27 @@ class TrainConfig(_Section):
 
     def __post_init__(self) -> None:
         check_choice("train.algo", self.algo, ALGO_CHOICES)
-        check_integer("train.total_timesteps", self.total_timesteps, lo=1, fix="use a number of environment steps, e.g. 50000")
-        check_integer("train.n_envs", self.n_envs, lo=1, fix="use e.g. 1, or the number of CPU cores")
+        self._set("total_timesteps", check_integer("train.total_timesteps", self.total_timesteps, lo=1,
+                                         fix="use a number of environment steps, e.g. 50000"))
+        self._set("n_envs", check_integer("train.n_envs", self.n_envs, lo=1,
+                                         fix="use e.g. 1, or the number of CPU cores"))
         check_choice("train.vec_env", self.vec_env, VEC_ENV_CHOICES)
-        check_integer("train.seed", self.seed, lo=0, fix="use e.g. 0")
+        self._set("seed", check_integer("train.seed", self.seed, lo=0, fix="use e.g. 0"))
         if self.policy is not None and (not isinstance(self.policy, str) or not self.policy):
             raise config_error("train.policy", "a policy name or null", self.policy, "use e.g. MlpPolicy, or null for the default")
         kwargs = _mapping("train.algo_kwargs", self.algo_kwargs, "write e.g. `algo_kwargs: {n_steps: 512}`")
         self._set("algo_kwargs", kwargs)
         self._check_algo_kwargs(kwargs)
         check_boolean("train.vec_normalize", self.vec_normalize, fix="write true or false")
-        check_integer("train.eval_freq", self.eval_freq, lo=0, fix="use a number of steps, or 0 to disable evaluation")
-        check_integer("train.eval_episodes", self.eval_episodes, lo=1, fix="use e.g. 1 (an episode is the whole validation split)")
-        check_integer("train.checkpoint_freq", self.checkpoint_freq, lo=0, fix="use a number of steps, or 0 to disable checkpoints")
+        self._set("eval_freq", check_integer("train.eval_freq", self.eval_freq, lo=0,
+                                         fix="use a number of steps, or 0 to disable evaluation"))
+        self._set("eval_episodes", check_integer("train.eval_episodes", self.eval_episodes, lo=1,
+                                         fix="use e.g. 1 (an episode is the whole validation split)"))
+        self._set("checkpoint_freq", check_integer("train.checkpoint_freq", self.checkpoint_freq, lo=0,
+                                         fix="use a number of steps, or 0 to disable checkpoints"))
         if not isinstance(self.device, str) or not self.device:
             raise config_error("train.device", "a torch device name", self.device, "use e.g. cpu")
-        check_integer("train.torch_threads", self.torch_threads, lo=1, fix="use e.g. 1")
+        self._set("torch_threads", check_integer("train.torch_threads", self.torch_threads, lo=1, fix="use e.g. 1"))
 
     def _check_algo_kwargs(self, kwargs: Mapping[str, Any]) -> None:
         params = inspect.signature(algorithm_class(self.algo).__init__).parameters
@@ -307,7 +313,8 @@ class EvaluationConfig(_Section):
     split: str = "test"
 
     def __post_init__(self) -> None:
-        check_integer("evaluation.n_random_seeds", self.n_random_seeds, lo=1, fix="use e.g. 5")
+        self._set("n_random_seeds", check_integer("evaluation.n_random_seeds", self.n_random_seeds, lo=1,
+                                         fix="use e.g. 5"))
         names = self.baselines
         if isinstance(names, str) or not isinstance(names, Sequence):
             raise config_error("evaluation.baselines", "a list of baseline names", names, f"pick from {list(BASELINE_CHOICES)}")
@@ -389,8 +396,17 @@ class ExperimentConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> "ExperimentConfig":
-        """Read `path` with `yaml.safe_load`, apply ``key=value`` `overrides`, validate."""
+        """Read `path` with `yaml.safe_load`, apply ``key=value`` `overrides`, validate.
+
+        An empty file (nothing, or only comments or ``{}``) is refused: it would run every
+        default (50,000 PPO steps on the synthetic market) without a word.
+        """
         data = read_yaml(path, what="config file", example="configs/ppo.yaml")
+        if data is None or data == {}:
+            raise ConfigError(
+                f"config file `{path}` is empty; write at least the algorithm, e.g. `train: {{algo: PPO}}` "
+                "(see configs/ppo.yaml), or start from a shipped config"
+            )
         try:
             return cls.from_dict(data, overrides)
         except ConfigError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from signalflow.core.enums import OrderSide, PositionType
@@ -10,6 +9,7 @@ from signalflow.core.errors import ConfigError
 from signalflow.core.order import Order
 from signalflow.core.position import Position
 from signalflow.core.state import StrategyState
+from signalflow.core.values import is_finite_real, is_integer
 
 __all__ = ["entry_order", "exit_order", "check_fraction", "check_max_positions", "check_probability"]
 
@@ -61,18 +61,18 @@ def exit_order(position: Position, *, bar: int, time, reason: str, price: float 
 
 
 def check_fraction(name: str, value: float, *, upper: float = 1.0) -> float:
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0.0 < value <= upper:
+    if not is_finite_real(value) or not 0.0 < value <= upper:
         raise ConfigError(f"`{name}` must be a fraction of equity in (0, {upper:g}], was {value!r}")
     return float(value)
 
 
 def check_probability(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+    if not is_finite_real(value) or not 0.0 <= value <= 1.0:
         raise ConfigError(f"`{name}` must be in [0, 1], was {value!r}")
     return float(value)
 
 
 def check_max_positions(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ConfigError(f"`max_positions` must be an integer >= 1, was {value!r}")
-    return value
+    return int(value)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-import numpy as np
-
 from signalflow.core.errors import DecisionError
+from signalflow.core.values import is_real
 
 __all__ = ["StrategyAction", "StrategyDecision", "MAX_SIZE_MULTIPLIER"]
 
@@ -28,11 +26,6 @@ class StrategyAction(str, Enum):
 
 
 _NEEDS_PAIR = frozenset({StrategyAction.ENTER, StrategyAction.SKIP, StrategyAction.CLOSE, StrategyAction.CLOSE_ALL})
-
-
-def _is_number(value: Any) -> bool:
-    """A real number (numpy scalars included), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _validated_action(
@@ -57,9 +50,9 @@ def _validated_action(
             "use CLOSE_ALL to close every position of a pair"
         )
     # (the range checks also reject NaN and infinities)
-    if not (_is_number(confidence) and 0.0 <= confidence <= 1.0):
+    if not (is_real(confidence) and 0.0 <= confidence <= 1.0):
         raise DecisionError(f"`confidence` must be a finite number in [0, 1], was {confidence!r}")
-    if not (_is_number(size_multiplier) and size_multiplier > 0.0):
+    if not (is_real(size_multiplier) and size_multiplier > 0.0):
         raise DecisionError(
             f"size_multiplier must be positive (a finite number in (0, {MAX_SIZE_MULTIPLIER:g}]), was "
             f"{size_multiplier!r}; it scales the entry rule's base_position_size"

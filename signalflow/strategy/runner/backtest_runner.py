@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 from signalflow.core.enums import FillAt
 from signalflow.core.errors import ConfigError, RunStateError
 from signalflow.core.state import StrategyState
+from signalflow.core.values import is_finite_real
 from signalflow.strategy.broker.backtest_broker import BacktestBroker
 from signalflow.strategy.component.base import EntryRule, ExitRule
 from signalflow.data.market import MarketData
@@ -46,7 +46,7 @@ class BacktestRunner:
         show_progress: bool = False,
         skip_idle_bars: bool = False,
     ) -> None:
-        if not isinstance(initial_capital, (int, float)) or not math.isfinite(initial_capital) or initial_capital <= 0:
+        if not is_finite_real(initial_capital) or initial_capital <= 0:
             raise ConfigError(f"`initial_capital` must be a positive number, was {initial_capital!r}")
         try:
             self.fill_at = FillAt(fill_at)

@@ -11,6 +11,7 @@ from signalflow.core.enums import ExitReason, PositionType
 from signalflow.core.errors import ConfigError
 from signalflow.core.order import Order
 from signalflow.core.state import StrategyState
+from signalflow.core.values import is_finite_real
 from signalflow.strategy.component.base import ExitRule
 from signalflow.strategy.component.orders import exit_order
 
@@ -26,14 +27,27 @@ _TAKE_PROFIT = ExitReason.TAKE_PROFIT.value
 _STOP_LOSS = ExitReason.STOP_LOSS.value
 
 
-def _check_pct(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"`{name}` must be a positive fraction (0.05 == 5%), was {value!r}")
+def _check_pct(name: str, value: float | None) -> float | None:
+    """A level as a fraction of the entry price in (0, 1), or None (that level is not used).
+
+    A stop of 100% or more can never trigger for a long (its price cannot fall below 0) and a
+    take-profit of 100% or more never for a short: such levels are refused, not kept silently.
+    """
+    if value is None:
+        return None
+    if not is_finite_real(value) or not 0.0 < value < 1.0:
+        raise ConfigError(
+            f"`{name}` must be a fraction in (0, 1) (0.05 == 5%), was {value!r}; a level of 100% or more "
+            "can never be reached by one side, use e.g. 0.05, or None to leave it out"
+        )
     return float(value)
 
 
 class TakeProfitStopLossExit(ExitRule):
     """Close a position once its price return reaches `take_profit_pct` or `-stop_loss_pct`.
+
+    Both are fractions of the entry price in (0, 1) (0.05 == 5%); None leaves that level
+    out (at least one must be set).
 
     Returns are measured from the entry price in the position's direction
     (a short gains when price falls): a long takes profit at
@@ -57,9 +71,19 @@ class TakeProfitStopLossExit(ExitRule):
     bars before it. Scans are kept per (pair, levels) and reused while they hold.
     """
 
-    def __init__(self, take_profit_pct: float = 0.05, stop_loss_pct: float = 0.03, *, intrabar: bool = False) -> None:
+    def __init__(
+        self, take_profit_pct: float | None = 0.05, stop_loss_pct: float | None = 0.03, *, intrabar: bool = False
+    ) -> None:
         self.take_profit_pct = _check_pct("take_profit_pct", take_profit_pct)
         self.stop_loss_pct = _check_pct("stop_loss_pct", stop_loss_pct)
+        if self.take_profit_pct is None and self.stop_loss_pct is None:
+            raise ConfigError(
+                "TakeProfitStopLossExit needs a level: set `take_profit_pct`, `stop_loss_pct` or both "
+                "(fractions in (0, 1)), or leave the rule out"
+            )
+        # an unused level is never reached: +-inf in the price arithmetic below
+        self._tp = math.inf if self.take_profit_pct is None else self.take_profit_pct
+        self._sl = math.inf if self.stop_loss_pct is None else self.stop_loss_pct
         self.intrabar = bool(intrabar)
         self.fills_intrabar = self.intrabar
         self._market: MarketData | None = None
@@ -85,9 +109,9 @@ class TakeProfitStopLossExit(ExitRule):
                 continue
             price, e = prices[pos.pair], pos.entry_price
             if pos.position_type is _LONG:
-                hit_tp, hit_sl = price >= e * (1.0 + self.take_profit_pct), price <= e * (1.0 - self.stop_loss_pct)
+                hit_tp, hit_sl = price >= e * (1.0 + self._tp), price <= e * (1.0 - self._sl)
             else:
-                hit_tp, hit_sl = price <= e * (1.0 - self.take_profit_pct), price >= e * (1.0 + self.stop_loss_pct)
+                hit_tp, hit_sl = price <= e * (1.0 - self._tp), price >= e * (1.0 + self._sl)
             if hit_tp:
                 orders.append(exit_order(pos, bar=bar, time=time, reason=_TAKE_PROFIT))
             elif hit_sl:
@@ -142,8 +166,8 @@ class TakeProfitStopLossExit(ExitRule):
         """pair -> (lo, hi): a price at or below `lo` or at or above `hi` reaches some position's
         take-profit or stop. `lo` is the highest of the long stops and short take-profit levels,
         `hi` the lowest of the long take-profit levels and short stops."""
-        up, down = 1.0 + self.take_profit_pct, 1.0 - self.stop_loss_pct
-        short_up, short_down = 1.0 - self.take_profit_pct, 1.0 + self.stop_loss_pct
+        up, down = 1.0 + self._tp, 1.0 - self._sl
+        short_up, short_down = 1.0 - self._tp, 1.0 + self._sl
         levels: dict[str, tuple[float, float]] = {}
         for pos in positions:
             e = pos.entry_price
@@ -166,13 +190,13 @@ class TakeProfitStopLossExit(ExitRule):
         e = pos.entry_price
         time = context.timestamp
         if pos.position_type is PositionType.LONG:
-            stop, take = e * (1.0 - self.stop_loss_pct), e * (1.0 + self.take_profit_pct)
+            stop, take = e * (1.0 - self._sl), e * (1.0 + self._tp)
             if l <= stop:
                 return exit_order(pos, bar=bar, time=time, reason=_STOP_LOSS, price=min(stop, o))
             if h >= take:
                 return exit_order(pos, bar=bar, time=time, reason=_TAKE_PROFIT, price=max(take, o))
         else:
-            stop, take = e * (1.0 + self.stop_loss_pct), e * (1.0 - self.take_profit_pct)
+            stop, take = e * (1.0 + self._sl), e * (1.0 - self._tp)
             if h >= stop:
                 return exit_order(pos, bar=bar, time=time, reason=_STOP_LOSS, price=max(stop, o))
             if l <= take:
