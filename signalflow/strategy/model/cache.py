@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from signalflow.core.errors import DecisionError
 from signalflow.core.state import DECISION_CACHE_KEY, StrategyState
@@ -17,6 +18,12 @@ def _checked(model: Any, decisions: Iterable[StrategyDecision] | None) -> list[S
         return []
     if isinstance(decisions, StrategyDecision):
         return [decisions]
+    if isinstance(decisions, (str, bytes, Mapping)) or not isinstance(decisions, Iterable):
+        raise DecisionError(
+            f"{type(model).__name__}.decide() must return a list of StrategyDecision (or None), "
+            f"was {type(decisions).__name__}: {decisions!r:.80}; return e.g. "
+            "[StrategyDecision(action=StrategyAction.ENTER, pair=...)] or [] for no decision"
+        )
     out = list(decisions)
     for i, d in enumerate(out):
         if not isinstance(d, StrategyDecision):
