@@ -10,7 +10,6 @@ reproduces an environment episode trade for trade.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,9 @@ from signalflow_gym.actions import make_action_mapper
 from signalflow_gym.config import EnvConfig, build_runner
 from signalflow_gym.features import FeatureBuilder
 from signalflow_gym.normalizer import ObservationNormalizer
+from signalflow_gym.policy import PolicyAdapter, is_recurrent
 
-__all__ = ["RLTradingModel", "ObservationNormalizer"]
+__all__ = ["RLTradingModel", "ObservationNormalizer", "PolicyAdapter", "is_recurrent"]
 
 
 class RLTradingModel:
@@ -40,8 +40,11 @@ class RLTradingModel:
     replace the action by a random *valid* one with probability `epsilon`
     (seeded by `seed`), and map it to decisions with the environment's mapper.
 
-    - `policy`: an SB3 algorithm (PPO, A2C, DQN, MaskablePPO, RecurrentPPO) or
-      any object with SB3's ``predict(obs, state=None, episode_start=None, deterministic=...)``.
+    - `policy`: an SB3 algorithm (PPO, A2C, DQN, MaskablePPO, RecurrentPPO), any object
+      with SB3's ``predict(obs, state=None, episode_start=None, deterministic=...)`` (e.g.
+      an offline learner's wrapper), a `torch.nn.Module` returning one score per action
+      (the best valid action is taken), or a plain callable ``(obs, mask) -> action``
+      (see `signalflow_gym.policy.PolicyAdapter`).
     - `config`: the `EnvConfig` the policy was trained with (or a dict / YAML path).
     - `normalizer`: an `ObservationNormalizer` or a `VecNormalize` (statistics used, never updated).
 
@@ -63,8 +66,6 @@ class RLTradingModel:
         *,
         normalizer: Any = None,
     ) -> None:
-        if not callable(getattr(policy, "predict", None)):
-            raise ConfigError(f"`policy` must have an SB3-style predict(obs, ...) method, was {type(policy).__name__}")
         if not is_finite_real(epsilon) or not 0.0 <= epsilon <= 1.0:
             raise ConfigError(f"`epsilon` must be in [0, 1], was {epsilon!r}")
         self.policy = policy
@@ -80,9 +81,7 @@ class RLTradingModel:
         self.feature_names = self.features.feature_names
         self.action_names = self.mapper.action_names
         self._check_spaces()
-        params = inspect.signature(policy.predict).parameters
-        self._masked = "action_masks" in params
-        self._recurrent = is_recurrent(policy)
+        self.adapter = PolicyAdapter(policy, n_actions=int(self.mapper.action_space.n), deterministic=self.deterministic)
         self._rng = np.random.default_rng(seed)
         self.calls = 0
         self.on_run_start()
@@ -106,8 +105,7 @@ class RLTradingModel:
     # -- StrategyModel --------------------------------------------------------------------------------
     def on_run_start(self) -> None:
         """Reset per-run state: the recurrent policy's hidden state and the episode-start flag."""
-        self._state: Any = None
-        self._episode_start = np.ones((1,), dtype=bool)
+        self.adapter.reset()
 
     def observation(self, context: ModelContext) -> np.ndarray:
         """The (normalised) observation the policy sees for `context`."""
@@ -119,16 +117,7 @@ class RLTradingModel:
         self.calls += 1
         obs = self.observation(context)
         mask = self.mapper.action_masks(context)
-        if self._recurrent:
-            action, self._state = self.policy.predict(
-                obs, state=self._state, episode_start=self._episode_start, deterministic=self.deterministic
-            )
-            self._episode_start = np.zeros((1,), dtype=bool)
-        elif self._masked:
-            action, _ = self.policy.predict(obs, deterministic=self.deterministic, action_masks=mask)
-        else:
-            action, _ = self.policy.predict(obs, deterministic=self.deterministic)
-        action = int(np.asarray(action).reshape(-1)[0])
+        action = self.adapter(obs, mask)
         if self.epsilon > 0.0 and self._rng.random() < self.epsilon:
             action = int(self._rng.choice(np.flatnonzero(mask)))
         return action
@@ -190,10 +179,3 @@ class RLTradingModel:
             normalizer=package.normalizer,
         )
 
-
-def is_recurrent(policy: Any) -> bool:
-    try:
-        from sb3_contrib import RecurrentPPO
-    except ImportError:  # pragma: no cover - sb3-contrib is a dependency
-        return False
-    return isinstance(policy, RecurrentPPO)
