@@ -1,8 +1,9 @@
 """signalflow_gym.experiment.statistics against known answers.
 
-Hand-computed cases (IQM, probability of improvement, performance profile) and coverage of
-the bootstrap intervals on simulated samples with a known truth. Every simulation has fixed
-seeds: the file is deterministic.
+Hand-computed cases (IQM, probability of improvement, performance profile), the papers'
+worked examples (PSR: Bailey & López de Prado 2012; DSR: 2014) and coverage of the bootstrap
+intervals on simulated samples with a known truth. Every simulation has fixed seeds: the file
+is deterministic.
 """
 
 from __future__ import annotations
@@ -11,18 +12,28 @@ import math
 import re
 
 import numpy as np
+import polars as pl
 import pytest
+import scipy.signal
 import scipy.stats
 
 from signalflow.core.errors import ConfigError, DataValidationError
+from signalflow.strategy.metrics import equity_curve_summary
 from signalflow_gym.experiment.statistics import (
     aggregate_intervals,
+    deflated_sharpe_ratio,
+    deflated_sharpe_ratio_of_returns,
+    expected_maximum_sharpe,
     iqm,
     mean,
     median,
     performance_profile,
+    probabilistic_sharpe_ratio,
+    probabilistic_sharpe_ratio_of_returns,
     probability_of_improvement,
     probability_of_improvement_interval,
+    sharpe_interval,
+    sharpe_ratio,
     stratified_bootstrap_interval,
 )
 
@@ -166,3 +177,149 @@ def test_aggregate_inputs_are_validated_with_clear_errors():
         aggregate_intervals([1.0, 2.0], confidence=95)
     with pytest.raises(ConfigError, match=exact("`reps` must be an int >= 100, was 10; 2,000 to 10,000 is usual")):
         probability_of_improvement_interval([1.0, 2.0], [1.0, 2.0], reps=10)
+
+
+# ------------------------------------------------------------------ Sharpe
+
+
+def ar1_returns(rng: np.random.Generator, n_bars: int, *, phi: float, mean_return: float) -> np.ndarray:
+    """Per-bar returns ``mean_return + x``, x a unit-variance AR(1) with coefficient `phi`."""
+    noise = rng.normal(0.0, math.sqrt(1.0 - phi**2), n_bars + 200)
+    return mean_return + scipy.signal.lfilter([1.0], [1.0, -phi], noise)[200:]
+
+
+def test_sharpe_ratio_matches_the_backtester_summary():
+    rng = np.random.default_rng(5)
+    equity = 1000.0 * np.cumprod(1.0 + rng.normal(0.001, 0.01, 300))
+    returns = equity / np.concatenate(([1000.0], equity[:-1])) - 1.0
+    summary = equity_curve_summary(equity, pl.Series(range(300)), initial_capital=1000.0, periods_per_year=8760.0)
+    assert sharpe_ratio(returns, periods_per_year=8760.0) == pytest.approx(summary["sharpe"], rel=1e-12)
+    assert sharpe_ratio(np.zeros(5)) == 0.0
+
+
+def test_sharpe_interval_covers_true_sharpe_of_autocorrelated_returns_in_90_to_98_percent():
+    """200 AR(1) series (phi 0.3, 1,000 bars, true per-bar Sharpe 0.1): the stationary bootstrap
+    with the automatic block length covers 0.1 in 90-98% of them (93.5% with these seeds; 91-94.5%
+    over other seed sets; an iid bootstrap, block length 1, covers 79.5% of these)."""
+    hits = 0
+    for k in range(200):
+        returns = ar1_returns(np.random.default_rng(40_000 + k), 1000, phi=0.3, mean_return=0.1)
+        interval = sharpe_interval(returns, periods_per_year=1.0, reps=200, seed=k)
+        hits += interval.low <= 0.1 <= interval.high
+    assert 0.90 <= hits / 200 <= 0.98
+
+
+def test_sharpe_interval_blocks_widen_it_under_autocorrelation():
+    # AR(1) with phi 0.5 multiplies the variance of the mean by (1 + phi) / (1 - phi) = 3: an iid
+    # bootstrap (block length 1) is too narrow by about sqrt(3).
+    ratios = []
+    for k in range(5):
+        returns = ar1_returns(np.random.default_rng(50_000 + k), 2000, phi=0.5, mean_return=0.05)
+        blocks = sharpe_interval(returns, periods_per_year=1.0, reps=300, seed=k)
+        iid = sharpe_interval(returns, periods_per_year=1.0, reps=300, seed=k, block_length=1)
+        assert blocks.block_length > 3.0 and iid.block_length == 1.0
+        ratios.append((blocks.high - blocks.low) / (iid.high - iid.low))
+    assert 1.3 < float(np.mean(ratios)) < 2.2
+
+
+def test_sharpe_interval_annualises_by_sqrt_periods_per_year():
+    returns = np.random.default_rng(6).normal(0.001, 0.01, 500)
+    per_bar = sharpe_interval(returns, periods_per_year=1.0, reps=300, seed=1)
+    hourly = sharpe_interval(returns, periods_per_year=8760.0, reps=300, seed=1)
+    scale = math.sqrt(8760.0)
+    assert hourly.value == pytest.approx(per_bar.value * scale)
+    assert (hourly.low, hourly.high) == pytest.approx((per_bar.low * scale, per_bar.high * scale))
+    assert per_bar.low < per_bar.value < per_bar.high
+    assert hourly.to_dict()["periods_per_year"] == 8760.0 and hourly.n_bars == 500
+    flat = sharpe_interval(np.zeros(20), periods_per_year=252.0, reps=100)
+    assert (flat.value, flat.low, flat.high, flat.block_length) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_psr_matches_bailey_lopez_de_prado_2012_example():
+    """Bailey & López de Prado (2012), "The Sharpe Ratio Efficient Frontier", J. of Risk 15(2):
+    24 monthly returns, annualised SR 1.585 (per month 1.585 / sqrt 12), skewness -2.448,
+    kurtosis 10.164 -> PSR(0) = 0.913 (the same value pypbo's test of this example asserts,
+    0.91323430688486). Under normal moments the same track record would give a higher PSR."""
+    sharpe = 1.585 / math.sqrt(12.0)
+    value = probabilistic_sharpe_ratio(sharpe, n_obs=24, skewness=-2.448, kurtosis=10.164, benchmark=0.0)
+    assert value == pytest.approx(0.91323430688486, abs=1e-9)
+    assert probabilistic_sharpe_ratio(sharpe, n_obs=24) > value
+
+
+def test_psr_normal_moments_and_benchmark_at_the_observed_sharpe():
+    # g3 = 0, g4 = 3: Phi(SR sqrt(T - 1) / sqrt(1 + SR^2 / 2)); SR* = SR gives exactly 1/2
+    sr, t = 0.1, 250
+    expected = scipy.stats.norm.cdf(sr * math.sqrt(t - 1) / math.sqrt(1 + sr**2 / 2))
+    assert probabilistic_sharpe_ratio(sr, n_obs=t) == pytest.approx(expected)
+    assert probabilistic_sharpe_ratio(sr, n_obs=t, skewness=-1.0, kurtosis=8.0, benchmark=sr) == 0.5
+
+
+def test_psr_of_returns_uses_their_sharpe_skewness_and_kurtosis():
+    returns = np.random.default_rng(7).standard_t(4, 400) * 0.01 + 0.001
+    expected = probabilistic_sharpe_ratio(
+        float(np.mean(returns) / np.std(returns, ddof=1)),
+        n_obs=400,
+        skewness=float(scipy.stats.skew(returns)),
+        kurtosis=float(scipy.stats.kurtosis(returns, fisher=False)),
+        benchmark=0.02,
+    )
+    assert probabilistic_sharpe_ratio_of_returns(returns, benchmark=0.02) == pytest.approx(expected)
+    assert math.isnan(probabilistic_sharpe_ratio_of_returns(np.zeros(10)))
+
+
+def test_expected_maximum_sharpe_and_dsr_match_bailey_lopez_de_prado_2014_example():
+    """Bailey & López de Prado (2014), "The Deflated Sharpe Ratio", J. of Portfolio Management
+    40(5), numerical example: N = 100 trials, V[SR_n] = 1/2 (annualised), best annualised SR 2.5
+    over T = 1,250 daily returns (250 a year), skewness -3, kurtosis 10 -> SR0 = 0.1132 (per day)
+    and DSR = 0.9004: not significant at 95% (pypbo's test of the example asserts 0.9003968).
+    E[max] of 100 standard normals by the formula: 2.5306 (pypbo's `expected_max(100)`)."""
+    assert expected_maximum_sharpe(100, variance=1.0) == pytest.approx(2.5306028932016846, abs=1e-9)
+    sr0 = expected_maximum_sharpe(100, variance=0.5 / 250)
+    assert sr0 == pytest.approx(0.1132, abs=5e-5)
+    dsr = deflated_sharpe_ratio(
+        2.5 / math.sqrt(250), n_obs=1250, n_trials=100, trials_variance=0.5 / 250, skewness=-3.0, kurtosis=10.0
+    )
+    assert dsr == pytest.approx(0.9004, abs=5e-5)
+    assert dsr == pytest.approx(0.90039683444939, abs=1e-9)
+
+
+def test_dsr_of_returns_deflates_by_the_trials_and_one_trial_is_psr_zero():
+    rng = np.random.default_rng(8)
+    best = rng.normal(0.002, 0.01, 500)
+    trials = np.array([0.2, 0.05, -0.01, 0.1, sharpe_ratio(best)])
+    expected = deflated_sharpe_ratio(
+        sharpe_ratio(best),
+        n_obs=500,
+        n_trials=5,
+        trials_variance=float(np.var(trials, ddof=1)),
+        skewness=float(scipy.stats.skew(best)),
+        kurtosis=float(scipy.stats.kurtosis(best, fisher=False)),
+    )
+    assert deflated_sharpe_ratio_of_returns(best, trial_sharpes=trials) == pytest.approx(expected)
+    alone = deflated_sharpe_ratio_of_returns(best, trial_sharpes=[sharpe_ratio(best)])
+    assert alone == pytest.approx(probabilistic_sharpe_ratio_of_returns(best, benchmark=0.0))
+    assert deflated_sharpe_ratio_of_returns(best, trial_sharpes=trials) < alone
+
+
+def test_sharpe_inputs_are_validated_with_clear_errors():
+    with pytest.raises(DataValidationError, match=exact("`returns` must have at least 2 value(s), was 1")):
+        sharpe_ratio([0.01])
+    with pytest.raises(DataValidationError, match=exact("`returns` must have at least 10 value(s), was 5")):
+        sharpe_interval(np.zeros(5), periods_per_year=1.0)
+    with pytest.raises(
+        DataValidationError,
+        match=exact("`returns` must be finite, was NaN or inf at index 2 (inf); drop or fill the missing runs or bars first"),
+    ):
+        probabilistic_sharpe_ratio_of_returns([0.0, 0.1, float("inf")])
+    with pytest.raises(ConfigError, match=r"^`periods_per_year` must be a positive finite number \(bars per year\), was 0"):
+        sharpe_ratio([0.0, 0.1], periods_per_year=0)
+    with pytest.raises(
+        ConfigError, match=exact("`block_length` must be a number of bars in [1, 20] or None (automatic), was 0.5")
+    ):
+        sharpe_interval(np.arange(20.0), periods_per_year=1.0, block_length=0.5)
+    with pytest.raises(ConfigError, match=exact("`n_obs` must be an int >= 2 (the number of returns), was 1")):
+        probabilistic_sharpe_ratio(0.1, n_obs=1)
+    with pytest.raises(ConfigError, match=r"^`skewness` 3.0 and `kurtosis` 3.0 give a non-positive Sharpe variance"):
+        probabilistic_sharpe_ratio(1.0, n_obs=10, skewness=3.0, kurtosis=3.0)
+    with pytest.raises(ConfigError, match=exact("`n_trials` must be an int >= 1 (every configuration tried), was 0")):
+        expected_maximum_sharpe(0, variance=1.0)

@@ -4,8 +4,12 @@
   rliable: `mean`, `median`, `iqm`; `aggregate_intervals` / `stratified_bootstrap_interval`
   (stratified bootstrap percentile CIs); `probability_of_improvement` (+ `_interval`);
   `performance_profile`.
+- `sharpe`: per run: `sharpe_ratio`, `sharpe_interval` (stationary bootstrap, `arch`),
+  `probabilistic_sharpe_ratio` (Bailey & López de Prado 2012), `expected_maximum_sharpe` and
+  `deflated_sharpe_ratio` (2014), each also `*_of_returns`.
 
-Libraries: `scipy.stats` (trim_mean, mannwhitneyu); resampling of runs uses
+Libraries: `scipy.stats` (trim_mean, mannwhitneyu, norm, skew, kurtosis) and
+`arch.bootstrap` (StationaryBootstrap, optimal_block_length); resampling of runs uses
 ``numpy.random.default_rng(seed)``. Every function is deterministic for a given `seed`.
 """
 
@@ -22,17 +26,35 @@ from signalflow_gym.experiment.statistics.aggregates import (
     probability_of_improvement_interval,
     stratified_bootstrap_interval,
 )
+from signalflow_gym.experiment.statistics.sharpe import (
+    SharpeEstimate,
+    deflated_sharpe_ratio,
+    deflated_sharpe_ratio_of_returns,
+    expected_maximum_sharpe,
+    probabilistic_sharpe_ratio,
+    probabilistic_sharpe_ratio_of_returns,
+    sharpe_interval,
+    sharpe_ratio,
+)
 
 __all__ = [
     "AGGREGATE_NAMES",
     "IntervalEstimate",
     "PerformanceProfile",
+    "SharpeEstimate",
     "aggregate_intervals",
+    "deflated_sharpe_ratio",
+    "deflated_sharpe_ratio_of_returns",
+    "expected_maximum_sharpe",
     "iqm",
     "mean",
     "median",
     "performance_profile",
+    "probabilistic_sharpe_ratio",
+    "probabilistic_sharpe_ratio_of_returns",
     "probability_of_improvement",
     "probability_of_improvement_interval",
+    "sharpe_interval",
+    "sharpe_ratio",
     "stratified_bootstrap_interval",
 ]
