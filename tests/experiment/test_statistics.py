@@ -1,9 +1,9 @@
 """signalflow_gym.experiment.statistics against known answers.
 
-Hand-computed cases (IQM, probability of improvement, performance profile), the papers'
-worked examples (PSR: Bailey & López de Prado 2012; DSR: 2014) and coverage of the bootstrap
-intervals on simulated samples with a known truth. Every simulation has fixed seeds: the file
-is deterministic.
+Hand-computed cases (IQM, probability of improvement, performance profile, CSCV on 4 bars),
+the papers' worked examples (PSR: Bailey & López de Prado 2012; DSR: 2014), coverage of the
+bootstrap intervals on simulated samples with a known truth, and PBO on sweeps whose answer is
+known by construction. Every simulation has fixed seeds: the file is deterministic (~6 s).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from signalflow_gym.experiment.statistics import (
     performance_profile,
     probabilistic_sharpe_ratio,
     probabilistic_sharpe_ratio_of_returns,
+    probability_of_backtest_overfitting,
     probability_of_improvement,
     probability_of_improvement_interval,
     sharpe_interval,
@@ -323,3 +324,102 @@ def test_sharpe_inputs_are_validated_with_clear_errors():
         probabilistic_sharpe_ratio(1.0, n_obs=10, skewness=3.0, kurtosis=3.0)
     with pytest.raises(ConfigError, match=exact("`n_trials` must be an int >= 1 (every configuration tried), was 0")):
         expected_maximum_sharpe(0, variance=1.0)
+
+
+# ------------------------------------------------------------------ PBO
+
+
+def test_pbo_hand_computed_on_two_blocks():
+    # partitions=2 on 4 bars: blocks {0, 1} and {2, 3}, 2 combinations.
+    # trial A: +1%, +3% then -1%, -3% -> Sharpe +sqrt2 then -sqrt2; trial B: 0, 2% twice -> 1/sqrt2 both.
+    # J = first block: A is best in sample, worst out (rank 1 of 2, w = 1/3, lambda = ln(1/2)).
+    # J = second block: B is best in sample, worst out (A's first block is better).
+    returns = np.array([[0.01, 0.0], [0.03, 0.02], [-0.01, 0.0], [-0.03, 0.02]])
+    result = probability_of_backtest_overfitting(returns, partitions=2)
+    assert result.pbo == 1.0
+    np.testing.assert_allclose(result.logits, [math.log(0.5), math.log(0.5)])
+    np.testing.assert_allclose(result.in_sample_sharpe, [math.sqrt(2.0), 1 / math.sqrt(2.0)])
+    np.testing.assert_allclose(result.out_of_sample_sharpe, [-math.sqrt(2.0), 1 / math.sqrt(2.0)])
+    assert result.probability_of_loss == 0.5
+    assert result.to_dict()["combinations"] == 2 and (result.n_trials, result.n_bars) == (2, 4)
+
+
+def test_pbo_counts_a_winner_at_the_out_of_sample_median_as_overfit():
+    # 3 trials, 2 blocks of 2 bars [m - 1%, m + 1%]: Sharpe proportional to m.
+    # block 1: m = 3%, 2%, 1% (A, B, C); block 2: m = 2%, 1%, 3%.
+    # J = block 1: A wins, ranks 2 of 3 out of sample: w = 2/4, lambda = 0 -> counted (lambda <= 0).
+    # J = block 2: C wins, ranks 1 of 3 out of sample: w = 1/4, lambda = ln(1/3).
+    means = np.array([[0.03, 0.02, 0.01], [0.02, 0.01, 0.03]])
+    returns = np.repeat(means, 2, axis=0) + np.array([[-0.01], [0.01], [-0.01], [0.01]])
+    result = probability_of_backtest_overfitting(returns, partitions=2)
+    np.testing.assert_allclose(result.logits, [0.0, math.log(1.0 / 3.0)], atol=1e-12)
+    assert result.pbo == 1.0
+
+
+def noise(seed: int, n_bars: int = 1000, n_trials: int = 20) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, 0.01, (n_bars, n_trials))
+
+
+def test_pbo_of_a_noise_sweep_is_about_one_half():
+    """IID noise, no edge: the two halves of a combination are independent, so the in-sample
+    winner's out-of-sample rank is uniform and E[PBO] = 1/2. One sweep's PBO varies a lot (0.3 to
+    0.9 here); the mean over 10 sweeps is near 0.5. PBO is not near 1 for iid noise."""
+    values = [probability_of_backtest_overfitting(noise(60_000 + k)).pbo for k in range(10)]
+    assert 0.35 < float(np.mean(values)) < 0.65
+
+
+def test_pbo_of_a_zero_edge_noise_sweep_is_near_one():
+    """Noise strategies with exactly zero edge over the sample (each trial demeaned over all
+    bars): what a trial gains in sample it loses out of sample, so the in-sample winner is an
+    out-of-sample loser: PBO near 1. This is the overfitting PBO is built to flag."""
+    for k in range(3):
+        returns = noise(70_000 + k)
+        result = probability_of_backtest_overfitting(returns - returns.mean(axis=0))
+        assert result.pbo > 0.9
+        assert result.probability_of_loss > 0.9
+
+
+def test_pbo_of_a_sweep_with_one_planted_winner_is_near_zero():
+    """19 noise trials and one with a per-bar edge of 0.3 std (Sharpe 0.3 per bar)."""
+    for k in range(3):
+        returns = noise(80_000 + k)
+        returns[:, 7] += 0.003
+        result = probability_of_backtest_overfitting(returns)
+        assert result.pbo < 0.05
+        assert result.logits.size == math.comb(16, 8)
+
+
+def test_pbo_uneven_blocks_use_every_bar():
+    returns = noise(9, n_bars=103, n_trials=4)
+    assert probability_of_backtest_overfitting(returns, partitions=4).n_bars == 103
+
+
+def test_pbo_inputs_are_validated_with_clear_errors():
+    with pytest.raises(
+        ConfigError, match=exact("`partitions` must be an even int >= 2 (CSCV splits them in halves), was 15; 16 is usual")
+    ):
+        probability_of_backtest_overfitting(noise(1, 100, 3), partitions=15)
+    with pytest.raises(
+        ConfigError,
+        match=exact(
+            "`partitions` 16 is too many for 20 bars: each block needs at least 2 bars "
+            "(bars >= 2 * partitions); use partitions <= 10 or more bars"
+        ),
+    ):
+        probability_of_backtest_overfitting(noise(1, 20, 3))
+    with pytest.raises(
+        DataValidationError,
+        match=exact("`returns` must have at least 4 bars (rows) and 2 trials (columns), was shape (100, 1)"),
+    ):
+        probability_of_backtest_overfitting(noise(1, 100, 1))
+    with pytest.raises(
+        DataValidationError, match=exact("`returns` must be a 2-D array [bars, trials], was an array of shape (100,)")
+    ):
+        probability_of_backtest_overfitting(np.zeros(100))
+    bad = noise(1, 100, 3)
+    bad[5, 2] = np.nan
+    with pytest.raises(
+        DataValidationError,
+        match=exact("`returns` must be finite, was nan at bar 5, trial 2; fill bars without a position with 0.0"),
+    ):
+        probability_of_backtest_overfitting(bad)

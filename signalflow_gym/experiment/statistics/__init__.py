@@ -7,8 +7,10 @@
 - `sharpe`: per run: `sharpe_ratio`, `sharpe_interval` (stationary bootstrap, `arch`),
   `probabilistic_sharpe_ratio` (Bailey & López de Prado 2012), `expected_maximum_sharpe` and
   `deflated_sharpe_ratio` (2014), each also `*_of_returns`.
+- `overfitting`: per search: `probability_of_backtest_overfitting` (CSCV; Bailey, Borwein,
+  López de Prado & Zhu 2015).
 
-Libraries: `scipy.stats` (trim_mean, mannwhitneyu, norm, skew, kurtosis) and
+Libraries: `scipy.stats` (trim_mean, mannwhitneyu, rankdata, norm, skew, kurtosis) and
 `arch.bootstrap` (StationaryBootstrap, optimal_block_length); resampling of runs uses
 ``numpy.random.default_rng(seed)``. Every function is deterministic for a given `seed`.
 """
@@ -26,6 +28,7 @@ from signalflow_gym.experiment.statistics.aggregates import (
     probability_of_improvement_interval,
     stratified_bootstrap_interval,
 )
+from signalflow_gym.experiment.statistics.overfitting import BacktestOverfitting, probability_of_backtest_overfitting
 from signalflow_gym.experiment.statistics.sharpe import (
     SharpeEstimate,
     deflated_sharpe_ratio,
@@ -39,6 +42,7 @@ from signalflow_gym.experiment.statistics.sharpe import (
 
 __all__ = [
     "AGGREGATE_NAMES",
+    "BacktestOverfitting",
     "IntervalEstimate",
     "PerformanceProfile",
     "SharpeEstimate",
@@ -52,6 +56,7 @@ __all__ = [
     "performance_profile",
     "probabilistic_sharpe_ratio",
     "probabilistic_sharpe_ratio_of_returns",
+    "probability_of_backtest_overfitting",
     "probability_of_improvement",
     "probability_of_improvement_interval",
     "sharpe_interval",
