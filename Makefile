@@ -1,7 +1,8 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
 # `setup` creates .venv, installs the CPU build torch==2.13.0 first (a bare
 # `torch` requirement would otherwise resolve to a multi-GB CUDA build), then
-# this package with its dev and ray extras (the Ray tests need ray[tune]).
+# this package with its dev, ray and zoo extras (the Ray tests need ray[tune], the
+# rl-zoo3 test rl_zoo3).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,7 +16,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev,ray]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,ray,zoo]"
 	touch $(STAMP)
 
 demo: setup
