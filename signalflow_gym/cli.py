@@ -5,8 +5,10 @@
     signalflow-gym export (--run RUN_DIR | --policy random|threshold) --episodes N [--out DIR]
     signalflow-gym demo [--out runs/demo] [--quick]
 
-Bad configs or data (unknown key, wrong type, missing file, data too short for the episode
-length, overlapping splits) exit with status 2 and one line ``signalflow-gym: error: <reason>``.
+Bad configs or data (unknown key, wrong type or range, missing, empty, non-UTF-8 or malformed
+file, data too short for the episode length, overlapping splits, a model SB3 or torch cannot
+build from the config, an `--out` that is a file) exit with status 2 and one line
+``signalflow-gym: error: <reason>``.
 """
 
 from __future__ import annotations
@@ -85,8 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_train(args: argparse.Namespace) -> Path:
     from signalflow_gym.experiment import ExperimentConfig, train
+    from signalflow_gym.experiment.preflight import check_model_builds
 
     config = ExperimentConfig.from_yaml(args.config, args.overrides)
+    check_model_builds(config)  # SB3 / torch refusals named by config key, before any folder is made
     out = args.out or str(Path("runs") / default_run_name(config.name, config.train.algo, config.train.seed))
     run_dir = train(config, out, resume=args.resume, progress=not args.no_progress)
     print(f"run package: {run_dir}")
@@ -176,16 +180,37 @@ def fail(message: str) -> int:
     return 2
 
 
+def check_out_path(out: str | None) -> str | None:
+    """Why `--out` cannot be an output folder (it, or a folder above it, is a file), or None."""
+    if out is None:
+        return None
+    path = Path(out)
+    for p in (path, *path.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                where = "is a file" if p == path else f"is inside {p}, which is a file"
+                return f"--out {out} {where}; an output folder is needed, choose another --out"
+            return None
+    return None
+
+
 def run(command: str, args: argparse.Namespace) -> int:
     """Run a command; user errors (config, data, files) become one line on stderr and status 2."""
     from signalflow.core.errors import ConfigError, DataValidationError
 
+    problem = check_out_path(getattr(args, "out", None))
+    if problem is not None:
+        return fail(problem)
     try:
         result = COMMANDS[command](args)
     except (ConfigError, DataValidationError) as exc:
         return fail(str(exc))
     except FileNotFoundError as exc:
         return fail(f"{exc.strerror or 'file not found'}: {exc.filename}")
+    except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+        return fail(f"{exc.strerror or type(exc).__name__}: {exc.filename}; check the path, or choose another")
+    except UnicodeDecodeError as exc:
+        return fail(f"a file is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8")
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

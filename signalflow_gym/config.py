@@ -19,9 +19,12 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
+
+import yaml
 
 from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
 from signalflow.core.errors import ConfigError
@@ -46,9 +49,58 @@ MAPPER_CHOICES = ("simple", "per_signal")
 REWARD_CHOICES = ("log_return", "pnl", "differential_sharpe")
 
 
+# --------------------------------------------------------------------------- files
+def read_config_yaml(path: str | Path, *, what: str, example: str) -> Any:
+    """`read_yaml`, and a file that is not UTF-8 text is a `ConfigError` naming it (not a traceback)."""
+    try:
+        return read_yaml(path, what=what, example=example)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} `{path}` is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 YAML, "
+            f"e.g. {example}"
+        ) from None
+
+
+def _parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{where} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); fix the syntax, "
+            "or write the config as YAML"
+        ) from None
+
+
 # --------------------------------------------------------------------------- validation helpers
 def config_error(path: str, rule: str, value: Any, fix: str) -> ConfigError:
     return ConfigError(f"`{path}` must be {rule}, was {value!r}; {fix}")
+
+
+_NUMERIC_TEXT = re.compile(r"^[+-]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+
+
+def numeric_text_hint(value: Any, *, integer: bool = False) -> str | None:
+    """For text that looks like a number, how to write it so that YAML reads a number; else None.
+
+    PyYAML (YAML 1.1) reads ``1e6`` and ``3e-4`` as strings: a float needs a dot and a
+    signed exponent (``1.0e+6``). Text that YAML would read as a number was quoted.
+    """
+    if not isinstance(value, str) or not _NUMERIC_TEXT.match(value.strip()):
+        return None
+    number = float(value.strip().replace("_", ""))
+    if integer and not number.is_integer():
+        return f"{value!r} is text, and not a whole number; write an integer without quotes"
+    if isinstance(yaml.safe_load(value), (int, float)):
+        return f"{value!r} is quoted text, not a number; write it without quotes"
+    mantissa, exponent = f"{number:.15e}".split("e")
+    mantissa = mantissa.rstrip("0")
+    sci = f"{mantissa}{'0' if mantissa.endswith('.') else ''}e{int(exponent):+d}"
+    if number.is_integer() and abs(number) < 1e16:
+        options = f"{int(number)}" if integer else f"{sci} or {int(number)}"
+    else:
+        plain = repr(number)
+        options = sci if "e" in plain else f"{sci} or {plain}"
+    return f"YAML reads {value!r} as text, not a number (it needs a dot and a signed exponent); write {options}"
 
 
 def _is_number(value: Any) -> bool:
@@ -80,14 +132,14 @@ def check_number(
             rule = f"a finite number {'<' if hi_open else '<='} {hi:g}"
         else:
             rule = "a finite number"
-        raise config_error(path, rule, value, fix)
+        raise config_error(path, rule, value, numeric_text_hint(value) or fix)
     return float(value)
 
 
 def check_integer(path: str, value: Any, *, lo: int, fix: str) -> int:
     """`value` as a Python int (numpy integers accepted; bools and floats are not)."""
     if not is_integer(value) or value < lo:
-        raise config_error(path, f"an integer >= {lo}", value, fix)
+        raise config_error(path, f"an integer >= {lo}", value, numeric_text_hint(value, integer=True) or fix)
     return int(value)
 
 
@@ -562,7 +614,8 @@ class EnvConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "EnvConfig":
-        return cls.from_dict(json.loads(text))
+        """Build from JSON text; text that is not JSON raises `ConfigError` with the line and column."""
+        return cls.from_dict(_parse_json(text, "the env config"))
 
     def to_yaml(self, path: str | Path) -> Path:
         """Write the config as YAML to `path` (parents are created); return the path."""
@@ -571,7 +624,7 @@ class EnvConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> "EnvConfig":
         """Read a YAML file (`yaml.safe_load`); an empty file gives the defaults."""
-        return cls.from_dict(read_yaml(path, what="env config file", example="configs/env_simple.yaml"))
+        return cls.from_dict(read_config_yaml(path, what="env config file", example="configs/env_simple.yaml"))
 
     @classmethod
     def coerce(cls, config: "EnvConfig | Mapping[str, Any] | str | Path | None") -> "EnvConfig":
@@ -587,7 +640,13 @@ class EnvConfig:
             if path.suffix == ".json":
                 if not path.is_file():
                     raise ConfigError(f"env config file `{path}` does not exist; pass an existing path, a dict or None")
-                return cls.from_json(path.read_text())
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ConfigError(
+                        f"env config file `{path}` is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+                    ) from None
+                return cls.from_dict(_parse_json(text, f"env config file `{path}`"))
             return cls.from_yaml(path)
         raise ConfigError(
             f"`config` must be an EnvConfig, a dict, a path to a YAML file or None, was {type(config).__name__}"

@@ -29,10 +29,21 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import yaml
 
-from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
+from signalflow_gym.yaml_io import write_yaml_atomic
 from signalflow.core.errors import ConfigError
 from signalflow.core.times import as_utc_naive
-from signalflow_gym.config import DataConfig, EnvConfig, check_boolean, check_choice, config_error, check_integer, check_number, unknown_key_error
+from signalflow_gym.config import (
+    DataConfig,
+    EnvConfig,
+    check_boolean,
+    check_choice,
+    check_integer,
+    check_number,
+    config_error,
+    numeric_text_hint,
+    read_config_yaml,
+    unknown_key_error,
+)
 from signalflow_gym.run_package import ALGORITHMS
 
 __all__ = [
@@ -53,6 +64,27 @@ BASELINE_CHOICES = ("hold", "random", "threshold", "buy_and_hold")
 DEFAULT_POLICY = {"RecurrentPPO": "MlpLstmPolicy"}
 #: Constructor arguments that `train()` sets itself (not allowed in `algo_kwargs`).
 _RESERVED_KWARGS = ("policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model")
+#: Ranges of the common `algo_kwargs` (what the value means; SB3 checks few of them itself):
+#: name -> ("number" | "integer", lo, hi, lo_open, hi_open, fix). Only checked when set.
+_KWARG_RANGES: dict[str, tuple[str, float, float | None, bool, bool, str]] = {
+    "learning_rate": ("number", 0.0, None, True, False, "use a positive step size, e.g. 0.0003"),
+    "gamma": ("number", 0.0, 1.0, True, False, "use a discount factor in (0, 1], e.g. 0.99"),
+    "gae_lambda": ("number", 0.0, 1.0, False, False, "use a value in [0, 1], e.g. 0.95"),
+    "ent_coef": ("number", 0.0, None, False, False, "use a non-negative weight, e.g. 0.01"),
+    "vf_coef": ("number", 0.0, None, False, False, "use a non-negative weight, e.g. 0.5"),
+    "clip_range": ("number", 0.0, 1.0, True, False, "use a fraction in (0, 1], e.g. 0.2"),
+    "max_grad_norm": ("number", 0.0, None, True, False, "use a positive norm, e.g. 0.5"),
+    "tau": ("number", 0.0, 1.0, True, False, "use a soft-update rate in (0, 1], e.g. 1.0"),
+    "exploration_fraction": ("number", 0.0, 1.0, False, False, "use a fraction of training in [0, 1], e.g. 0.1"),
+    "exploration_initial_eps": ("number", 0.0, 1.0, False, False, "use a probability in [0, 1], e.g. 1.0"),
+    "exploration_final_eps": ("number", 0.0, 1.0, False, False, "use a probability in [0, 1], e.g. 0.05"),
+    "n_steps": ("integer", 1, None, False, False, "use the steps per environment per update, e.g. 2048"),
+    "batch_size": ("integer", 1, None, False, False, "use a minibatch size, e.g. 64"),
+    "n_epochs": ("integer", 1, None, False, False, "use e.g. 10"),
+    "buffer_size": ("integer", 1, None, False, False, "use a replay buffer size, e.g. 100000"),
+    "learning_starts": ("integer", 0, None, False, False, "use a number of steps, e.g. 100"),
+    "target_update_interval": ("integer", 1, None, False, False, "use a number of steps, e.g. 10000"),
+}
 
 
 def algorithm_class(algo: str) -> type:
@@ -163,6 +195,7 @@ class TrainConfig(_Section):
                                          fix="use a number of steps, or 0 to disable checkpoints"))
         if not isinstance(self.device, str) or not self.device:
             raise config_error("train.device", "a torch device name", self.device, "use e.g. cpu")
+        self._check_policy_and_device()
         self._set("torch_threads", check_integer("train.torch_threads", self.torch_threads, lo=1, fix="use e.g. 1"))
 
     def _check_algo_kwargs(self, kwargs: Mapping[str, Any]) -> None:
@@ -177,10 +210,47 @@ class TrainConfig(_Section):
                 )
             if key not in valid:
                 raise unknown_key_error(f"train.algo_kwargs.{key}", key, valid, where=f"the arguments of {self.algo}")
+            path = f"train.algo_kwargs.{key}"
+            _refuse_numeric_text(path, kwargs[key])
+            rule = _KWARG_RANGES.get(key)
+            if rule is not None and not callable(kwargs[key]):  # a schedule (Python API) is SB3's to check
+                kind, lo, hi, lo_open, hi_open, fix = rule
+                if kind == "integer":
+                    kwargs[key] = check_integer(path, kwargs[key], lo=int(lo), fix=fix)
+                else:
+                    kwargs[key] = check_number(path, kwargs[key], lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, fix=fix)
+
+    def _check_policy_and_device(self) -> None:
+        """The policy name is one the algorithm knows; the device is one torch can parse."""
+        aliases = sorted(getattr(algorithm_class(self.algo), "policy_aliases", {}) or {})
+        if aliases and self.policy_name not in aliases:
+            listed = ", ".join(aliases)
+            raise config_error("train.policy", f"a policy of {self.algo} ({listed}) or null", self.policy,
+                               f"use e.g. {DEFAULT_POLICY.get(self.algo, 'MlpPolicy')}, or null for the default")
+        from stable_baselines3.common.utils import get_device
+
+        try:
+            get_device(self.device)
+        except (RuntimeError, ValueError, TypeError):
+            raise config_error("train.device", "a torch device (cpu, cuda, cuda:0, mps or auto)", self.device,
+                               "torch does not know it; use e.g. cpu") from None
 
     @property
     def policy_name(self) -> str:
         return self.policy or DEFAULT_POLICY.get(self.algo, "MlpPolicy")
+
+
+def _refuse_numeric_text(path: str, value: Any) -> None:
+    """`ConfigError` for text that looks like a number (``1e6`` read as a string by YAML), nested too."""
+    hint = numeric_text_hint(value)
+    if hint is not None:
+        raise config_error(path, "a number, not text", value, hint)
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _refuse_numeric_text(f"{path}.{k}", v)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _refuse_numeric_text(f"{path}[{i}]", v)
 
 
 # --------------------------------------------------------------------------- data
@@ -249,6 +319,7 @@ class DataSpec(_Section):
             check_choice("data.detector", self.detector, DETECTOR_CHOICES)
         self._set("detector_kwargs", _mapping("data.detector_kwargs", self.detector_kwargs,
                                               "write e.g. `detector_kwargs: {window: 20, threshold: 2.0}`"))
+        _refuse_numeric_text("data.detector_kwargs", self.detector_kwargs)
         syn = self.synthetic
         if not isinstance(syn, DataConfig):
             syn = _mapping("data.synthetic", syn, "write e.g. `synthetic: {seed: 0, n_bars: 20000}`")
@@ -401,7 +472,7 @@ class ExperimentConfig:
         An empty file (nothing, or only comments or ``{}``) is refused: it would run every
         default (50,000 PPO steps on the synthetic market) without a word.
         """
-        data = read_yaml(path, what="config file", example="configs/ppo.yaml")
+        data = read_config_yaml(path, what="config file", example="configs/ppo.yaml")
         if data is None or data == {}:
             raise ConfigError(
                 f"config file `{path}` is empty; write at least the algorithm, e.g. `train: {{algo: PPO}}` "

@@ -82,7 +82,7 @@ def test_config_unknown_section_key_names_it_and_lists_valid_keys():
 
 
 def test_config_wrong_type_is_a_config_error_naming_the_key():
-    with pytest.raises(ConfigError, match=exact("`sizing.max_positions` must be an integer >= 1, was '3'; allow at least one open position, e.g. 3")):
+    with pytest.raises(ConfigError, match=exact("`sizing.max_positions` must be an integer >= 1, was '3'; '3' is quoted text, not a number; write it without quotes")):
         EnvConfig.from_dict({"sizing": {"max_positions": "3"}})
     with pytest.raises(ConfigError, match=exact("`broker.fill_at` must be one of 'close', 'next_open', was 'open'; pick one of 'close', 'next_open'")):
         EnvConfig.from_dict({"broker": {"fill_at": "open"}})
