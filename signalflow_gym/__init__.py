@@ -28,10 +28,13 @@ from signalflow_gym.env import SignalFlowEnv
 from signalflow_gym.features import FeatureBuilder
 from signalflow_gym.rewards import DifferentialSharpe, Reward, drawdown_penalty, log_return, make_reward, pnl
 
-# The SB3 bridge (`signalflow_gym.bridge.RLTradingModel`, next issue) is exported here once built.
+from signalflow_gym.bridge import RLTradingModel
+from signalflow_gym.policy import PolicyAdapter
 
 __all__ = [
     "ENV_ID",
+    "PolicyAdapter",
+    "RLTradingModel",
     "ActionsConfig",
     "BrokerConfig",
     "DataConfig",

@@ -179,9 +179,10 @@ class SignalFlowEnv(gym.Env):
             market = MarketData.build(raw_data, signals)
         elif signals is not None:
             raise ConfigError("`signals` were given without `raw_data`; pass the OHLCV bars they belong to")
-        else:
+        embedded = market is None and raw_data is None  # the synthetic market of `cfg.data` (rebuilt when unpickled)
+        if embedded:
             market = default_market(cfg)
-        self._embedded = raw_data is None and market is default_market(cfg)
+        self._embedded = embedded
         self._reward_fn_arg = reward_fn
         self.market = market
         self._check_window(cfg, market)
@@ -210,7 +211,6 @@ class SignalFlowEnv(gym.Env):
         self._over = True
         self._empty = False
         self._steps = 0
-        self._fig = None
 
     # -- helpers -------------------------------------------------------------------------------------
     @staticmethod
@@ -354,31 +354,15 @@ class SignalFlowEnv(gym.Env):
             self._ctx = self._last_ctx = nxt
             mask = self._mask = self.mapper.action_masks(nxt)
             obs = self.features.build(nxt)
-            bar, ts = nxt.bar_index, nxt.timestamp
         else:
             metrics = run.state.metrics
             self._ctx = None
             self._over = True
             mask = self._mask = self._hold_only.copy()
             obs = self.features.build(self._terminal_context(metrics))
-            bar, ts = report.bar, report.timestamp
         reward = float(self._reward_call(self._prev_metrics, metrics))
         self._prev_metrics = metrics
-        info = {
-            "equity": metrics["equity"],
-            "cash": metrics["cash"],
-            "positions": int(metrics["open_positions"]),
-            "decisions": decisions,
-            "fills": report.fills,
-            "rejected": report.rejected,
-            "skipped": report.skipped,
-            "closed": report.closed,
-            "idle_bars": report.idle_bars,
-            "action_mask": mask.copy(),
-            "bar": bar,
-            "timestamp": ts,
-        }
-        return obs, reward, terminated, nxt is None and not terminated, info
+        return obs, reward, terminated, nxt is None and not terminated, self._info(metrics, decisions, report, mask, nxt)
 
     def _info(self, metrics: dict[str, float], decisions: list, report: Any, mask: np.ndarray, nxt: ModelContext | None) -> dict[str, Any]:
         if nxt is not None:
@@ -489,7 +473,6 @@ class SignalFlowEnv(gym.Env):
     def close(self) -> None:
         if self._run is not None:
             self._run.close()
-        self._fig = None
         super().close()
 
     # -- pickling ---------------------------------------------------------------------------------------
