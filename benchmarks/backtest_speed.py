@@ -56,6 +56,18 @@ def make_runner(executor: VirtualSpotExecutor | None = None) -> BacktestRunner:
     )
 
 
+def best_loop(runner: BacktestRunner, market: MarketData, repeats: int):
+    """`(fastest bar-loop time in seconds over `repeats` runs, the last run's result)`."""
+    times = []
+    for _ in range(repeats):
+        run = runner.start(market)
+        t0 = time.perf_counter()
+        run.run_to_end()
+        times.append(time.perf_counter() - t0)
+        result = run.finish()
+    return min(times), result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5)
@@ -77,23 +89,9 @@ def main() -> None:
     prebuilt = MarketData.build(market.raw_data, market.signals)
     build = time.perf_counter() - t0
 
-    loops = []
-    for _ in range(args.repeats):
-        run = runner.start(prebuilt)
-        t0 = time.perf_counter()
-        run.run_to_end()
-        loops.append(time.perf_counter() - t0)
-        result = run.finish()
-    loop = min(loops)
-
+    loop, result = best_loop(runner, prebuilt, args.repeats)
     impact_runner = make_runner(VirtualSpotExecutor(fee_rate=0.001, slippage=SquareRootImpact(0.5, window=20)))
-    impact_loops = []
-    for _ in range(args.repeats):
-        run = impact_runner.start(prebuilt)
-        t0 = time.perf_counter()
-        run.run_to_end()
-        impact_loops.append(time.perf_counter() - t0)
-    impact_loop = min(impact_loops)
+    impact_loop, _ = best_loop(impact_runner, prebuilt, args.repeats)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     s = result.summary

@@ -63,6 +63,8 @@ class Executor:
       position (there are no partial closes); they are refused only on a zero-volume bar.
     - `min_notional`: an entry whose notional, after any reduction, is at or below this is
       rejected.
+    - `intrabar_liquidation`: liquidation is checked against each bar's high/low instead of
+      its mark (the subclasses say at which level).
     """
 
     #: Share of an entry's notional paid in cash (1 on spot, 1 / leverage on margin).
@@ -77,7 +79,12 @@ class Executor:
         slippage: SlippageModel | None = None,
         max_volume_participation: float | None = None,
         min_notional: float = 1e-8,
+        intrabar_liquidation: bool = False,
     ) -> None:
+        if not isinstance(intrabar_liquidation, bool):
+            raise ConfigError(f"`intrabar_liquidation` must be True or False, was {intrabar_liquidation!r}")
+        #: Check liquidation against each bar's high/low (True) or its mark (False); see the subclasses.
+        self.intrabar_liquidation = intrabar_liquidation
         if fee is not None and fee_rate is not None:
             raise ConfigError("give either `fee_rate` (a proportional fee) or `fee` (a fee model), not both")
         if slippage is not None and slippage_pct is not None:

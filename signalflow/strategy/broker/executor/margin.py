@@ -65,8 +65,8 @@ class VirtualMarginExecutor(Executor):
         intrabar_liquidation: bool = False,
     ) -> None:
         super().__init__(
-            fee_rate, slippage_pct, fee=fee, slippage=slippage,
-            max_volume_participation=max_volume_participation, min_notional=min_notional,
+            fee_rate, slippage_pct, fee=fee, slippage=slippage, max_volume_participation=max_volume_participation,
+            min_notional=min_notional, intrabar_liquidation=intrabar_liquidation,
         )
         if isinstance(leverage, bool) or not isinstance(leverage, (int, float)) or not math.isfinite(leverage) or not 1.0 <= leverage <= 100.0:
             raise ConfigError(f"`leverage` must be a number in [1, 100], was {leverage!r}; e.g. 2.0 (2x: margin is half the notional)")
@@ -86,9 +86,6 @@ class VirtualMarginExecutor(Executor):
         if isinstance(borrow_rate, bool) or not isinstance(borrow_rate, (int, float)) or not math.isfinite(borrow_rate) or not 0.0 <= borrow_rate < 10.0:
             raise ConfigError(f"`borrow_rate` must be a yearly rate in [0, 10), was {borrow_rate!r}; e.g. 0.05 (5% a year)")
         self.borrow_rate = float(borrow_rate)
-        if not isinstance(intrabar_liquidation, bool):
-            raise ConfigError(f"`intrabar_liquidation` must be True or False, was {intrabar_liquidation!r}")
-        self.intrabar_liquidation = intrabar_liquidation
 
     def entry_budget(self, portfolio: "Portfolio") -> float:
         """The free margin: ``min(cash, cash + unrealised PnL)``."""

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from signalflow.core.errors import ConfigError
 from signalflow.strategy.broker.executor.base import Executor, LiquidationOrder
-from signalflow.strategy.broker.fees import FeeModel
-from signalflow.strategy.broker.slippage import SlippageModel
 
 if TYPE_CHECKING:
     from signalflow.core.portfolio import Portfolio
@@ -34,25 +31,6 @@ class VirtualSpotExecutor(Executor):
       zero, every other position is sold at its mark too, and what is still missing is
       written off as the run's `liquidation_shortfall`; the account then takes no new entries.
     """
-
-    def __init__(
-        self,
-        fee_rate: float | None = None,
-        slippage_pct: float | None = None,
-        *,
-        min_notional: float = 1e-8,
-        fee: FeeModel | None = None,
-        slippage: SlippageModel | None = None,
-        max_volume_participation: float | None = None,
-        intrabar_liquidation: bool = False,
-    ) -> None:
-        super().__init__(
-            fee_rate, slippage_pct, fee=fee, slippage=slippage,
-            max_volume_participation=max_volume_participation, min_notional=min_notional,
-        )
-        if not isinstance(intrabar_liquidation, bool):
-            raise ConfigError(f"`intrabar_liquidation` must be True or False, was {intrabar_liquidation!r}")
-        self.intrabar_liquidation = intrabar_liquidation
 
     def liquidations(self, portfolio: "Portfolio", market: "MarketData", bar: int) -> list[LiquidationOrder]:
         """The shorts whose loss reached their collateral at bar `bar` (see the class docstring)."""
