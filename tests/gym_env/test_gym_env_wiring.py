@@ -38,3 +38,20 @@ def test_the_bridge_is_exported_at_the_package_top():
     from signalflow_gym.bridge import RLTradingModel
 
     assert signalflow_gym.RLTradingModel is RLTradingModel and "RLTradingModel" in signalflow_gym.__all__
+
+
+def test_gymnasium_spellings_of_the_registration_work():
+    import subprocess
+    import sys
+
+    code = (
+        "import gymnasium as gym\n"
+        "env = gym.make('signalflow_gym:SignalFlow-v0', config={'data': {'n_bars': 300}, 'episode': {'length': 50}})\n"
+        "env.reset(seed=0)\n"
+        "import signalflow_gym\n"
+        "gym.register_envs(signalflow_gym)\n"
+        "assert gym.make('SignalFlow-v0').spec.id == 'SignalFlow-v0'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
