@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from signalflow.core.errors import ConfigError
+from signalflow_gym.outputs import write_text_atomic
 
 __all__ = ["read_yaml", "write_yaml_atomic"]
 
@@ -26,9 +27,4 @@ def read_yaml(path: str | Path, *, what: str, example: str) -> Any:
 
 def write_yaml_atomic(data: Any, path: str | Path) -> Path:
     """Write `data` as YAML to `path` (parents created) via a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
