@@ -3,11 +3,25 @@
 Output directory (`out_dir`, also the run package)::
 
     model.zip, env_config.yaml, [vecnormalize.pkl], manifest.json   the run package
-    experiment.yaml          the experiment config as run
-    checkpoints/             model_<steps>_steps.zip (+ vecnormalize / replay buffer)
+    experiment.yaml          the experiment config as run (listed in the manifest)
+    COMPLETE.json            the completion marker, written last (`signalflow_gym.outputs`)
+    checkpoints/             model_<steps>_steps.zip (+ vecnormalize / replay buffer) and
+                             experiment.yaml: the config the checkpoints were trained with
     best/                    best model on the validation split (+ best.json, vecnormalize.pkl)
     eval/evaluations.npz     validation scores over time (EvalCallback)
     tb/                      TensorBoard logs (only when tensorboard is installed)
+
+What a crash leaves, and what a rerun does (`_prepare_run`):
+
+- a new run trains in `out_dir` itself; killed before it completes, the folder has no
+  marker. With a checkpoint, a rerun is refused unless `resume=True` (continue it) or
+  `overwrite=True` (start again); without one (it failed early), a rerun starts it again;
+- a complete run is refused unless `resume=True` (continue to a larger
+  `train.total_timesteps`) or `overwrite=True`. Both build the new run in a temporary
+  sibling folder (a resumed one starts from a copy of the checkpoints, best model and logs)
+  and swap it in when it is complete, so until then, and after any crash, the previous
+  complete run stays in place. The `evaluation/` and `episodes/` folders of the previous
+  model are not carried over.
 """
 
 from __future__ import annotations
@@ -18,6 +32,7 @@ import os
 import re
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -27,6 +42,18 @@ from signalflow.core.errors import ConfigError
 from signalflow_gym.experiment.config import ExperimentConfig, algorithm_class
 from signalflow_gym.experiment.data import load_data, period_of, split_data
 from signalflow_gym.experiment.envs import make_vec_env, validation_config
+from signalflow_gym.outputs import (
+    MARKER,
+    atomic_file,
+    is_temporary,
+    kind_name,
+    mark_complete,
+    new_sibling,
+    read_marker,
+    recover,
+    swap_in,
+    write_json_atomic,
+)
 
 __all__ = ["train", "coerce_config", "latest_checkpoint", "CHECKPOINT_DIR", "BEST_DIR"]
 
@@ -36,8 +63,15 @@ EXPERIMENT_FILE = "experiment.yaml"
 _PREFIX = "model"
 _CKPT = re.compile(rf"^{_PREFIX}_(\d+)_steps\.zip$")
 _PACKAGE_FILES = ("model.zip", "env_config.yaml", "vecnormalize.pkl", "manifest.json")
-#: What a run directory may hold: anything else makes `train` refuse to reuse it.
-_RUN_ENTRIES = {*_PACKAGE_FILES, EXPERIMENT_FILE, CHECKPOINT_DIR, BEST_DIR, "eval", "tb", ".package"}
+#: Folders of a run that are not part of its result: they change after it is complete
+#: (checkpoints of a resumed run, TensorBoard logs, reports written into the run later).
+OPEN_DIRS = (CHECKPOINT_DIR, "tb", "evaluation", "episodes")
+#: What a run directory may hold: anything else makes `train` refuse to reuse it
+#: (".package" is the staging folder of earlier versions).
+_RUN_ENTRIES = {*_PACKAGE_FILES, MARKER, EXPERIMENT_FILE, CHECKPOINT_DIR, BEST_DIR, "eval", "tb", "evaluation",
+                "episodes", ".package"}
+#: Not carried into a resumed run: the previous package, and reports about the previous model.
+_NOT_CARRIED = {*_PACKAGE_FILES, MARKER, "evaluation", "episodes", ".package"}
 
 Data = tuple[pl.DataFrame, pl.DataFrame]
 
@@ -68,37 +102,92 @@ def latest_checkpoint(out_dir: str | Path) -> tuple[Path, int] | None:
     return path, steps
 
 
-def _prepare_out_dir(out_dir: Path, *, resume: bool, overwrite: bool) -> None:
+def _prepare_run(out_dir: Path, config: ExperimentConfig, *, resume: bool, overwrite: bool) -> tuple[Path, bool]:
+    """The folder to train in and whether it must be swapped into `out_dir` at the end (see the module doc)."""
+    recover(out_dir)
+    if resume and overwrite:
+        raise ConfigError("pass either --resume (continue the run) or --overwrite (train it again), not both")
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise ConfigError(f"output directory {out_dir} is a file; choose another --out")
+    entries = {p.name for p in out_dir.iterdir() if not is_temporary(p.name)} if out_dir.is_dir() else set()
+    marker = read_marker(out_dir) if entries else None
+    if marker is not None and marker["kind"] not in ("train", "run_package"):
+        raise ConfigError(f"output directory {out_dir} holds {kind_name(marker['kind'], article=True)}, not a training "
+                          "run; choose another --out")
+    foreign = entries - _RUN_ENTRIES
+    if foreign:
+        raise ConfigError(
+            f"output directory {out_dir} holds files that are not from a run ({', '.join(sorted(foreign))}); "
+            "choose another --out"
+        )
+    ckpt = latest_checkpoint(out_dir) if entries else None
     if resume:
-        if latest_checkpoint(out_dir) is None:
+        if ckpt is None:
             raise ConfigError(
                 f"cannot resume: no checkpoint in {out_dir / CHECKPOINT_DIR}; train without --resume "
                 "(and set `train.checkpoint_freq` to write checkpoints)"
             )
-        return
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"output directory {out_dir} is a file; choose another --out")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        entries = {p.name for p in out_dir.iterdir()}
-        if not overwrite:
-            raise ConfigError(
-                f"output directory {out_dir} is not empty; pass --resume to continue it, or choose another --out"
-            )
-        if not entries <= _RUN_ENTRIES:
-            raise ConfigError(
-                f"refusing to overwrite {out_dir}: it holds files that are not from a run "
-                f"({', '.join(sorted(entries - _RUN_ENTRIES))}); choose another --out"
-            )
-        for name in entries:
-            p = out_dir / name
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        _check_resume_config(out_dir, config)
+        if marker is None:
+            return out_dir, False  # an interrupted run: continue it where it is
+        work = new_sibling(out_dir)
+        _carry_over(out_dir, work)
+        return work, True
+    if overwrite:
+        return new_sibling(out_dir), True  # the previous run stays until the new one is complete
+    if marker is not None:
+        raise ConfigError(
+            f"output directory {out_dir} is not empty; pass --resume to continue its training (with a larger "
+            "`train.total_timesteps`), --overwrite to replace it, or choose another --out"
+        )
+    if ckpt is not None:
+        raise ConfigError(
+            f"output directory {out_dir} is not empty: it holds an interrupted run (newest checkpoint {ckpt[0].name}); "
+            "pass --resume to continue it, --overwrite to train it again, or choose another --out"
+        )
+    for name in entries:  # a run that failed before its first checkpoint: start it again
+        p = out_dir / name
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir, False
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard-link a checkpoint file (they are only ever replaced, never rewritten in place), else copy it."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _carry_over(src: Path, dst: Path) -> None:
+    """Copy what a resumed run continues from (checkpoints, best model, logs, config) into `dst`."""
+    for entry in sorted(src.iterdir()):
+        if entry.name in _NOT_CARRIED or is_temporary(entry.name):
+            continue
+        if entry.name == CHECKPOINT_DIR:
+            shutil.copytree(entry, dst / entry.name, copy_function=_link_or_copy,
+                            ignore=lambda _d, names: [n for n in names if is_temporary(n)])
+        elif entry.is_dir():
+            shutil.copytree(entry, dst / entry.name, ignore=lambda _d, names: [n for n in names if is_temporary(n)])
+        else:
+            shutil.copy2(entry, dst / entry.name)
 
 
 def _check_resume_config(out_dir: Path, config: ExperimentConfig) -> None:
-    path = out_dir / EXPERIMENT_FILE
+    """The config must equal the one the checkpoints were trained with, except `train.total_timesteps`.
+
+    That config is recorded in ``checkpoints/experiment.yaml`` (runs written before it was,
+    have ``experiment.yaml`` beside the checkpoints folder). Neither file: refused.
+    """
+    record = out_dir / CHECKPOINT_DIR / EXPERIMENT_FILE
+    path = record if record.is_file() else out_dir / EXPERIMENT_FILE
     if not path.is_file():
-        return
+        raise ConfigError(
+            f"cannot resume {out_dir}: the config its checkpoints were trained with is not recorded "
+            f"({out_dir / CHECKPOINT_DIR / EXPERIMENT_FILE} and {out_dir / EXPERIMENT_FILE} are missing); "
+            "restore one of them, or pass --overwrite to train again"
+        )
     old = ExperimentConfig.from_yaml(path).to_dict()
     new = config.to_dict()
     old["train"].pop("total_timesteps")
@@ -114,6 +203,14 @@ def _check_resume_config(out_dir: Path, config: ExperimentConfig) -> None:
             f"cannot resume {out_dir}: the config differs from {path} in {', '.join(diff)}; "
             "only `train.total_timesteps` may change on --resume"
         )
+
+
+def _unreadable_checkpoint(path: Path, exc: BaseException) -> ConfigError:
+    return ConfigError(
+        f"cannot resume from {path}: the checkpoint cannot be read ({type(exc).__name__}: "
+        f"{' '.join(str(exc).split())[:200]}); delete it (with its side files of the same step count) to resume "
+        "from the previous checkpoint, or pass --overwrite to train again"
+    )
 
 
 def _use_progress_bar(progress: bool) -> bool:
@@ -142,12 +239,6 @@ def _score(model: Any, eval_env: Any, algo: str, episodes: int) -> float:
     return float(mean)
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def train(
     config: ExperimentConfig | Mapping[str, Any] | str | Path,
     out_dir: str | Path,
@@ -168,18 +259,13 @@ def train(
     `eval_freq` steps on the whole validation split (deterministic) and the best one
     (also compared with the final one) becomes the package's `model.zip`; otherwise the
     final model does. `resume=True` continues from the newest checkpoint in
-    `out_dir/checkpoints` up to `train.total_timesteps` (only that may change).
-    `overwrite=True` replaces an earlier run in `out_dir`.
+    `out_dir/checkpoints` up to `train.total_timesteps` (only that may change; the config is
+    checked against the one recorded with the checkpoints). `overwrite=True` replaces an
+    earlier run in `out_dir`. What a crash leaves and what a rerun accepts: see the module doc.
     """
-    import torch
-    from stable_baselines3.common.utils import set_random_seed
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize, sync_envs_normalization
-
     from signalflow.strategy.runner import MarketData
-    from signalflow_gym.run_package import save_run_package
 
     config = coerce_config(config)
-    tc = config.train
     out_dir = Path(out_dir)
 
     # ---- data
@@ -191,22 +277,52 @@ def train(
         if validation_data is None:
             validation_data = (split.validation.raw_data, split.validation.signals)
         for name in ("train", "validation", "test"):
-            periods[name] = period_of(getattr(split, name).raw_data)
+            sl = getattr(split, name)
+            periods[name] = {**period_of(sl.raw_data), "fingerprint": MarketData.build(sl.raw_data, sl.signals).fingerprint()}
         data_origin = "config"
     else:
         train_raw, train_sig = train_data
-        periods["train"] = period_of(train_raw)
-        if validation_data is not None:
-            periods["validation"] = period_of(validation_data[0])
         data_origin = "given"
     train_market = MarketData.build(train_raw, train_sig)
+    if data_origin == "given":
+        periods["train"] = {**period_of(train_raw), "fingerprint": train_market.fingerprint()}
+        if validation_data is not None:
+            periods["validation"] = {**period_of(validation_data[0]),
+                                     "fingerprint": MarketData.build(*validation_data).fingerprint()}
     env_cfg = config.env
     _check_episode_fits(env_cfg, train_market.n_bars)
 
-    _prepare_out_dir(out_dir, resume=resume, overwrite=overwrite)
-    if resume:
-        _check_resume_config(out_dir, config)
-    config.to_yaml(out_dir / EXPERIMENT_FILE)
+    work, swap = _prepare_run(out_dir, config, resume=resume, overwrite=overwrite)
+    try:
+        _train_in(work, out_dir, config, resume=resume, progress=progress, verbose=verbose, train_market=train_market,
+                  validation_data=validation_data, extra={"periods": periods, "data_origin": data_origin})
+    except BaseException:
+        if swap:
+            shutil.rmtree(work, ignore_errors=True)  # the previous run (if any) is untouched
+        raise
+    if swap:
+        swap_in(work, out_dir)
+    return out_dir
+
+
+def _train_in(work: Path, out_dir: Path, config: ExperimentConfig, *, resume: bool, progress: bool, verbose: int,
+              train_market: Any, validation_data: Data | None, extra: dict[str, Any]) -> None:
+    """Train in `work` (`out_dir` itself, or its temporary sibling): checkpoints, best model, then the
+    package and the marker. Messages name `out_dir`."""
+    import torch
+    from stable_baselines3.common.utils import set_random_seed
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize, sync_envs_normalization
+
+    from signalflow_gym.run_package import write_package_files
+
+    tc = config.train
+    env_cfg = config.env
+    record = work / CHECKPOINT_DIR / EXPERIMENT_FILE
+    if (work / ".package").exists():
+        shutil.rmtree(work / ".package")  # the staging folder of earlier versions
+    config.to_yaml(work / EXPERIMENT_FILE)
+    if tc.checkpoint_freq > 0 or record.is_file():
+        config.to_yaml(record)  # the config the checkpoints are trained with, checked by --resume
 
     # ---- seeds, threads, envs
     torch.set_num_threads(tc.torch_threads)
@@ -217,28 +333,28 @@ def train(
         eval_env = make_vec_env(validation_data[0], validation_data[1], validation_config(env_cfg))
         eval_env.seed(tc.seed + 10_000)
     cls = algorithm_class(tc.algo)
-    ckpt = latest_checkpoint(out_dir) if resume else None
+    ckpt = latest_checkpoint(work) if resume else None
     try:
         if tc.vec_normalize:
             if ckpt is not None:
                 if not _vecnorm_path(ckpt[0]).is_file():
                     raise ConfigError(
-                        f"cannot resume from {ckpt[0]}: its VecNormalize statistics {_vecnorm_path(ckpt[0]).name} "
-                        "are missing; delete that checkpoint to resume from the previous one"
+                        f"cannot resume from {out_dir / CHECKPOINT_DIR / ckpt[0].name}: its VecNormalize statistics "
+                        f"{_vecnorm_path(ckpt[0]).name} are missing; delete that checkpoint to resume from the previous one"
                     )
-                venv = VecNormalize.load(str(_vecnorm_path(ckpt[0])), venv)
+                try:
+                    venv = VecNormalize.load(str(_vecnorm_path(ckpt[0])), venv)
+                except Exception as exc:
+                    raise _unreadable_checkpoint(out_dir / CHECKPOINT_DIR / _vecnorm_path(ckpt[0]).name, exc) from None
                 venv.training = True
             else:
                 venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=float(tc.algo_kwargs.get("gamma", 0.99)))
             if eval_env is not None:
                 eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
-        tb = str(out_dir / "tb") if importlib.util.find_spec("tensorboard") is not None else None
+        tb = str(work / "tb") if importlib.util.find_spec("tensorboard") is not None else None
         if ckpt is not None:
-            model = cls.load(ckpt[0], env=venv, device=tc.device, tensorboard_log=tb)
+            model = _load_checkpoint(cls, ckpt[0], out_dir, env=venv, device=tc.device, tensorboard_log=tb)
             model.set_random_seed(tc.seed + model.num_timesteps)
-            buffer = _buffer_path(ckpt[0])
-            if hasattr(model, "load_replay_buffer") and buffer.is_file():
-                model.load_replay_buffer(buffer)
         else:
             model = cls(tc.policy_name, venv, seed=tc.seed, device=tc.device, tensorboard_log=tb, verbose=verbose,
                         **tc.algo_kwargs)
@@ -248,10 +364,10 @@ def train(
         if tc.checkpoint_freq > 0:
             callbacks.append(_checkpoint_callback_class()(
                 save_freq=max(tc.checkpoint_freq // tc.n_envs, 1),
-                ckpt_dir=out_dir / CHECKPOINT_DIR,
+                ckpt_dir=work / CHECKPOINT_DIR,
                 vec_normalize=tc.vec_normalize,
             ))
-        best_dir = out_dir / BEST_DIR
+        best_dir = work / BEST_DIR
         eval_cb = None
         if eval_env is not None:
             best_dir.mkdir(exist_ok=True)
@@ -260,7 +376,7 @@ def train(
                 callback_on_new_best=_SaveBestExtras(best_dir),
                 n_eval_episodes=tc.eval_episodes,
                 eval_freq=max(tc.eval_freq // tc.n_envs, 1),
-                log_path=str(out_dir / "eval"),
+                log_path=str(work / "eval"),
                 best_model_save_path=str(best_dir),
                 deterministic=True,
                 verbose=0,
@@ -282,7 +398,7 @@ def train(
             )
         # a last checkpoint, so that --resume with a larger budget continues from here
         if tc.checkpoint_freq > 0:
-            _save_checkpoint(model, out_dir / CHECKPOINT_DIR, tc.vec_normalize)
+            _save_checkpoint(model, work / CHECKPOINT_DIR, tc.vec_normalize)
 
         # ---- pick the model to ship
         selected, score, package_model, package_vecnorm = "final", None, model, (venv if tc.vec_normalize else None)
@@ -300,20 +416,19 @@ def train(
                 selected, score = "final", final_score
         extra = {
             "experiment": config.to_dict(),
-            "periods": periods,
-            "data_origin": data_origin,
+            **extra,
             "train_fingerprint": train_market.fingerprint(),
             "num_timesteps": int(model.num_timesteps),
             "selected_model": selected,
             "validation_score": score,
         }
-        _write_package(out_dir, save_run_package, model=package_model, config=env_cfg, vec_normalize=package_vecnorm,
-                       data_fingerprint=train_market.fingerprint(), extra=extra)
+        write_package_files(work, model=package_model, config=env_cfg, vec_normalize=package_vecnorm,
+                            data_fingerprint=train_market.fingerprint(), extra=extra, extra_files=(EXPERIMENT_FILE,))
+        mark_complete(work, kind="train", open_dirs=OPEN_DIRS, info={"num_timesteps": int(model.num_timesteps)})
     finally:
         venv.close()
         if eval_env is not None:
             eval_env.close()
-    return out_dir
 
 
 def _check_episode_fits(env_cfg: Any, n_bars: int) -> None:
@@ -341,21 +456,41 @@ def _buffer_path(ckpt: Path) -> Path:
     return ckpt.with_name(f"{_PREFIX}_replay_buffer_{steps}_steps.pkl")
 
 
+def _load_checkpoint(cls: Any, path: Path, out_dir: Path, **kwargs: Any) -> Any:
+    """`cls.load(path, **kwargs)` and its replay buffer; an unreadable file is a `ConfigError` naming it."""
+    shown = out_dir / CHECKPOINT_DIR / path.name
+    if not zipfile.is_zipfile(path):
+        raise _unreadable_checkpoint(shown, ValueError("not a complete zip file (truncated or overwritten)"))
+    try:
+        model = cls.load(path, **kwargs)
+    except Exception as exc:
+        raise _unreadable_checkpoint(shown, exc) from None
+    buffer = _buffer_path(path)
+    if hasattr(model, "load_replay_buffer") and buffer.is_file():
+        try:
+            model.load_replay_buffer(buffer)
+        except Exception as exc:
+            raise _unreadable_checkpoint(out_dir / CHECKPOINT_DIR / buffer.name, exc) from None
+    return model
+
+
 def _save_checkpoint(model: Any, ckpt_dir: Path, vec_normalize: bool) -> None:
     """Write a checkpoint so that `latest_checkpoint` only ever sees complete ones.
 
-    Side files (VecNormalize statistics, replay buffer) first, then the model zip
-    under a temporary name renamed into place: a crash leaves no truncated zip.
+    Side files (VecNormalize statistics, replay buffer) first, then the model zip; each
+    under a temporary name renamed into place (`outputs.atomic_file`): a crash leaves no
+    truncated file, and a file is never rewritten in place (a resumed run hard-links them).
     """
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     path = ckpt_dir / f"{_PREFIX}_{model.num_timesteps}_steps.zip"
     if vec_normalize and model.get_vec_normalize_env() is not None:
-        model.get_vec_normalize_env().save(str(_vecnorm_path(path)))
+        with atomic_file(_vecnorm_path(path)) as tmp:
+            model.get_vec_normalize_env().save(str(tmp))
     if hasattr(model, "save_replay_buffer") and getattr(model, "replay_buffer", None) is not None:
-        model.save_replay_buffer(_buffer_path(path))
-    partial = ckpt_dir / f".partial_{path.name}"
-    model.save(partial)
-    os.replace(partial, path)
+        with atomic_file(_buffer_path(path)) as tmp:
+            model.save_replay_buffer(tmp)
+    with atomic_file(path) as tmp:
+        model.save(tmp)
 
 
 def _checkpoint_callback_class() -> type:
@@ -398,10 +533,10 @@ def _make_save_best_extras() -> type:
             vn = self.model.get_vec_normalize_env()
             if vn is not None:
                 vn.save(str(self.best_dir / "vecnormalize.pkl"))
-            _write_json(self.best_dir / "best.json", {
+            write_json_atomic(self.best_dir / "best.json", {
                 "score": float(parent.best_mean_reward),
                 "num_timesteps": int(self.model.num_timesteps),
-            })
+            }, sort_keys=True)
             return True
 
     return SaveBestExtras
@@ -409,25 +544,3 @@ def _make_save_best_extras() -> type:
 
 def _SaveBestExtras(best_dir: Path) -> Any:  # noqa: N802 - a factory standing for a class
     return _make_save_best_extras()(best_dir)
-
-
-def _write_package(out_dir: Path, save: Any, **kwargs: Any) -> None:
-    """Write the run package into `out_dir`, next to checkpoints and logs.
-
-    `save_run_package` writes a whole directory atomically; it goes to `out_dir/.package`
-    and its files are moved into `out_dir` one by one, `manifest.json` last (a crash in
-    between leaves checksums that do not match, which `load_run_package` refuses).
-    """
-    staging = out_dir / ".package"
-    if staging.exists():
-        shutil.rmtree(staging)
-    save(staging, **kwargs)
-    names = [p.name for p in staging.iterdir()]
-    if (out_dir / "manifest.json").exists():
-        (out_dir / "manifest.json").unlink()
-    stale = [n for n in _PACKAGE_FILES if n not in names and (out_dir / n).exists()]
-    for n in stale:
-        (out_dir / n).unlink()
-    for n in sorted(names, key=lambda n: n == "manifest.json"):
-        os.replace(staging / n, out_dir / n)
-    staging.rmdir()

@@ -54,7 +54,7 @@ def _copy(src: Path, dst: Path) -> Path:
 
 def test_run_package_layout_and_manifest(package):
     names = sorted(p.name for p in package.iterdir())
-    assert names == ["env_config.yaml", "manifest.json", "model.zip", "vecnormalize.pkl"]
+    assert names == ["COMPLETE.json", "env_config.yaml", "manifest.json", "model.zip", "vecnormalize.pkl"]
     manifest = json.loads((package / "manifest.json").read_text())
     assert manifest["algorithm"] == "PPO"
     assert manifest["vecnormalize"] is True
@@ -70,7 +70,7 @@ def test_run_package_existing_directory_refused_without_overwrite(package, tmp_p
     loaded = load_run_package(package)
     target = tmp_path / "run"
     save_run_package(target, model=loaded.policy, config=loaded.config)
-    with pytest.raises(RunPackageError, match="already exists and is not empty; pass overwrite=True"):
+    with pytest.raises(RunPackageError, match="already holds a complete run package .*; pass overwrite=True to replace it"):
         save_run_package(target, model=loaded.policy, config=loaded.config)
     save_run_package(target, model=loaded.policy, config=loaded.config, overwrite=True)
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir()), "temporary directories left behind"
@@ -145,3 +145,108 @@ def test_bridge_policy_with_other_spaces_refused(package):
     other = EnvConfig.from_dict({**CONFIG, "features": {"top_k_signals": 5}})
     with pytest.raises(Exception, match="use the env config the policy was trained with"):
         RLTradingModel(loaded.policy, other)
+
+
+# ------------------------------------------------------------------ a package that was tampered with
+class _Planted:
+    """Unpickling it creates `path`: proof that a pickle was loaded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _edit_manifest(run: Path, edit) -> None:
+    manifest = json.loads((run / "manifest.json").read_text())
+    edit(manifest)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _plant_pickle(run: Path, tmp_path: Path) -> Path:
+    import pickle
+
+    flag = tmp_path / "UNPICKLED"
+    (run / "vecnormalize.pkl").write_bytes(pickle.dumps(_Planted(flag)))
+    return flag
+
+
+def test_run_package_vecnormalize_flag_without_its_listed_file_refused_before_unpickling(package, tmp_path):
+    run = _copy(package, tmp_path / "run")
+    flag = _plant_pickle(run, tmp_path)
+    _edit_manifest(run, lambda m: m["files"].pop("vecnormalize.pkl"))
+    with pytest.raises(RunPackageError, match=r"says `vecnormalize: true` but does not list vecnormalize\.pkl with its "
+                                              r"checksum"):
+        RLTradingModel.load(run)
+    assert not flag.exists(), "the pickle was loaded"
+
+
+@pytest.mark.parametrize("still_listed", [True, False])
+def test_run_package_vecnormalize_false_with_the_file_present_refused(package, tmp_path, still_listed):
+    run = _copy(package, tmp_path / "run")
+
+    def edit(m):
+        m["vecnormalize"] = False
+        if not still_listed:
+            m["files"].pop("vecnormalize.pkl")
+
+    _edit_manifest(run, edit)
+    with pytest.raises(RunPackageError, match=r"says `vecnormalize: false` but the package holds vecnormalize\.pkl; "
+                                              r"the policy would get unnormalised observations"):
+        RLTradingModel.load(run)
+
+
+def test_run_package_file_not_in_the_manifest_refused(package, tmp_path):
+    run = _copy(package, tmp_path / "run")
+    (run / "extra_model.zip").write_bytes((run / "model.zip").read_bytes())
+    with pytest.raises(RunPackageError, match=r"extra_model\.zip is in the package but not listed in manifest\.json "
+                                              r"`files`"):
+        load_run_package(run)
+
+
+@pytest.mark.parametrize("name", ["../../../../etc/passwd", "/etc/passwd", "sub/../../outside.txt", "C:/x.txt"])
+def test_run_package_names_outside_the_package_refused_before_reading(package, tmp_path, name):
+    run = _copy(package, tmp_path / "run")
+    _edit_manifest(run, lambda m: m["files"].__setitem__(name, "0" * 64))
+    with pytest.raises(RunPackageError, match=r"`files` name .* must be a relative file name inside the package"):
+        load_run_package(run)
+
+
+def test_run_package_symlink_out_of_the_package_refused(package, tmp_path):
+    run = _copy(package, tmp_path / "run")
+    outside = tmp_path / "outside.yaml"
+    outside.write_bytes((run / "env_config.yaml").read_bytes())  # same bytes: the checksum would match
+    (run / "env_config.yaml").unlink()
+    (run / "env_config.yaml").symlink_to(outside)
+    with pytest.raises(RunPackageError, match=r"env_config\.yaml is a symbolic link; a run package may only hold its "
+                                              r"own files"):
+        load_run_package(run)
+
+
+def test_run_package_files_that_is_not_a_mapping_refused(package, tmp_path):
+    run = _copy(package, tmp_path / "run")
+    _edit_manifest(run, lambda m: m.__setitem__("files", sorted(m["files"])))
+    with pytest.raises(RunPackageError, match=r"`files` must be a mapping of file name to sha256, was list"):
+        load_run_package(run)
+
+
+@pytest.mark.parametrize("algo", ["A2C", "DQN", "MaskablePPO", "RecurrentPPO"])
+def test_run_package_algorithm_not_the_models_refused_before_unpickling(package, tmp_path, algo):
+    run = _copy(package, tmp_path / "run")
+    flag = _plant_pickle(run, tmp_path)
+    from signalflow_gym.run_package import sha256_file
+
+    _edit_manifest(run, lambda m: (m.__setitem__("algorithm", algo),
+                                   m["files"].__setitem__("vecnormalize.pkl", sha256_file(run / "vecnormalize.pkl"))))
+    with pytest.raises(RunPackageError, match=rf"records algorithm '{algo}', but .*model\.zip holds a PPO model"):
+        load_run_package(run)
+    assert not flag.exists(), "a pickle was loaded"
+
+
+def test_run_package_spaces_not_the_configs_refused(package, tmp_path):
+    run = _copy(package, tmp_path / "run")
+    _edit_manifest(run, lambda m: m["action_space"].__setitem__("n", m["action_space"]["n"] + 1))
+    with pytest.raises(RunPackageError, match=r"`action_space` type=Discrete, n=\d+ differs from the one .*"
+                                              r"env_config\.yaml gives"):
+        load_run_package(run)
