@@ -53,7 +53,7 @@ def run_demo(
     report = evaluate(run_dir)
     p = report["period"]
     echo(f"  evaluated on the test split {p['start']} .. {p['end']} ({p['n_bars']} bars) -> {Path(report['files']['report_md']).parent}")
-    export_episodes(export_dir, run_dir=run_dir, episodes=episodes, seed=cfg.train.seed)
+    export_episodes(export_dir, run_dir=run_dir, episodes=episodes, seed=cfg.train.seed, overwrite=True)
     echo(f"  exported {episodes} episodes of the agent (train split) -> {export_dir}")
     seconds = time.perf_counter() - t0
     files = report["files"]

@@ -3,10 +3,22 @@
 Writes into `out_dir` (default ``RUN_DIR/evaluation/<split>``):
 
 - `report.json`: ``{"agent": summary, "baselines": {...}, "margins": {...}, "period": {...}, "run": {...}}``
-  (non-finite numbers written as the strings "inf", "-inf", "nan");
+  (non-finite numbers written as the strings "inf", "-inf", "nan"; the paths in its
+  `files` and `run.run_dir` are relative to the report folder, so the folder can be moved);
 - `report.md`: the summary table (`format_summary_table`) and the random policies' spread;
 - `equity.png`: equity curves of the agent and the baselines, and their drawdowns;
-- `bars.parquet`, `trades.parquet`: the agent's backtest (`BacktestExporter`).
+- `bars.parquet`, `trades.parquet`: the agent's backtest (`BacktestExporter`);
+- `COMPLETE.json`: the completion marker.
+
+The folder is built in a temporary sibling and swapped in when every file is written
+(`signalflow_gym.outputs.building`): killed at any instant, `out_dir` holds the previous
+report or the new one, never files of both. An existing report is replaced only with
+`overwrite=True` (CLI ``--overwrite``).
+
+Without `data`, the split is recomputed from the experiment's data; it must not overlap
+the training period recorded in the run's manifest, and its data fingerprint must be the
+one recorded at training (else the data changed since: the "test" split could lie inside
+the training period). `allow_overlap=True` (``--allow-overlap``) evaluates anyway.
 """
 
 from __future__ import annotations
@@ -34,10 +46,13 @@ from signalflow_gym.experiment.baselines import (
 )
 from signalflow_gym.experiment.config import ExperimentConfig
 from signalflow_gym.experiment.data import SPLIT_NAMES, check_no_overlap, load_data, period_of, split_data
+from signalflow_gym.outputs import atomic_file, building, write_text_atomic
 
 __all__ = ["evaluate", "load_experiment", "report_table"]
 
 Data = tuple[pl.DataFrame, pl.DataFrame | None]
+#: What a report folder holds (one written by an older version, without a marker, may be replaced).
+REPORT_FILES = ("report.json", "report.md", "equity.png", "bars.parquet", "trades.parquet")
 
 
 def load_experiment(run_dir: str | Path) -> tuple[ExperimentConfig, dict[str, Any]]:
@@ -66,20 +81,49 @@ def select_data(
     split: str | None,
     allow_overlap: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame, str]:
-    """The bars to evaluate on: `data` as given (checked against the training period), or a split."""
+    """The bars to evaluate on: `data` as given (or its `split`), or a split of the experiment's data.
+
+    Unless `allow_overlap`, both are checked against the training period recorded in the
+    manifest (`evaluate` also checks a recomputed split's fingerprint: `check_recorded_data`).
+    """
+    extra = manifest.get("extra") or {}
+    periods = extra.get("periods") or {}
     if data is not None:
         raw = validate_ohlcv(data[0])
         signals = validate_signals(data[1], ohlcv=raw)
         if split not in (None, "all"):
             raw, signals = _pick(split_data(config.data, raw, signals), split)
         if not allow_overlap:
-            check_no_overlap(raw, ((manifest.get("extra") or {}).get("periods") or {}).get("train"))
+            check_no_overlap(raw, periods.get("train"))
         return raw, signals, split or "all"
     split = split or config.evaluation.split
     if split == "all":
         raise ConfigError("`split` 'all' needs `data`; pick one of 'train', 'validation', 'test'")
     raw, signals = load_data(config.data)
-    return (*_pick(split_data(config.data, raw, signals), split), split)
+    raw, signals = _pick(split_data(config.data, raw, signals), split)
+    if not allow_overlap:
+        check_no_overlap(raw, periods.get("train"), what=f"{split} split of `data.source` {config.data.source!r}")
+    return raw, signals, split
+
+
+def check_recorded_data(market: MarketData, split: str, manifest: dict[str, Any], *, source: str) -> None:
+    """`ConfigError` if a recomputed split is not the data the run recorded for it at training.
+
+    Runs trained on data given as frames (walk-forward folds, sweep trials) record no split
+    of their config's data; neither do runs written before splits were fingerprinted.
+    """
+    extra = manifest.get("extra") or {}
+    recorded = ((extra.get("periods") or {}).get(split) or {}).get("fingerprint")
+    if extra.get("data_origin") != "config" or not recorded:
+        return
+    actual = market.fingerprint()
+    if actual != recorded:
+        raise ConfigError(
+            f"the {split} split of `data.source` {source!r} is not the data the run recorded at training "
+            f"(fingerprint {actual[:12]}..., recorded {recorded[:12]}...): the data changed since, or a relative "
+            "path points elsewhere from this directory, and the split may overlap the training period; restore the "
+            "data, evaluate on new data with --data, or pass --allow-overlap to evaluate anyway"
+        )
 
 
 def _pick(split: Any, name: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -108,12 +152,16 @@ def evaluate(
     n_random_seeds: int | None = None,
     plot: bool = True,
     allow_overlap: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Backtest the run's policy and the baselines on the same bars; write and return the report.
 
     - `data`: ``(raw_data, signals)`` to evaluate on as given (or `split` of it when
       `split` is set); it must not overlap the training period unless `allow_overlap`.
-      Without `data`: the `split` ("test" by default) of the experiment's data.
+      Without `data`: the `split` ("test" by default) of the experiment's data, which must
+      not overlap the training period nor differ from the data recorded at training,
+      unless `allow_overlap`.
+    - `out_dir` must not hold a report yet, unless `overwrite` (it is then replaced whole).
     - The agent runs through `RLTradingModel.backtest` (deterministic), wired like the env.
     - Baselines (`config.evaluation.baselines`): "hold"; "random": uniformly random valid
       actions of the same action mapper with seeds 0..n-1, reported as mean and std over
@@ -129,18 +177,25 @@ def evaluate(
     config, manifest = load_experiment(run_dir)
     raw, signals, split_name = select_data(config, manifest, data=data, split=split, allow_overlap=allow_overlap)
     out = Path(out_dir) if out_dir is not None else run_dir / "evaluation" / split_name
-    out.mkdir(parents=True, exist_ok=True)
     n_seeds = config.evaluation.n_random_seeds if n_random_seeds is None else int(n_random_seeds)
     if n_seeds < 1:
         raise ConfigError(f"`n_random_seeds` must be >= 1, was {n_random_seeds}")
-    env_cfg = config.env
     market = MarketData.build(raw, signals)
-
+    if data is None and not allow_overlap:
+        check_recorded_data(market, split_name, manifest, source=config.data.source)
     agent = RLTradingModel.load(run_dir)
+    with building(out, kind="evaluation", overwrite=overwrite, known=REPORT_FILES) as tmp:
+        report = _evaluate_into(tmp, out, run_dir, agent, config, manifest, raw, market, split_name, n_seeds, plot)
+    return report
+
+
+def _evaluate_into(tmp: Path, out: Path, run_dir: Path, agent: Any, config: ExperimentConfig, manifest: dict[str, Any],
+                   raw: pl.DataFrame, market: MarketData, split_name: str, n_seeds: int, plot: bool) -> dict[str, Any]:
+    """Run the backtests and write the report files into `tmp` (which becomes `out`)."""
     env_cfg = agent.config
     exporter = BacktestExporter()
     result = agent.backtest(market, exporter=exporter)
-    exporter.finalize(out)
+    exporter.finalize(tmp)
     curves: dict[str, pl.DataFrame] = {"agent": result.metrics_df}
     baselines: dict[str, Any] = {}
     names = config.evaluation.baselines
@@ -186,15 +241,18 @@ def evaluate(
             "num_timesteps": (manifest.get("extra") or {}).get("num_timesteps"),
             "selected_model": (manifest.get("extra") or {}).get("selected_model"),
         },
-        "files": {"report_json": str(out / "report.json"), "report_md": str(out / "report.md"),
-                  "bars": str(out / "bars.parquet"), "trades": str(out / "trades.parquet")},
+        "files": {"report_json": "report.json", "report_md": "report.md", "bars": "bars.parquet",
+                  "trades": "trades.parquet"},
     }
     if plot:
-        _plot(curves, out / "equity.png", title=f"{config.name}: {split_name} split ({report['period']['start']} .. "
+        _plot(curves, tmp / "equity.png", title=f"{config.name}: {split_name} split ({report['period']['start']} .. "
                                                  f"{report['period']['end']})")
-        report["files"]["equity_png"] = str(out / "equity.png")
-    _write_text(out / "report.json", json.dumps(jsonable(report), indent=2) + "\n")
-    _write_text(out / "report.md", report_markdown(report))
+        report["files"]["equity_png"] = "equity.png"
+    # on disk, paths relative to the report folder (it is built elsewhere and swapped in, and may be moved)
+    on_disk = {**report, "run": {**report["run"], "run_dir": os.path.relpath(run_dir.absolute(), out.absolute())}}
+    write_text_atomic(tmp / "report.json", json.dumps(jsonable(on_disk), indent=2) + "\n")
+    write_text_atomic(tmp / "report.md", report_markdown(report))
+    report["files"] = {k: str(out / v) for k, v in report["files"].items()}
     return report
 
 
@@ -253,12 +311,6 @@ def jsonable(x: Any) -> Any:
     return x
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _plot(curves: dict[str, pl.DataFrame], path: Path, *, title: str) -> None:
     import matplotlib
 
@@ -283,7 +335,6 @@ def _plot(curves: dict[str, pl.DataFrame], path: Path, *, title: str) -> None:
     ax_d.set_xlabel("time")
     fig.autofmt_xdate()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png")
 

@@ -10,15 +10,17 @@ Layout of `out_dir`::
                           reward_sum, max_drawdown, trades, start, end, terminated
     episodes/<id>/bars.parquet, trades.parquet   each episode's backtest (BacktestExporter)
     manifest.json         experiment config, feature and action names, policy, seed, versions
+    COMPLETE.json         the completion marker
 
-Every file is written atomically (temporary file, then rename).
+The dataset is built in a temporary sibling folder and swapped in when every file is
+written (`signalflow_gym.outputs.building`): killed at any instant, `out_dir` holds the
+previous dataset or the new one, never episodes of both. An existing dataset is replaced
+only with `overwrite=True` (CLI ``--overwrite``).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,10 +33,13 @@ from signalflow.strategy.exporter.atomic import write_parquets_atomic
 from signalflow_gym.experiment.baselines import RandomActionPolicy, ThresholdActionPolicy
 from signalflow_gym.experiment.config import ExperimentConfig
 from signalflow_gym.experiment.data import SPLIT_NAMES, load_data, period_of, split_data
+from signalflow_gym.outputs import building, write_json_atomic
 
 __all__ = ["export_episodes", "PolicyActor", "POLICY_CHOICES"]
 
 POLICY_CHOICES = ("random", "threshold")
+#: What a dataset folder holds (one written by an older version, without a marker, may be replaced).
+DATASET_FILES = ("transitions.parquet", "episodes.parquet", "episodes", "manifest.json")
 
 
 class PolicyActor:
@@ -80,6 +85,7 @@ def export_episodes(
     data: tuple[pl.DataFrame, pl.DataFrame] | None = None,
     split: str = "train",
     deterministic: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Roll out `episodes` episodes and write the dataset to `out_dir`; return `out_dir`.
 
@@ -89,6 +95,7 @@ def export_episodes(
     The environment uses the run's (or `config`'s, default `ExperimentConfig()`) env
     config on `data` as given, else on the `split` of the experiment's data. Episode
     windows are drawn by the env (`env.reset(seed=seed)` once, so the export is reproducible).
+    `out_dir` must not hold a dataset yet, unless `overwrite` (it is then replaced whole).
     """
     from signalflow_gym.env import SignalFlowEnv
     from signalflow_gym.run_package import library_versions, load_run_package
@@ -134,14 +141,27 @@ def export_episodes(
         source = {"policy": "threshold", "threshold": exp.evaluation.threshold}
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with building(out, kind="export", overwrite=overwrite, known=DATASET_FILES) as tmp:
+            _roll_out(tmp, env, exporter, actor, episodes=episodes, seed=seed, initial=env_cfg.broker.initial_capital,
+                      manifest={"format_version": 1, "source": source, "episodes": episodes, "seed": seed,
+                                "data": {"split": where, **period_of(raw)}, "reward": env_cfg.reward.to_dict(),
+                                "experiment": exp.to_dict(), "env_config": env_cfg.to_dict(),
+                                "versions": library_versions()})
+    finally:
+        env.close()
+    return out
+
+
+def _roll_out(out: Path, env: Any, exporter: BacktestExporter, actor: Any, *, episodes: int, seed: int, initial: float,
+              manifest: dict[str, Any]) -> None:
+    """Roll out `episodes` episodes of `actor` in `env` and write the dataset files into `out`."""
     feature_names = list(env.feature_names)
     action_names = list(env.action_names)
     cols: dict[str, list[Any]] = {k: [] for k in ("episode_id", "step", "timestamp", "action", "action_name", "reward",
                                                   "terminated", "truncated", "equity", "cash", "positions")}
     observations: list[np.ndarray] = []
     ep_rows: list[dict[str, Any]] = []
-    initial = env_cfg.broker.initial_capital
     for ep in range(episodes):
         obs, info = env.reset(seed=seed if ep == 0 else None)
         if hasattr(actor, "reset"):
@@ -178,7 +198,6 @@ def export_episodes(
             "end": result.metrics_df.get_column("timestamp")[-1] if result.metrics_df.height else start_ts,
             "terminated": bool(cols["terminated"][-1]) if step else False,
         })
-    env.close()
 
     obs_arr = np.asarray(observations, dtype=np.float32).reshape(len(observations), len(feature_names))
     transitions = pl.DataFrame(
@@ -204,21 +223,10 @@ def export_episodes(
     })
     write_parquets_atomic({out / "transitions.parquet": transitions, out / "episodes.parquet": episodes_df})
     manifest = {
-        "format_version": 1,
-        "source": source,
-        "episodes": episodes,
-        "seed": seed,
-        "data": {"split": where, **period_of(raw)},
+        **manifest,
         "feature_names": feature_names,
         "action_names": action_names,
-        "reward": env_cfg.reward.to_dict(),
-        "experiment": exp.to_dict(),
-        "env_config": env_cfg.to_dict(),
-        "versions": library_versions(),
         "files": {"transitions": "transitions.parquet", "episodes": "episodes.parquet",
                   "per_episode": "episodes/<episode_id:05d>/{bars,trades}.parquet"},
     }
-    tmp = out / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    os.replace(tmp, out / "manifest.json")
-    return out
+    write_json_atomic(out / "manifest.json", manifest)
