@@ -26,8 +26,16 @@ Output (`out_dir`)::
     trials/trial_<i>/trial.json     overrides, status, error, metrics
     results.parquet, results.md     all trials ranked by the validation metric; failed ones
                                     last with status "error" and their message
-    best/                           a copy of the best trial's run package (+ validation report)
+    best/                           a copy of the best trial's run package, its validation
+                                    report (validation_report/) and trial record (sweep/trial.json)
     tune/                           Ray Tune's own experiment directory
+    COMPLETE.json                   the completion marker
+
+The whole folder is built in a temporary sibling and swapped in when the results are
+written (`signalflow_gym.outputs.building`): killed at any instant, `out_dir` holds the
+previous sweep or the new one. An existing one is replaced only with `overwrite=True`
+(``--overwrite``). The base config's splits are checked up front: each must hold at
+least ``env.episode.length + env.episode.warmup_bars`` bars.
 
 ASHA (`asha=True`): a trial trains in `rungs` equal steps (resuming from its checkpoint) and
 reports the validation metric after each; ASHA stops the weak trials at a rung (status
@@ -51,12 +59,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from signalflow_gym.yaml_io import read_yaml
 from signalflow.core.errors import ConfigError
+from signalflow_gym.outputs import building, check_target, mark_complete, recover, write_json_atomic, write_text_atomic
+from signalflow_gym.yaml_io import read_yaml
 
 __all__ = ["SweepSpace", "load_space", "expand_trials", "tune_sweep", "add_sweep_args", "run_sweep", "main"]
 
 MIN_METRICS = ("max_drawdown", "fees", "orders_rejected", "orders_reduced", "decisions_skipped")
+#: What a sweep folder holds (an older one without a marker may be replaced).
+_SWEEP_FILES = ("space.json", "experiment.yaml", "trials", "results.parquet", "results.md", "best", "tune")
 _SPACE_KEYS = ("metric", "mode", "search", "sample_seed", "seeds", "space")
 
 
@@ -175,9 +186,7 @@ def override_strings(overrides: Mapping[str, Any]) -> list[str]:
 def _write_json(path: Path, data: Any) -> None:
     from signalflow_gym.experiment.evaluate import jsonable
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(jsonable(data), indent=2, default=str) + "\n")
-    tmp.replace(path)
+    write_json_atomic(path, jsonable(data))
 
 
 def rung_budgets(total: int, rungs: int) -> list[int]:
@@ -217,14 +226,14 @@ def _trial(params: dict[str, Any], *, base: dict[str, Any], trials: list[dict[st
             run_dir = train(step_cfg, trial_dir / "run", resume=r > 0, progress=False, train_data=train_data,
                             validation_data=validation, overwrite=r == 0)
             report = evaluate(run_dir, data=validation, split=None, out_dir=trial_dir / "validation",
-                              n_random_seeds=n_random_seeds, plot=False)
+                              n_random_seeds=n_random_seeds, plot=False, overwrite=True)
             agent = report["agent"]
             result = {metric: float(agent[metric]), "timesteps": steps, "rung": r + 1,
                       **{f"validation_{k}": float(agent[k]) for k in ("total_return", "sharpe", "sortino",
                                                                       "max_drawdown", "n_trades")}}
             info["rungs"].append(result)
             info.update(status="ok" if r == len(budgets) - 1 else "running", metrics=result,
-                        seconds=time.time() - started, run_dir=str(run_dir))
+                        seconds=time.time() - started, run_dir="run")  # relative to the trial folder
             _write_json(trial_dir / "trial.json", info)
             tune.report(result)  # ASHA may stop the trial here
     except Exception as exc:
@@ -249,6 +258,7 @@ def tune_sweep(
     n_random_seeds: int | None = None,
     verbose: int = 0,
     log: Any = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run the sweep on Ray Tune; rank the trials; copy the best package to ``out_dir/best``.
 
@@ -257,11 +267,12 @@ def tune_sweep(
     early stopping over `rungs` equal training steps. `data`: ``(raw_data, signals)``
     instead of ``load_data(config.data)`` (loaded once, shared through the object store;
     trials that override ``data.*`` keys load their own). A trial that raises is reported
-    with status "error" and its message; the others are unaffected. Returns
+    with status "error" and its message; the others are unaffected. `out_dir` must not hold
+    a sweep yet, unless `overwrite`. Returns
     ``{"results": [row, ...] ranked, "best": row | None, "files": {...}, ...}``.
     """
     from signalflow.data import validate_ohlcv, validate_signals
-    from signalflow_gym.experiment.data import load_data
+    from signalflow_gym.experiment.data import load_data, split_data
     from signalflow_gym.experiment.train import coerce_config
     from signalflow_gym.scale.ray_utils import init_ray, require_tune, task_cpus
 
@@ -276,9 +287,12 @@ def tune_sweep(
     if asha and rungs < 2:
         raise ConfigError(f"`rungs` must be >= 2 with ASHA (it stops trials between rungs), was {rungs}")
     n_rungs = rungs if asha else 1
+    if n_rungs > cfg.train.total_timesteps:
+        raise ConfigError(f"`rungs` must be at most `train.total_timesteps` ({cfg.train.total_timesteps}) so that "
+                          f"every rung trains at least one step, was {rungs}; use fewer rungs or more steps")
     out = Path(out_dir).absolute()
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"output directory {out} is not empty; choose another --out")
+    recover(out)
+    check_target(out, kind="sweep", overwrite=overwrite, known=_SWEEP_FILES)  # before any work
     touches_data = any(k.startswith("data.") for k in space.space)
     if touches_data:
         shared = None
@@ -287,35 +301,39 @@ def tune_sweep(
         shared = (raw, validate_signals(data[1], ohlcv=raw))
     else:
         shared = load_data(cfg.data)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.to_yaml(out / "experiment.yaml")
-    _write_json(out / "space.json", {**space.to_dict(), "trials": specs, "asha": asha, "rungs": n_rungs})
+    if shared is not None and not any(k.startswith("env.") for k in space.space):
+        split_data(cfg.data, *shared, env=cfg.env)  # every split long enough for the episodes, before Ray starts
+    with building(out, kind="sweep", overwrite=overwrite, known=_SWEEP_FILES, open_dirs=("tune",)) as work:
+        cfg.to_yaml(work / "experiment.yaml")
+        _write_json(work / "space.json", {**space.to_dict(), "trials": specs, "asha": asha, "rungs": n_rungs})
 
-    init_ray(address, num_cpus)
-    trainable = tune.with_parameters(_trial, base=cfg.to_dict(), trials=specs, data=shared, out_root=str(out),
-                                     metric=space.metric, rungs=n_rungs, n_random_seeds=n_random_seeds)
-    trainable = tune.with_resources(trainable, {"cpu": task_cpus(cfg.train.n_envs, cfg.train.vec_env)})
-    scheduler = None
-    if asha:
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=n_rungs, grace_period=1, reduction_factor=2)
-    tuner = tune.Tuner(
-        trainable,
-        param_space={"index": tune.grid_search(list(range(len(specs))))},
-        tune_config=tune.TuneConfig(metric=space.metric, mode=space.mode, scheduler=scheduler,
-                                    trial_dirname_creator=lambda t: f"trial_{t.config['index']:03d}"),
-        run_config=tune.RunConfig(name="tune", storage_path=str(out), verbose=verbose,
-                                  failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
-    )
-    log(f"sweep: {len(specs)} trials ({space.search}{', ASHA over ' + str(n_rungs) + ' rungs' if asha else ''}), "
-        f"metric validation {space.metric} ({space.mode})")
-    grid = tuner.fit()
-    rows = [_result_row(res, specs, out, n_rungs) for res in grid]
-    return _finish(rows, specs, space, out, n_rungs, asha, log)
+        init_ray(address, num_cpus)
+        trainable = tune.with_parameters(_trial, base=cfg.to_dict(), trials=specs, data=shared, out_root=str(work),
+                                         metric=space.metric, rungs=n_rungs, n_random_seeds=n_random_seeds)
+        trainable = tune.with_resources(trainable, {"cpu": task_cpus(cfg.train.n_envs, cfg.train.vec_env)})
+        scheduler = None
+        if asha:
+            scheduler = ASHAScheduler(time_attr="training_iteration", max_t=n_rungs, grace_period=1, reduction_factor=2)
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"index": tune.grid_search(list(range(len(specs))))},
+            tune_config=tune.TuneConfig(metric=space.metric, mode=space.mode, scheduler=scheduler,
+                                        trial_dirname_creator=lambda t: f"trial_{t.config['index']:03d}"),
+            run_config=tune.RunConfig(name="tune", storage_path=str(work), verbose=verbose,
+                                      failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
+        )
+        log(f"sweep: {len(specs)} trials ({space.search}{', ASHA over ' + str(n_rungs) + ' rungs' if asha else ''}), "
+            f"metric validation {space.metric} ({space.mode})")
+        grid = tuner.fit()
+        rows = [_result_row(res, specs, work, out, n_rungs) for res in grid]
+        report = _finish(rows, specs, space, work, out, n_rungs, asha, log)
+    return report
 
 
-def _result_row(res: Any, specs: list[dict[str, Any]], out: Path, n_rungs: int) -> dict[str, Any]:
+def _result_row(res: Any, specs: list[dict[str, Any]], work: Path, out: Path, n_rungs: int) -> dict[str, Any]:
+    """A trial's row; its files are read from `work` (the folder being built), its paths name `out`."""
     index = int(res.config["index"])
-    info_path = out / "trials" / f"trial_{index:03d}" / "trial.json"
+    info_path = work / "trials" / f"trial_{index:03d}" / "trial.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     metrics = info.get("metrics") or {}
     iters = len(info.get("rungs") or [])
@@ -326,12 +344,14 @@ def _result_row(res: Any, specs: list[dict[str, Any]], out: Path, n_rungs: int) 
         status, error = "stopped", None  # ASHA stopped it after `iters` rungs
     else:
         status, error = "ok", None
+    run_dir = str(out / "trials" / f"trial_{index:03d}" / info["run_dir"]) if info.get("run_dir") else None
     return {"trial": index, "status": status, "error": error, "overrides": specs[index], "metrics": metrics,
-            "rungs": iters, "seconds": info.get("seconds"), "run_dir": info.get("run_dir")}
+            "rungs": iters, "seconds": info.get("seconds"), "run_dir": run_dir}
 
 
-def _finish(rows: list[dict[str, Any]], specs: list[dict[str, Any]], space: SweepSpace, out: Path, n_rungs: int,
-            asha: bool, log: Any) -> dict[str, Any]:
+def _finish(rows: list[dict[str, Any]], specs: list[dict[str, Any]], space: SweepSpace, work: Path, out: Path,
+            n_rungs: int, asha: bool, log: Any) -> dict[str, Any]:
+    """Rank the trials, copy the best one to `work`/best, write the results; the returned paths name `out`."""
     metric = space.metric
     sign = -1.0 if space.mode == "max" else 1.0
 
@@ -347,28 +367,30 @@ def _finish(rows: list[dict[str, Any]], specs: list[dict[str, Any]], space: Swee
         rank += scored
         r["rank"] = rank if scored else None
     best = rows[0] if rows and rows[0]["rank"] == 1 else None
-    best_dir = out / "best"
+    best_dir = work / "best"
     if best is not None:
-        src = out / "trials" / f"trial_{best['trial']:03d}"
-        shutil.copytree(src / "run", best_dir, ignore=shutil.ignore_patterns("checkpoints", "tb", ".package"))
+        from signalflow_gym.experiment.train import OPEN_DIRS
+        from signalflow_gym.outputs import MARKER, is_temporary
+
+        src = work / "trials" / f"trial_{best['trial']:03d}"
+        shutil.copytree(src / "run", best_dir, ignore=lambda _d, names: [
+            n for n in names if n in ("checkpoints", "tb", ".package", MARKER) or is_temporary(n)])
         if (src / "validation").is_dir():
             shutil.copytree(src / "validation", best_dir / "validation_report")
-        _write_json(best_dir / "sweep_trial.json", {**best, "metric": metric, "mode": space.mode})
+        _write_json(best_dir / "sweep" / "trial.json", {**best, "metric": metric, "mode": space.mode})
+        mark_complete(best_dir, kind="train", open_dirs=OPEN_DIRS)
     df = results_frame(rows, specs, metric)
     from signalflow.strategy.exporter import write_parquet_atomic
 
-    write_parquet_atomic(df, out / "results.parquet")
-    md = results_markdown(df, space, asha, n_rungs, best)
-    tmp = out / ".results.md.tmp"
-    tmp.write_text(md)
-    tmp.replace(out / "results.md")
+    write_parquet_atomic(df, work / "results.parquet")
+    write_text_atomic(work / "results.md", results_markdown(df, space, asha, n_rungs, best))
     n_failed = sum(r["status"] == "error" for r in rows)
     log(f"sweep: {len(rows) - n_failed} trials scored, {n_failed} failed; best: "
         + (f"trial {best['trial']} ({metric} {best['metrics'][metric]:.4f})" if best else "none"))
     return {"results": rows, "best": best, "metric": metric, "mode": space.mode, "n_failed": n_failed,
             "out_dir": str(out), "files": {"results_parquet": str(out / "results.parquet"),
                                            "results_md": str(out / "results.md"),
-                                           **({"best": str(best_dir)} if best else {})}}
+                                           **({"best": str(out / "best")} if best else {})}}
 
 
 def results_frame(rows: list[dict[str, Any]], specs: list[dict[str, Any]], metric: str) -> pl.DataFrame:
@@ -446,6 +468,7 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
                    help='Ray cluster: "auto" (this machine\'s cluster) or "ray://HOST:10001"; default a local Ray')
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default all)")
     p.add_argument("--random-seeds", type=int, default=None, help="random-policy seeds per validation report")
+    p.add_argument("--overwrite", action="store_true", help="replace a sweep already in --out")
 
 
 def run_sweep(args: argparse.Namespace) -> dict[str, Any]:
@@ -467,7 +490,7 @@ def run_sweep(args: argparse.Namespace) -> dict[str, Any]:
     out = args.out or str(Path("runs") / f"sweep_{config.name}__{time.strftime('%Y%m%d-%H%M%S')}")
     report = tune_sweep(config, space, out, trials=args.trials, asha=args.asha, rungs=args.rungs, address=args.address,
                    num_cpus=args.num_cpus, n_random_seeds=args.random_seeds, verbose=1,
-                   log=lambda m: print(m, file=sys.stderr, flush=True))
+                   log=lambda m: print(m, file=sys.stderr, flush=True), overwrite=args.overwrite)
     print(Path(report["files"]["results_md"]).read_text())
     print(f"results: {report['files']['results_md']}" + (f"; best run package: {report['files']['best']}"
                                                          if report["best"] else ""))

@@ -26,6 +26,13 @@ run package on the fold's test slice) and writes, into `out_dir`::
     oos_equity.parquet        out-of-sample equity stitched across folds (each fold rescaled to
                               continue from the previous fold's end)
     equity.png, report.json, report.md
+    COMPLETE.json             the completion marker (also in every fold_<k>/, run/ and test/)
+
+The whole folder is built in a temporary sibling and swapped in when the report is written
+(`signalflow_gym.outputs.building`): killed at any instant, `out_dir` holds the previous
+walk-forward or the new one. An existing one is replaced only with `overwrite=True`
+(``--overwrite``). Every fold's test window must hold at least as many bars as a data split
+needs (`env.episode.length` + `env.episode.warmup_bars`), and so must its training window.
 
 Walk-forward trains without a validation period (`train.eval_freq` has no effect): the
 package holds the final model, and the only data a fold's model is scored on is its test window.
@@ -36,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 import traceback
@@ -50,6 +56,7 @@ import polars as pl
 
 from signalflow.core.errors import ConfigError
 from signalflow.strategy.metrics import equity_curve_summary
+from signalflow_gym.outputs import atomic_file, building, check_target, recover, relocate, write_text_atomic
 
 __all__ = [
     "SCHEMES",
@@ -65,6 +72,10 @@ __all__ = [
 ]
 
 SCHEMES = ("expanding", "rolling")
+#: What a fold folder and a walk-forward folder hold (an older one without a marker may be replaced).
+_FOLD_FILES = ("fold.json", "run", "test", "oos_equity.parquet")
+_WALKFORWARD_FILES = ("plan.json", "experiment.yaml", "fold_*", "folds.parquet", "folds.md", "oos_equity.parquet",
+                      "equity.png", "report.json", "report.md")
 #: Policies whose equity is stitched across folds (the random baseline is in the table only).
 STITCHED = ("agent", "hold", "threshold", "buy_and_hold")
 
@@ -105,6 +116,7 @@ def plan_folds(
     test_bars: int | None = None,
     train_bars: int | None = None,
     min_train_bars: int = 1,
+    min_test_bars: int = 1,
 ) -> list[Fold]:
     """K chronological folds over `n_bars` bars (see the module docstring for the layout).
 
@@ -115,30 +127,39 @@ def plan_folds(
     - `test_bars`: bars per test window (default ``n_bars // (n_folds + 1)``).
     - `train_bars`: rolling window length (default: as many as the first fold can have);
       ignored for "expanding".
-    - `min_train_bars`: every training window must hold at least this many bars.
+    - `min_train_bars` / `min_test_bars`: every training / test window must hold at least
+      this many bars.
 
-    Raises `ConfigError` naming the value and the fix when the folds do not fit.
+    Raises `ConfigError` naming the value, the minimum and the fix (with the largest number
+    of folds that fits) when the folds do not fit.
     """
     for name, value, lo in (("n_bars", n_bars, 1), ("n_folds", n_folds, 1), ("gap", gap, 0),
-                            ("min_train_bars", min_train_bars, 1)):
+                            ("min_train_bars", min_train_bars, 1), ("min_test_bars", min_test_bars, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
             raise ConfigError(f"`{name}` must be an integer >= {lo}, was {value!r}")
     if scheme not in SCHEMES:
         raise ConfigError(f"`scheme` must be one of {list(SCHEMES)}, was {scheme!r}; use expanding or rolling")
+    given_test_bars = test_bars
     if test_bars is None:
         test_bars = n_bars // (n_folds + 1)
-    if isinstance(test_bars, bool) or not isinstance(test_bars, (int, np.integer)) or test_bars < 1:
+    elif isinstance(test_bars, bool) or not isinstance(test_bars, (int, np.integer)) or test_bars < 1:
+        raise ConfigError(f"`test_bars` must be an integer >= 1, was {test_bars!r}")
+
+    def fix() -> str:
+        most = _max_folds(n_bars, gap, given_test_bars, min_train_bars, min_test_bars)
+        return f"use fewer folds (at most {most})" if most else "use fewer folds, a smaller gap or test window"
+
+    if test_bars < min_test_bars:
         raise ConfigError(
-            f"`test_bars` must be an integer >= 1, was {test_bars!r}; with {n_bars} bars and {n_folds} folds "
-            "use fewer folds or more data"
+            f"{n_folds} folds over {n_bars} bars leave test windows of {test_bars} bars, fewer than the "
+            f"{min_test_bars} each needs; {fix()}, or more data"
         )
     first_test = n_bars - n_folds * test_bars
     room = first_test - gap  # bars available to the first training window
     if room < min_train_bars:
         raise ConfigError(
             f"{n_folds} folds of {test_bars} test bars with a gap of {gap} leave the first fold {max(room, 0)} "
-            f"training bars of {n_bars}, fewer than the {min_train_bars} needed; use fewer folds, a smaller "
-            "gap or test window, or more data"
+            f"training bars of {n_bars}, fewer than the {min_train_bars} needed; {fix()}, or more data"
         )
     if scheme == "rolling":
         if train_bars is None:
@@ -160,6 +181,16 @@ def plan_folds(
         folds.append(Fold(index=k, train_start=int(train_start), train_end=int(train_end),
                           test_start=int(test_start), test_end=int(test_start + test_bars)))
     return folds
+
+
+def _max_folds(n_bars: int, gap: int, test_bars: int | None, min_train: int, min_test: int) -> int:
+    """The largest number of folds (0 if none) whose windows all hold the minimum numbers of bars."""
+    if test_bars is not None:
+        return max((n_bars - gap - min_train) // test_bars, 0) if test_bars >= min_test else 0
+    k = max(n_bars // max(min_test, 1) - 1, 0)
+    while k > 0 and (n_bars // (k + 1) < min_test or n_bars - k * (n_bars // (k + 1)) - gap < min_train):
+        k -= 1
+    return k
 
 
 def fold_times(timestamps: Sequence[datetime] | pl.Series, fold: Fold) -> dict[str, Any]:
@@ -233,7 +264,8 @@ def run_fold(
     ``config.train.seed + fold.index``. `fold`: a `Fold`, or a ``fold.json`` record (bar
     indices are not needed then: its timestamps are used). `raw_data` / `signals`: the whole
     data set the fold was planned on. Writes ``out_dir/{fold.json, run/, test/,
-    oos_equity.parquet}``. Calling it again with the same inputs reproduces the fold.
+    oos_equity.parquet}`` (built in a temporary sibling and swapped in; an earlier fold there
+    is replaced). Calling it again with the same inputs reproduces the fold.
     """
     from signalflow.data import slice_by_time
     from signalflow.strategy.runner import MarketData
@@ -245,7 +277,6 @@ def run_fold(
     started = time.time()
     base = coerce_config(config)
     out = Path(out_dir).absolute()
-    out.mkdir(parents=True, exist_ok=True)
     if isinstance(fold, Fold):
         ts = raw_data.get_column("timestamp").unique().sort()
         record = _fold_record(fold, fold_times(ts, fold), base.train.seed + fold.index)
@@ -254,28 +285,28 @@ def run_fold(
     k = int(record["index"])
     seed = int(record.get("seed", base.train.seed + k))
     cfg = ExperimentConfig.from_dict(base.to_dict(), [f"train.seed={seed}", f"name={base.name}_fold{k}"])
-    _write_text(out / "fold.json", json.dumps(record, indent=2) + "\n")
-
     train_sl = slice_by_time(raw_data, signals, _parse(record["train_start"]), _parse(record["train_end"]))
     test_sl = slice_by_time(raw_data, signals, _parse(record["test_start"]), _parse(record["test_end"]))
-    run_dir = train(cfg, out / "run", progress=False, train_data=(train_sl.raw_data, train_sl.signals),
-                    validation_data=None, overwrite=True)
-    report_dir = out / "test"
-    report = evaluate(run_dir, data=(test_sl.raw_data, test_sl.signals), split=None, out_dir=report_dir,
-                      n_random_seeds=n_random_seeds, plot=plot)
-    market = MarketData.build(test_sl.raw_data, test_sl.signals)
-    equity = _equity_frame(report, report_dir, market, cfg.env, cfg.evaluation.threshold, cfg.evaluation.baselines)
-    _write_parquet(equity, out / "oos_equity.parquet")
+    with building(out, kind="fold", overwrite=True, known=_FOLD_FILES) as work:
+        write_text_atomic(work / "fold.json", json.dumps(record, indent=2) + "\n")
+        run_dir = train(cfg, work / "run", progress=False, train_data=(train_sl.raw_data, train_sl.signals),
+                        validation_data=None, overwrite=True)
+        report = evaluate(run_dir, data=(test_sl.raw_data, test_sl.signals), split=None, out_dir=work / "test",
+                          n_random_seeds=n_random_seeds, plot=plot, overwrite=True)
+        market = MarketData.build(test_sl.raw_data, test_sl.signals)
+        equity = _equity_frame(report, work / "test", market, cfg.env, cfg.evaluation.threshold,
+                               cfg.evaluation.baselines)
+        _write_parquet(equity, work / "oos_equity.parquet")
     return {
         **record,
         "status": "ok",
         "error": None,
         "seed": seed,
-        "run_dir": str(run_dir),
-        "report_dir": str(report_dir),
+        "run_dir": str(out / "run"),
+        "report_dir": str(out / "test"),
         "train_period": period_of(train_sl.raw_data),
         "test_period": period_of(test_sl.raw_data),
-        "report": jsonable(report),
+        "report": jsonable(relocate(report, work, out)),
         "seconds": time.time() - started,
     }
 
@@ -448,21 +479,14 @@ def _plot(stitched: pl.DataFrame, path: Path, *, title: str) -> None:
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png")
 
 
 def _write_parquet(df: pl.DataFrame, path: Path) -> None:
     from signalflow.strategy.exporter import write_parquet_atomic
 
     write_parquet_atomic(df, path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def jsonable(x: Any) -> Any:
@@ -487,14 +511,17 @@ def walk_forward(
     n_random_seeds: int | None = None,
     plot: bool = True,
     log: Any = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Plan `folds` folds over the experiment's data, run them as Ray tasks, write the combined report.
 
     `config`: an `ExperimentConfig` (or dict / YAML path). `data`: ``(raw_data, signals)``
     instead of ``load_data(config.data)``. `address` / `num_cpus`: see `init_ray` (a Ray
     instance that is already initialised is reused). A fold that fails is reported with its
-    error (status "error") and the other folds still run. Returns the report dict (also in
-    ``out_dir/report.json``).
+    error (status "error") and the other folds still run. Folds whose test or training
+    window would hold fewer than ``env.episode.length + env.episode.warmup_bars`` bars are
+    refused before anything runs. `out_dir` must not hold a walk-forward yet, unless
+    `overwrite`. Returns the report dict (also in ``out_dir/report.json``).
     """
     from signalflow.data import validate_ohlcv, validate_signals
     from signalflow_gym.experiment.data import load_data
@@ -505,8 +532,8 @@ def walk_forward(
     log = log or (lambda msg: None)
     cfg = coerce_config(config)
     out = Path(out_dir).absolute()
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"output directory {out} is not empty; choose another --out")
+    recover(out)
+    check_target(out, kind="walkforward", overwrite=overwrite, known=_WALKFORWARD_FILES)  # before any work
     if data is None:
         raw, signals = load_data(cfg.data)
     else:
@@ -516,55 +543,57 @@ def walk_forward(
     ep = cfg.env.episode
     need = (ep.length or 1) + ep.warmup_bars
     plan = plan_folds(len(ts), folds, scheme=scheme, gap=gap, test_bars=test_bars, train_bars=train_bars,
-                      min_train_bars=need)
-    if plan[0].test_bars < 2:
-        raise ConfigError(f"test windows of {plan[0].test_bars} bar are too short; use fewer folds or more data")
+                      min_train_bars=need, min_test_bars=max(need, 2))
     records = [_fold_record(f, fold_times(ts, f), cfg.train.seed + f.index) for f in plan]
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.to_yaml(out / "experiment.yaml")
     meta = {"name": cfg.name, "n_folds": folds, "scheme": scheme, "gap": gap, "n_bars": len(ts),
             "test_bars": plan[0].test_bars, "train_bars": None if scheme == "expanding" else plan[0].train_bars,
             "base_seed": cfg.train.seed}
-    _write_text(out / "plan.json", json.dumps({**meta, "folds": records}, indent=2) + "\n")
+    with building(out, kind="walkforward", overwrite=overwrite, known=_WALKFORWARD_FILES) as work:
+        cfg.to_yaml(work / "experiment.yaml")
+        write_text_atomic(work / "plan.json", json.dumps({**meta, "folds": records}, indent=2) + "\n")
 
-    ray = init_ray(address, num_cpus)
-    remote = ray.remote(num_cpus=task_cpus(cfg.train.n_envs, cfg.train.vec_env), max_retries=0)(_run_fold_task)
-    data_ref = ray.put((raw, signals))
-    config_dict = cfg.to_dict()
-    pending = {remote.remote(config_dict, rec, data_ref, str(out / f"fold_{rec['index']}"), n_random_seeds, plot): rec
-               for rec in records}
-    log(f"walk-forward: {folds} folds ({scheme}, gap {gap}) over {len(ts)} bars; Ray tasks submitted")
-    results: dict[int, dict[str, Any]] = {}
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        rec = pending.pop(done[0])
-        try:
-            res = ray.get(done[0])
-        except Exception as exc:  # the worker died, or the task could not run at all
-            res = {**rec, "status": "error", "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"}
-        results[int(rec["index"])] = res
-        log(f"  fold {rec['index']}: {res['status']}" + (f" ({res['error']})" if res["status"] != "ok" else
-                                                         f", test total return {res['report']['agent']['total_return']:.4f}"))
-    ordered = [results[k] for k in sorted(results)]
-    return _combine(ordered, out, meta, cfg, plot=plot)
+        ray = init_ray(address, num_cpus)
+        remote = ray.remote(num_cpus=task_cpus(cfg.train.n_envs, cfg.train.vec_env), max_retries=0)(_run_fold_task)
+        data_ref = ray.put((raw, signals))
+        config_dict = cfg.to_dict()
+        pending = {remote.remote(config_dict, rec, data_ref, str(work / f"fold_{rec['index']}"), n_random_seeds,
+                                 plot): rec for rec in records}
+        log(f"walk-forward: {folds} folds ({scheme}, gap {gap}) over {len(ts)} bars; Ray tasks submitted")
+        results: dict[int, dict[str, Any]] = {}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            rec = pending.pop(done[0])
+            try:
+                res = ray.get(done[0])
+            except Exception as exc:  # the worker died, or the task could not run at all
+                res = {**rec, "status": "error", "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"}
+            results[int(rec["index"])] = res
+            log(f"  fold {rec['index']}: {res['status']}" + (f" ({res['error']})" if res["status"] != "ok" else
+                                                             f", test total return {res['report']['agent']['total_return']:.4f}"))
+        ordered = [relocate(results[k], work, out) for k in sorted(results)]
+        report = _combine(ordered, work, out, meta, cfg, plot=plot)
+    return report
 
 
-def _combine(records: list[dict[str, Any]], out: Path, meta: dict[str, Any], cfg: Any, *, plot: bool) -> dict[str, Any]:
+def _combine(records: list[dict[str, Any]], work: Path, out: Path, meta: dict[str, Any], cfg: Any, *,
+             plot: bool) -> dict[str, Any]:
+    """Write the combined files into `work` (the folder being built); the report names `out`, where it will be."""
     capital = cfg.env.broker.initial_capital
     df = folds_frame(records)
-    _write_parquet(df, out / "folds.parquet")
-    curves = [pl.read_parquet(Path(r["report_dir"]).parent / "oos_equity.parquet") for r in records if r["status"] == "ok"]
+    _write_parquet(df, work / "folds.parquet")
+    curves = [pl.read_parquet(work / f"fold_{r['index']}" / "oos_equity.parquet") for r in records if r["status"] == "ok"]
     stitched_df = stitch_equity(curves, capital)
     stitched: dict[str, dict[str, float]] = {}
     if stitched_df.height:
-        _write_parquet(stitched_df, out / "oos_equity.parquet")
+        _write_parquet(stitched_df, work / "oos_equity.parquet")
         for name in [c for c in stitched_df.columns if c not in ("timestamp", "fold")]:
             stitched[name] = equity_curve_summary(stitched_df.get_column(name).to_numpy(),
                                                   stitched_df.get_column("timestamp"), initial_capital=capital)
         if plot:
-            _plot(stitched_df, out / "equity.png",
+            _plot(stitched_df, work / "equity.png",
                   title=f"{cfg.name}: out-of-sample equity over {len(curves)} folds ({meta['scheme']}, gap {meta['gap']})")
-    _write_text(out / "folds.md", folds_markdown(df, stitched, meta))
+    md = folds_markdown(df, stitched, meta)
+    write_text_atomic(work / "folds.md", md)
     n_failed = sum(r["status"] != "ok" for r in records)
     report = {
         **meta,
@@ -576,8 +605,8 @@ def _combine(records: list[dict[str, Any]], out: Path, meta: dict[str, Any], cfg
                   "oos_equity": str(out / "oos_equity.parquet"), "plan": str(out / "plan.json"),
                   **({"equity_png": str(out / "equity.png")} if plot and stitched else {})},
     }
-    _write_text(out / "report.json", json.dumps(jsonable(report), indent=2) + "\n")
-    _write_text(out / "report.md", (out / "folds.md").read_text())
+    write_text_atomic(work / "report.json", json.dumps(jsonable(report), indent=2) + "\n")
+    write_text_atomic(work / "report.md", md)
     return report
 
 
@@ -598,6 +627,7 @@ def add_walkforward_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default all)")
     p.add_argument("--random-seeds", type=int, default=None, help="random-policy seeds per fold (default from config)")
     p.add_argument("--no-plot", action="store_true", help="no plots")
+    p.add_argument("--overwrite", action="store_true", help="replace a walk-forward already in --out")
 
 
 def run_walkforward(args: argparse.Namespace) -> dict[str, Any]:
@@ -610,7 +640,7 @@ def run_walkforward(args: argparse.Namespace) -> dict[str, Any]:
     report = walk_forward(config, out, folds=args.folds, scheme=args.scheme, gap=args.gap, test_bars=args.test_bars,
                           train_bars=args.train_bars, address=args.address, num_cpus=args.num_cpus,
                           n_random_seeds=args.random_seeds, plot=not args.no_plot,
-                          log=lambda m: print(m, file=sys.stderr, flush=True))
+                          log=lambda m: print(m, file=sys.stderr, flush=True), overwrite=args.overwrite)
     print(Path(report["files"]["folds_md"]).read_text())
     print(f"walk-forward report: {report['files']['folds_md']}")
     return report

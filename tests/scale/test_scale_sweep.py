@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -44,6 +45,14 @@ def test_four_trial_sweep_ranks_by_validation_metric_and_saves_the_best(ray_loca
     assert pkg.manifest["extra"]["periods"]["train"]["end"] < pkg.manifest["extra"]["periods"]["validation"]["start"]
     md = (tmp_path / "sweep" / "results.md").read_text()
     assert "ranked by validation total_return" in md and "Best: trial" in md
+    # one complete result at its place, whose recorded paths name it
+    from signalflow_gym.outputs import verify_complete
+
+    verify_complete(tmp_path / "sweep", kind="sweep")
+    verify_complete(tmp_path / "sweep" / "best", kind="train")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]
+    assert all(Path(r).is_dir() and Path(r).parents[2] == tmp_path / "sweep" for r in df["run_dir"].to_list())
+    assert json.loads((tmp_path / "sweep" / "best" / "sweep" / "trial.json").read_text())["trial"] == best["trial"]
 
 
 def test_a_failed_trial_is_reported_and_the_others_complete(ray_local, data, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -41,6 +42,21 @@ def test_three_folds_give_three_run_packages_and_a_report(walkforward_run):
     assert sorted(set(folds["fold"].to_list())) == [0, 1, 2]
     assert {"agent", "hold", "random_mean", "threshold", "buy_and_hold"} <= set(folds["policy"].to_list())
     assert set(report["stitched"]) == {"agent", "hold", "threshold", "buy_and_hold"}
+
+
+def test_the_walkforward_folder_is_one_complete_result_whose_paths_name_it(walkforward_run):
+    from signalflow_gym.outputs import verify_complete
+
+    _, _, out, report = walkforward_run
+    verify_complete(out, kind="walkforward")
+    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary sibling left
+    on_disk = json.loads((out / "report.json").read_text())
+    for fold in (*report["folds"], *on_disk["folds"]):
+        assert Path(fold["run_dir"]).parent.parent == out and Path(fold["run_dir"]).is_dir()
+        assert Path(fold["report_dir"]).is_dir()
+        assert (Path(fold["report_dir"]) / json.loads((Path(fold["report_dir"]) / "report.json").read_text())
+                ["run"]["run_dir"]).resolve() == Path(fold["run_dir"]).resolve()
+    assert all(Path(p).is_file() for p in on_disk["files"].values())
 
 
 def test_out_of_sample_periods_never_overlap_training(walkforward_run):
