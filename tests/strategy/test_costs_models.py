@@ -424,3 +424,20 @@ def test_default_spot_executor_run_hand_computed_long_and_short(bars, scripted):
     s = runner.summary
     assert (s["liquidations"], s["liquidation_shortfall"], s["borrow_paid"]) == (0.0, 0.0, 0.0)
     assert runner.metrics_df["borrow_paid"].to_list() == [0.0, 0.0, 0.0]
+
+
+def test_numpy_scalars_are_accepted_and_stored_as_floats_bools_refused():
+    import numpy as np
+
+    from signalflow.strategy.broker import FixedFee, ProportionalFee, ProportionalSlippage, VirtualMarginExecutor
+
+    fee = ProportionalFee(np.float32(0.002), np.int64(1))
+    assert type(fee.rate) is float and type(fee.minimum) is float and type(fee.fee("X", 1.0, 1000.0)) is float
+    assert type(FixedFee(np.int64(2)).amount) is float and type(ProportionalSlippage(np.float32(0.001)).pct) is float
+    ex = VirtualMarginExecutor(np.float64(0.001), leverage=np.int64(3), borrow_rate=np.float32(0.1))
+    assert ex.leverage == 3.0 and ex.fee_rate == pytest.approx(0.001)
+    for bad in ({"leverage": True}, {"borrow_rate": False}):
+        with pytest.raises(ConfigError, match=f"`{next(iter(bad))}` must be"):
+            VirtualMarginExecutor(**bad)
+    with pytest.raises(ConfigError, match="`rate` must be a finite number >= 0"):
+        ProportionalFee(True)

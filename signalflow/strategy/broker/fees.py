@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from signalflow.core.errors import ConfigError
+from signalflow.core.values import is_finite_real
 
 __all__ = ["FeeModel", "ProportionalFee", "FixedFee", "PerPairFee", "check_fee_model"]
 
@@ -39,7 +40,7 @@ class FeeModel(Protocol):
 
 
 def _check_amount(name: str, value: object, *, hi: float | None = None, fix: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if not is_finite_real(value) or value < 0:
         raise ConfigError(f"`{name}` must be a finite number >= 0, was {value!r}; {fix}")
     if hi is not None and not value < hi:
         raise ConfigError(f"`{name}` must be below {hi:g}, was {value!r}; {fix}")
@@ -55,8 +56,9 @@ class ProportionalFee:
     minimum: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_amount("rate", self.rate, hi=0.1, fix="use a fraction per fill, e.g. 0.001 (0.1%)")
-        _check_amount("minimum", self.minimum, fix="use quote currency per fill, e.g. 1.0")
+        # numpy scalars are stored as Python floats (np.float32 arithmetic would round the books)
+        object.__setattr__(self, "rate", _check_amount("rate", self.rate, hi=0.1, fix="use a fraction per fill, e.g. 0.001 (0.1%)"))
+        object.__setattr__(self, "minimum", _check_amount("minimum", self.minimum, fix="use quote currency per fill, e.g. 1.0"))
 
     def fee(self, pair: str, qty: float, price: float) -> float:
         fee = qty * price * self.rate
@@ -76,7 +78,7 @@ class FixedFee:
     amount: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_amount("amount", self.amount, fix="use quote currency per fill, e.g. 1.0")
+        object.__setattr__(self, "amount", _check_amount("amount", self.amount, fix="use quote currency per fill, e.g. 1.0"))
 
     def fee(self, pair: str, qty: float, price: float) -> float:
         return self.amount

@@ -29,6 +29,7 @@ import polars as pl
 
 from signalflow.core.enums import OrderSide
 from signalflow.core.errors import ConfigError
+from signalflow.core.values import is_finite_real
 
 if TYPE_CHECKING:
     from signalflow.data.market import MarketData
@@ -57,7 +58,7 @@ class SlippageModel(Protocol):
 
 
 def _check_fraction(name: str, value: object, *, hi: float, fix: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value < hi:
+    if not is_finite_real(value) or not 0 <= value < hi:
         raise ConfigError(f"`{name}` must be a finite number in [0, {hi:g}), was {value!r}; {fix}")
 
 
@@ -69,6 +70,7 @@ class ProportionalSlippage:
 
     def __post_init__(self) -> None:
         _check_fraction("pct", self.pct, hi=0.1, fix="use a fraction of the price, e.g. 0.0005 (5 bps)")
+        object.__setattr__(self, "pct", float(self.pct))  # a numpy scalar is stored as a Python float
 
     def start(self, market: "MarketData") -> None:
         return None
@@ -169,7 +171,7 @@ class SquareRootImpact:
     __slots__ = ("k", "window", "_volatility", "_volume")
 
     def __init__(self, k: float = 1.0, *, window: int = 20) -> None:
-        if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k < 0:
+        if not is_finite_real(k) or k < 0:
             raise ConfigError(f"`k` must be a finite number >= 0 (a multiple of the volatility), was {k!r}; e.g. 1.0")
         if isinstance(window, bool) or not isinstance(window, int) or window < 2:
             raise ConfigError(f"`window` must be an integer >= 2 (bars of past returns), was {window!r}; e.g. 20")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from signalflow.core.enums import OrderSide
 from signalflow.core.errors import ConfigError
+from signalflow.core.values import is_finite_real
 from signalflow.strategy.broker.fees import FeeModel, ProportionalFee, check_fee_model
 from signalflow.strategy.broker.slippage import ProportionalSlippage, SlippageModel, check_slippage_model
 
@@ -42,7 +43,7 @@ class LiquidationOrder(NamedTuple):
 
 
 def _check_number(name: str, value: object, *, lo: float, hi: float | None, fix: str, lo_open: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    ok = is_finite_real(value)
     ok = ok and (value > lo if lo_open else value >= lo) and (hi is None or value < hi)
     if not ok:
         bound = f"{'(' if lo_open else '['}{lo:g}, {'inf' if hi is None else f'{hi:g}'})"
@@ -91,12 +92,12 @@ class Executor:
             raise ConfigError("give either `slippage_pct` (a proportional slippage) or `slippage` (a slippage model), not both")
         if fee is None:
             rate = 0.001 if fee_rate is None else fee_rate
-            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or not 0.0 <= rate < 0.1:
+            if not is_finite_real(rate) or not 0.0 <= rate < 0.1:
                 raise ConfigError(f"`fee_rate` must be in [0, 0.1) (0.001 == 0.1%), was {rate!r}")
             fee = ProportionalFee(float(rate))
         if slippage is None:
             pct = 0.0 if slippage_pct is None else slippage_pct
-            if isinstance(pct, bool) or not isinstance(pct, (int, float)) or not math.isfinite(pct) or not 0.0 <= pct < 0.1:
+            if not is_finite_real(pct) or not 0.0 <= pct < 0.1:
                 raise ConfigError(f"`slippage_pct` must be in [0, 0.1) (0.001 == 0.1%), was {pct!r}")
             slippage = ProportionalSlippage(float(pct))
         self.fee_model: FeeModel = check_fee_model("fee", fee)
@@ -111,7 +112,7 @@ class Executor:
                     f"`max_volume_participation` must be at most 1 (the whole bar's volume), was {max_volume_participation!r}"
                 )
         self.max_volume_participation = max_volume_participation
-        if isinstance(min_notional, bool) or not isinstance(min_notional, (int, float)) or not math.isfinite(min_notional) or min_notional < 0:
+        if not is_finite_real(min_notional) or min_notional < 0:
             raise ConfigError(f"`min_notional` must be >= 0 (quote currency), was {min_notional!r}")
         self.min_notional = float(min_notional)
         self._volume = None

@@ -7,6 +7,7 @@ import math
 from typing import TYPE_CHECKING
 
 from signalflow.core.errors import ConfigError
+from signalflow.core.values import is_finite_real
 from signalflow.strategy.broker.executor.base import Executor, LiquidationOrder
 from signalflow.strategy.broker.fees import FeeModel
 from signalflow.strategy.broker.slippage import SlippageModel
@@ -68,22 +69,19 @@ class VirtualMarginExecutor(Executor):
             fee_rate, slippage_pct, fee=fee, slippage=slippage, max_volume_participation=max_volume_participation,
             min_notional=min_notional, intrabar_liquidation=intrabar_liquidation,
         )
-        if isinstance(leverage, bool) or not isinstance(leverage, (int, float)) or not math.isfinite(leverage) or not 1.0 <= leverage <= 100.0:
+        if not is_finite_real(leverage) or not 1.0 <= leverage <= 100.0:
             raise ConfigError(f"`leverage` must be a number in [1, 100], was {leverage!r}; e.g. 2.0 (2x: margin is half the notional)")
         self.leverage = float(leverage)
         self.margin_rate = 1.0 / self.leverage
         if maintenance_margin is None:
             maintenance_margin = 0.5 / self.leverage
-        if (
-            isinstance(maintenance_margin, bool) or not isinstance(maintenance_margin, (int, float))
-            or not math.isfinite(maintenance_margin) or not 0.0 <= maintenance_margin < self.margin_rate
-        ):
+        if not is_finite_real(maintenance_margin) or not 0.0 <= maintenance_margin < self.margin_rate:
             raise ConfigError(
                 f"`maintenance_margin` must be in [0, 1 / leverage) = [0, {self.margin_rate:g}), was {maintenance_margin!r}; "
                 f"it is the share of the gross exposure equity must stay above, e.g. {0.5 / self.leverage:g} (the default)"
             )
         self.maintenance_margin = float(maintenance_margin)
-        if isinstance(borrow_rate, bool) or not isinstance(borrow_rate, (int, float)) or not math.isfinite(borrow_rate) or not 0.0 <= borrow_rate < 10.0:
+        if not is_finite_real(borrow_rate) or not 0.0 <= borrow_rate < 10.0:
             raise ConfigError(f"`borrow_rate` must be a yearly rate in [0, 10), was {borrow_rate!r}; e.g. 0.05 (5% a year)")
         self.borrow_rate = float(borrow_rate)
 
