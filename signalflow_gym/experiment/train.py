@@ -162,14 +162,15 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 def _carry_over(src: Path, dst: Path) -> None:
     """Copy what a resumed run continues from (checkpoints, best model, logs, config) into `dst`."""
+    def temporaries(_folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if is_temporary(n)]
+
     for entry in sorted(src.iterdir()):
         if entry.name in _NOT_CARRIED or is_temporary(entry.name):
             continue
-        if entry.name == CHECKPOINT_DIR:
-            shutil.copytree(entry, dst / entry.name, copy_function=_link_or_copy,
-                            ignore=lambda _d, names: [n for n in names if is_temporary(n)])
-        elif entry.is_dir():
-            shutil.copytree(entry, dst / entry.name, ignore=lambda _d, names: [n for n in names if is_temporary(n)])
+        if entry.is_dir():
+            shutil.copytree(entry, dst / entry.name, ignore=temporaries,
+                            copy_function=_link_or_copy if entry.name == CHECKPOINT_DIR else shutil.copy2)
         else:
             shutil.copy2(entry, dst / entry.name)
 
@@ -276,19 +277,16 @@ def train(
         train_raw, train_sig = split.train.raw_data, split.train.signals
         if validation_data is None:
             validation_data = (split.validation.raw_data, split.validation.signals)
-        for name in ("train", "validation", "test"):
-            sl = getattr(split, name)
-            periods[name] = {**period_of(sl.raw_data), "fingerprint": MarketData.build(sl.raw_data, sl.signals).fingerprint()}
         data_origin = "config"
+        others = {name: (getattr(split, name).raw_data, getattr(split, name).signals) for name in ("validation", "test")}
     else:
         train_raw, train_sig = train_data
         data_origin = "given"
+        others = {"validation": validation_data} if validation_data is not None else {}
     train_market = MarketData.build(train_raw, train_sig)
-    if data_origin == "given":
-        periods["train"] = {**period_of(train_raw), "fingerprint": train_market.fingerprint()}
-        if validation_data is not None:
-            periods["validation"] = {**period_of(validation_data[0]),
-                                     "fingerprint": MarketData.build(*validation_data).fingerprint()}
+    periods["train"] = {**period_of(train_raw), "fingerprint": train_market.fingerprint()}
+    for name, (raw_part, signals_part) in others.items():  # what `evaluate` checks a recomputed split against
+        periods[name] = {**period_of(raw_part), "fingerprint": MarketData.build(raw_part, signals_part).fingerprint()}
     env_cfg = config.env
     _check_episode_fits(env_cfg, train_market.n_bars)
 
@@ -414,16 +412,17 @@ def _train_in(work: Path, out_dir: Path, config: ExperimentConfig, *, resume: bo
                     package_vecnorm = VecNormalize.load(str(best_dir / "vecnormalize.pkl"), DummyVecEnv([_dummy_env(env_cfg, validation_data)]))
             else:
                 selected, score = "final", final_score
+        fingerprint = extra["periods"]["train"]["fingerprint"]
         extra = {
             "experiment": config.to_dict(),
             **extra,
-            "train_fingerprint": train_market.fingerprint(),
+            "train_fingerprint": fingerprint,
             "num_timesteps": int(model.num_timesteps),
             "selected_model": selected,
             "validation_score": score,
         }
         write_package_files(work, model=package_model, config=env_cfg, vec_normalize=package_vecnorm,
-                            data_fingerprint=train_market.fingerprint(), extra=extra, extra_files=(EXPERIMENT_FILE,))
+                            data_fingerprint=fingerprint, extra=extra, extra_files=(EXPERIMENT_FILE,))
         mark_complete(work, kind="train", open_dirs=OPEN_DIRS, info={"num_timesteps": int(model.num_timesteps)})
     finally:
         venv.close()
