@@ -35,6 +35,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="override a config value, e.g. --set train.total_timesteps=2000 (repeatable)")
     p.add_argument("--out", default=None, help="run directory (default runs/{name}__{algo}__{seed}__{time})")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -46,8 +47,9 @@ def add_evaluate_args(p: argparse.ArgumentParser) -> None:
                    help="split to evaluate on (default test; with --data default all of it)")
     p.add_argument("--out", default=None, help="report directory (default RUN/evaluation/SPLIT)")
     p.add_argument("--random-seeds", type=int, default=None, help="number of random-policy seeds (default from config)")
-    p.add_argument("--allow-overlap", action="store_true", help="allow --data that overlaps the training period")
+    p.add_argument("--allow-overlap", action="store_true", help="evaluate even on data that overlaps the training period or is not the data recorded at training")
     p.add_argument("--no-plot", action="store_true", help="do not write equity.png")
+    p.add_argument("--overwrite", action="store_true", help="replace the report already in --out")
 
 
 def add_export_args(p: argparse.ArgumentParser) -> None:
@@ -61,6 +63,7 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="train", choices=["train", "validation", "test"], help="data split (default train)")
     p.add_argument("--seed", type=int, default=0, help="seed of the episode windows and the random policy")
     p.add_argument("--out", default=None, help="dataset directory (default RUN/episodes or runs/episodes_POLICY)")
+    p.add_argument("--overwrite", action="store_true", help="replace the dataset already in --out")
 
 
 def add_demo_args(p: argparse.ArgumentParser) -> None:
@@ -92,7 +95,7 @@ def run_train(args: argparse.Namespace) -> Path:
     config = ExperimentConfig.from_yaml(args.config, args.overrides)
     check_model_builds(config)  # SB3 / torch refusals named by config key, before any folder is made
     out = args.out or str(Path("runs") / default_run_name(config.name, config.train.algo, config.train.seed))
-    run_dir = train(config, out, resume=args.resume, progress=not args.no_progress)
+    run_dir = train(config, out, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
     print(f"run package: {run_dir}")
     return run_dir
 
@@ -115,7 +118,7 @@ def run_evaluate(args: argparse.Namespace) -> dict:
     elif args.signals is not None:
         raise ConfigError("--signals needs --data (the bars they belong to)")
     report = evaluate(args.run, data=data, split=args.split, out_dir=args.out, n_random_seeds=args.random_seeds,
-                      plot=not args.no_plot, allow_overlap=args.allow_overlap)
+                      plot=not args.no_plot, allow_overlap=args.allow_overlap, overwrite=args.overwrite)
     print(report_table(report))
     print(f"report: {report['files']['report_md']}")
     return report
@@ -134,7 +137,7 @@ def run_export(args: argparse.Namespace) -> Path:
     else:
         out = args.out or str(Path("runs") / f"episodes_{args.policy}")
     path = export_episodes(out, run_dir=args.run, policy=args.policy, episodes=args.episodes, config=config,
-                           seed=args.seed, split=args.split)
+                           seed=args.seed, split=args.split, overwrite=args.overwrite)
     print(f"episode dataset: {path}")
     return path
 
