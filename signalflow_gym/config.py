@@ -50,17 +50,6 @@ REWARD_CHOICES = ("log_return", "pnl", "differential_sharpe")
 
 
 # --------------------------------------------------------------------------- files
-def read_config_yaml(path: str | Path, *, what: str, example: str) -> Any:
-    """`read_yaml`, and a file that is not UTF-8 text is a `ConfigError` naming it (not a traceback)."""
-    try:
-        return read_yaml(path, what=what, example=example)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{what} `{path}` is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 YAML, "
-            f"e.g. {example}"
-        ) from None
-
-
 def _parse_json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
@@ -624,7 +613,7 @@ class EnvConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> "EnvConfig":
         """Read a YAML file (`yaml.safe_load`); an empty file gives the defaults."""
-        return cls.from_dict(read_config_yaml(path, what="env config file", example="configs/env_simple.yaml"))
+        return cls.from_dict(read_yaml(path, what="env config file", example="configs/env_simple.yaml"))
 
     @classmethod
     def coerce(cls, config: "EnvConfig | Mapping[str, Any] | str | Path | None") -> "EnvConfig":

@@ -19,7 +19,12 @@ def read_yaml(path: str | Path, *, what: str, example: str) -> Any:
     if not path.is_file():
         raise ConfigError(f"{what} `{path}` does not exist; pass an existing YAML file, e.g. {example}")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} `{path}` is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 YAML, "
+            f"e.g. {example}"
+        ) from None
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"{what} `{path}` is not valid YAML ({first}); fix the syntax") from None

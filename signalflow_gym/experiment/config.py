@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import yaml
 
-from signalflow_gym.yaml_io import write_yaml_atomic
+from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
 from signalflow.core.errors import ConfigError
 from signalflow.core.times import as_utc_naive
 from signalflow_gym.config import (
@@ -41,7 +41,6 @@ from signalflow_gym.config import (
     check_number,
     config_error,
     numeric_text_hint,
-    read_config_yaml,
     unknown_key_error,
 )
 from signalflow_gym.run_package import ALGORITHMS
@@ -472,7 +471,7 @@ class ExperimentConfig:
         An empty file (nothing, or only comments or ``{}``) is refused: it would run every
         default (50,000 PPO steps on the synthetic market) without a word.
         """
-        data = read_config_yaml(path, what="config file", example="configs/ppo.yaml")
+        data = read_yaml(path, what="config file", example="configs/ppo.yaml")
         if data is None or data == {}:
             raise ConfigError(
                 f"config file `{path}` is empty; write at least the algorithm, e.g. `train: {{algo: PPO}}` "

@@ -28,3 +28,12 @@ def test_non_utf8_env_config_file_names_it(tmp_path, name):
     path.write_bytes(b"\xff\xfe\x00bin")
     with pytest.raises(ConfigError, match=re.escape(f"env config file `{path}` is not UTF-8 text")):
         EnvConfig.coerce(str(path))
+
+
+def test_a_sweep_space_file_that_is_not_utf8_is_named(tmp_path):
+    from signalflow_gym.scale.sweep import load_space
+
+    path = tmp_path / "space.yaml"
+    path.write_bytes(b"train.algo_kwargs.learning_rate: [0.001]\n\xff\xfe\n")
+    with pytest.raises(ConfigError, match=re.escape(f"sweep space file `{path}` is not UTF-8 text")):
+        load_space(path)
