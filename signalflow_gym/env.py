@@ -40,6 +40,10 @@ class _AgentModel:
         )
 
 
+#: Summary figures put in the last step's ``info["trading"]`` of every episode.
+EPISODE_TRADING_FIGURES = ("total_return", "sharpe", "max_drawdown", "n_trades", "fees")
+
+
 class SignalFlowEnv(gym.Env):
     """Trade signals through the SignalFlow backtester, one bar (all pairs) per step.
 
@@ -362,7 +366,11 @@ class SignalFlowEnv(gym.Env):
             obs = self.features.build(self._terminal_context(metrics))
         reward = float(self._reward_call(self._prev_metrics, metrics))
         self._prev_metrics = metrics
-        return obs, reward, terminated, nxt is None and not terminated, self._info(metrics, decisions, report, mask, nxt)
+        info = self._info(metrics, decisions, report, mask, nxt)
+        if nxt is None:  # the episode is over: its trading figures (SB3 loggers, e.g. TensorBoard)
+            summary = run.finish().summary
+            info["trading"] = {name: float(summary[name]) for name in EPISODE_TRADING_FIGURES}
+        return obs, reward, terminated, nxt is None and not terminated, info
 
     def _info(self, metrics: dict[str, float], decisions: list, report: Any, mask: np.ndarray, nxt: ModelContext | None) -> dict[str, Any]:
         if nxt is not None:

@@ -7,6 +7,7 @@ Helpers are exposed as session-scoped fixtures returning plain functions/classes
 from __future__ import annotations
 
 import math
+import os
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -123,3 +124,17 @@ def accounting():
 def small_market():
     """3 pairs x 400 one-minute bars, 5% signal rate; frames are immutable, share freely."""
     return make_synthetic_market(seed=7, n_pairs=3, n_bars=400, signal_rate=0.05, volatility=0.006, horizon=10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sb3_default_logs_in_pytest_tmp(tmp_path_factory):
+    """Tests that train SB3 models directly (without `train()`, which gives each model its own
+    logger) would leave `SB3-<time>` folders in the system temp folder; SB3 writes them under
+    SB3_LOGDIR instead, inside pytest's own temporary folder."""
+    previous = os.environ.get("SB3_LOGDIR")
+    os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3_default_logs"))
+    yield
+    if previous is None:
+        os.environ.pop("SB3_LOGDIR", None)
+    else:
+        os.environ["SB3_LOGDIR"] = previous

@@ -9,7 +9,9 @@ Output directory (`out_dir`, also the run package)::
                              experiment.yaml: the config the checkpoints were trained with
     best/                    best model on the validation split (+ best.json, vecnormalize.pkl)
     eval/evaluations.npz     validation scores over time (EvalCallback)
-    tb/                      TensorBoard logs (only when tensorboard is installed)
+    tb/<name>/               the SB3 logger's progress.csv (+ TensorBoard events when tensorboard is
+                             installed: `tensorboard --logdir RUN/tb`), with per-episode trading
+                             scalars `trading/total_return`, `sharpe`, `max_drawdown`, `n_trades`, `fees`
 
 What a crash leaves, and what a rerun does (`_prepare_run`):
 
@@ -349,16 +351,15 @@ def _train_in(work: Path, out_dir: Path, config: ExperimentConfig, *, resume: bo
                 venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=float(tc.algo_kwargs.get("gamma", 0.99)))
             if eval_env is not None:
                 eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
-        tb = str(work / "tb") if importlib.util.find_spec("tensorboard") is not None else None
         if ckpt is not None:
-            model = _load_checkpoint(cls, ckpt[0], out_dir, env=venv, device=tc.device, tensorboard_log=tb)
+            model = _load_checkpoint(cls, ckpt[0], out_dir, env=venv, device=tc.device)
             model.set_random_seed(tc.seed + model.num_timesteps)
         else:
-            model = cls(tc.policy_name, venv, seed=tc.seed, device=tc.device, tensorboard_log=tb, verbose=verbose,
-                        **tc.algo_kwargs)
+            model = cls(tc.policy_name, venv, seed=tc.seed, device=tc.device, verbose=verbose, **tc.algo_kwargs)
+        model.set_logger(run_logger(work / "tb" / config.name, verbose=verbose))
 
         # ---- callbacks
-        callbacks: list[Any] = []
+        callbacks: list[Any] = [trading_scalars_callback()]
         if tc.checkpoint_freq > 0:
             callbacks.append(_checkpoint_callback_class()(
                 save_freq=max(tc.checkpoint_freq // tc.n_envs, 1),
@@ -515,6 +516,36 @@ def _read_best(best_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text())
+
+
+def run_logger(folder: Path, *, verbose: int = 0) -> Any:
+    """The SB3 logger of a training run, writing into `folder` (progress.csv, and TensorBoard
+    events when tensorboard is installed). Every model gets one: SB3's default logger would
+    create an ``SB3-<time>`` folder in the system temp folder."""
+    from stable_baselines3.common.logger import configure
+
+    formats = ["csv"]
+    if importlib.util.find_spec("tensorboard") is not None:
+        formats.append("tensorboard")
+    if verbose:
+        formats.append("stdout")
+    return configure(str(folder), formats)
+
+
+def trading_scalars_callback() -> Any:
+    """A callback logging each finished episode's ``info["trading"]`` (total return, Sharpe, max
+    drawdown, trades, fees; see `SignalFlowEnv`) as ``trading/<name>``, averaged per log dump."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class TradingScalars(BaseCallback):
+        def _on_step(self) -> bool:
+            for info, done in zip(self.locals.get("infos", ()), self.locals.get("dones", ())):
+                if done and "trading" in info:
+                    for name, value in info["trading"].items():
+                        self.logger.record_mean(f"trading/{name}", value)
+            return True
+
+    return TradingScalars()
 
 
 def _make_save_best_extras() -> type:
