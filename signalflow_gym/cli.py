@@ -4,6 +4,9 @@
     signalflow-gym evaluate --run RUN_DIR [--data PATH] [--signals PATH] [--split test]
     signalflow-gym export (--run RUN_DIR | --policy random|threshold) --episodes N [--out DIR]
     signalflow-gym demo [--out runs/demo] [--quick]
+    signalflow-gym configs [--copy NAME [--to PATH]]
+
+`--config` takes a YAML path or a shipped config's name (`--config ppo`); `configs` lists them.
 
 Bad configs or data (unknown key, wrong type or range, missing, empty, non-UTF-8 or malformed
 file, data too short for the episode length, overlapping splits, a model SB3 or torch cannot
@@ -69,17 +72,24 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
 def add_demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="demo directory (default runs/demo)")
     p.add_argument("--quick", action="store_true", help="5,000 training steps: a smoke run, no learning expected")
-    p.add_argument("--config", default=None, help="experiment YAML (default configs/demo.yaml)")
+    p.add_argument("--config", default=None, help="experiment YAML or shipped config name (default: demo)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_configs_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--copy", default=None, metavar="NAME", help="copy the shipped config NAME out, to edit it")
+    p.add_argument("--to", default=".", metavar="PATH", help="with --copy: a file or folder (default: the current folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Train, evaluate and export SB3 agents on SignalFlow-v0.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,export,demo,walkforward,sweep}")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{train,evaluate,export,demo,configs,walkforward,sweep}")
     add_train_args(sub.add_parser("train", help="train an agent; writes a run package"))
     add_evaluate_args(sub.add_parser("evaluate", help="backtest a run against baselines; writes a report"))
     add_export_args(sub.add_parser("export", help="roll out episodes; writes a parquet dataset"))
     add_demo_args(sub.add_parser("demo", help="train -> evaluate -> export on the synthetic market"))
+    add_configs_args(sub.add_parser("configs", help="list the shipped configs, or copy one out to edit"))
     from signalflow_gym.scale.sweep import add_sweep_args
     from signalflow_gym.scale.walkforward import add_walkforward_args
 
@@ -148,6 +158,21 @@ def run_demo_cmd(args: argparse.Namespace) -> dict:
     return run_demo(args.out, quick=args.quick, config=args.config, progress=not args.no_progress)
 
 
+def run_configs_cmd(args: argparse.Namespace) -> dict:
+    from signalflow_gym.shipped import copy_config, describe, shipped_configs
+
+    if args.copy is not None:
+        target = copy_config(args.copy, args.to)
+        print(f"copied {args.copy} -> {target}")
+        return {"copied": str(target)}
+    configs = shipped_configs()
+    width = max(len(name) for name in configs)
+    for name, path in configs.items():
+        print(f"{name:<{width}}  {describe(path)}")
+    print(f"(use --config NAME, or `{PROG} configs --copy NAME` to edit one)")
+    return {"configs": list(configs)}
+
+
 def run_walkforward_cmd(args: argparse.Namespace) -> dict:
     from signalflow_gym.scale.walkforward import run_walkforward
 
@@ -165,6 +190,7 @@ COMMANDS = {
     "evaluate": run_evaluate,
     "export": run_export,
     "demo": run_demo_cmd,
+    "configs": run_configs_cmd,
     "walkforward": run_walkforward_cmd,
     "sweep": run_sweep_cmd,
 }

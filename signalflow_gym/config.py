@@ -612,7 +612,11 @@ class EnvConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "EnvConfig":
-        """Read a YAML file (`yaml.safe_load`); an empty file gives the defaults."""
+        """Read a YAML file (`yaml.safe_load`), or a shipped env config by name (``"env_simple"``);
+        an empty file gives the defaults."""
+        from signalflow_gym.shipped import resolve_config
+
+        path = resolve_config(path, what="env config file")
         return cls.from_dict(read_yaml(path, what="env config file", example="configs/env_simple.yaml"))
 
     @classmethod

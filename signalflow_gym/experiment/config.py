@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import yaml
 
+from signalflow_gym.shipped import resolve_config
 from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
 from signalflow.core.errors import ConfigError
 from signalflow.core.times import as_utc_naive
@@ -466,11 +467,13 @@ class ExperimentConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> "ExperimentConfig":
-        """Read `path` with `yaml.safe_load`, apply ``key=value`` `overrides`, validate.
+        """Read `path` (a YAML file, or a shipped config's name such as ``"ppo"``) with
+        `yaml.safe_load`, apply ``key=value`` `overrides`, validate.
 
         An empty file (nothing, or only comments or ``{}``) is refused: it would run every
         default (50,000 PPO steps on the synthetic market) without a word.
         """
+        path = resolve_config(path, what="config file")  # a file, or a shipped config's name
         data = read_yaml(path, what="config file", example="configs/ppo.yaml")
         if data is None or data == {}:
             raise ConfigError(

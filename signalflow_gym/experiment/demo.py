@@ -1,4 +1,4 @@
-"""`run_demo()`: train -> evaluate -> export on the embedded synthetic market (`configs/demo.yaml`)."""
+"""`run_demo()`: train -> evaluate -> export on the embedded synthetic market (the shipped `demo` config)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,13 @@ from typing import Any, Callable
 
 from signalflow.core.errors import ConfigError
 from signalflow_gym.experiment.config import ExperimentConfig
+from signalflow_gym.shipped import resolve_config
 
 __all__ = ["run_demo", "find_config"]
 
-_REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
-
 def find_config(name: str) -> Path:
-    """`configs/<name>` in the current directory, else in the source checkout."""
-    for base in (Path.cwd() / "configs", _REPO_CONFIGS):
-        if (base / name).is_file():
-            return base / name
-    raise ConfigError(f"cannot find configs/{name} (looked in ./configs and {_REPO_CONFIGS}); pass --config PATH")
+    """The shipped config `name` (e.g. "demo.yaml"); see `signalflow_gym.shipped`."""
+    return resolve_config(name)
 
 
 def run_demo(

@@ -61,6 +61,7 @@ import polars as pl
 
 from signalflow.core.errors import ConfigError
 from signalflow_gym.outputs import building, check_target, mark_complete, recover, write_json_atomic, write_text_atomic
+from signalflow_gym.shipped import resolve_config
 from signalflow_gym.yaml_io import read_yaml
 
 __all__ = ["SweepSpace", "load_space", "expand_trials", "tune_sweep", "add_sweep_args", "run_sweep", "main"]
@@ -140,6 +141,7 @@ class SweepSpace:
 
 def load_space(path: str | Path) -> SweepSpace:
     path = Path(path)
+    path = resolve_config(path, what="sweep space file")  # a file, or a shipped one's name ("sweep")
     data = read_yaml(path, what="sweep space file", example="--space configs/sweep.yaml")
     if data is not None and not isinstance(data, Mapping):
         raise ConfigError(f"sweep space file `{path}` must be a mapping (metric, mode, search, seeds, space)")
