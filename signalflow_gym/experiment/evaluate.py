@@ -7,6 +7,7 @@ Writes into `out_dir` (default ``RUN_DIR/evaluation/<split>``):
   `files` and `run.run_dir` are relative to the report folder, so the folder can be moved);
 - `report.md`: the summary table (`format_summary_table`) and the random policies' spread;
 - `equity.png`: equity curves of the agent and the baselines, and their drawdowns;
+- `trades.png`: each pair's prices with the agent's entries (long / short) and exits (by reason);
 - `bars.parquet`, `trades.parquet`: the agent's backtest (`BacktestExporter`);
 - `COMPLETE.json`: the completion marker.
 
@@ -46,13 +47,14 @@ from signalflow_gym.experiment.baselines import (
 )
 from signalflow_gym.experiment.config import ExperimentConfig
 from signalflow_gym.experiment.data import SPLIT_NAMES, check_no_overlap, load_data, period_of, split_data
-from signalflow_gym.outputs import atomic_file, building, write_text_atomic
+from signalflow_gym.experiment.plots import plot_equity, plot_trades
+from signalflow_gym.outputs import building, write_text_atomic
 
 __all__ = ["evaluate", "load_experiment", "report_table"]
 
 Data = tuple[pl.DataFrame, pl.DataFrame | None]
 #: What a report folder holds (one written by an older version, without a marker, may be replaced).
-REPORT_FILES = ("report.json", "report.md", "equity.png", "bars.parquet", "trades.parquet")
+REPORT_FILES = ("report.json", "report.md", "equity.png", "trades.png", "bars.parquet", "trades.parquet")
 
 
 def load_experiment(run_dir: str | Path) -> tuple[ExperimentConfig, dict[str, Any]]:
@@ -245,9 +247,11 @@ def _evaluate_into(tmp: Path, out: Path, run_dir: Path, agent: Any, config: Expe
                   "trades": "trades.parquet"},
     }
     if plot:
-        _plot(curves, tmp / "equity.png", title=f"{config.name}: {split_name} split ({report['period']['start']} .. "
-                                                 f"{report['period']['end']})")
+        title = f"{config.name}: {split_name} split ({report['period']['start']} .. {report['period']['end']})"
+        plot_equity(curves, tmp / "equity.png", title=title)
+        plot_trades(market, result.trades_df, tmp / "trades.png", title=f"{title}: the agent's trades")
         report["files"]["equity_png"] = "equity.png"
+        report["files"]["trades_png"] = "trades.png"
     # on disk, paths relative to the report folder (it is built elsewhere and swapped in, and may be moved)
     on_disk = {**report, "run": {**report["run"], "run_dir": os.path.relpath(run_dir.absolute(), out.absolute())}}
     write_text_atomic(tmp / "report.json", json.dumps(jsonable(on_disk), indent=2) + "\n")
@@ -294,7 +298,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         if "vs_random_mean" in m:
             parts.append(f"{100 * m['vs_random_mean']:+.2f} pp vs the random mean")
         lines.append(f"Agent margin (total return): {', '.join(parts)}.")
-    lines += ["", "![equity](equity.png)", ""]
+    lines += ["", "![equity](equity.png)", "", "![trades](trades.png)", ""]
     return "\n".join(lines)
 
 
@@ -310,31 +314,4 @@ def jsonable(x: Any) -> Any:
         return int(x)
     return x
 
-
-def _plot(curves: dict[str, pl.DataFrame], path: Path, *, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 6), dpi=100)
-    FigureCanvasAgg(fig)
-    ax_e, ax_d = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
-    for name, df in curves.items():
-        ts = df.get_column("timestamp").to_list()
-        eq = df.get_column("equity").to_numpy()
-        lw = 1.6 if name == "agent" else 0.9
-        ax_e.plot(ts, eq, lw=lw, label=name, color="k" if name == "agent" else None)
-        peak = np.maximum.accumulate(np.maximum(eq, eq[0] if len(eq) else 0.0))
-        ax_d.plot(ts, -100.0 * (1.0 - eq / peak), lw=lw, color="k" if name == "agent" else None)
-    ax_e.set_ylabel("equity")
-    ax_e.set_title(title, fontsize=10)
-    ax_e.legend(loc="upper left", fontsize=8)
-    ax_d.set_ylabel("drawdown %")
-    ax_d.set_xlabel("time")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    with atomic_file(path) as tmp:
-        fig.savefig(tmp, format="png")
 
