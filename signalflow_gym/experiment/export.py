@@ -21,6 +21,7 @@ only with `overwrite=True` (CLI ``--overwrite``).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -97,8 +98,45 @@ def export_episodes(
     windows are drawn by the env (`env.reset(seed=seed)` once, so the export is reproducible).
     `out_dir` must not hold a dataset yet, unless `overwrite` (it is then replaced whole).
     """
+    from signalflow_gym.run_package import library_versions
+
+    setup = prepare_export(run_dir=run_dir, policy=policy, episodes=episodes, config=config, seed=seed, data=data,
+                     split=split, deterministic=deterministic)
+    exp, env_cfg, raw, where, env, exporter, actor, source = (
+        setup.exp, setup.env_cfg, setup.raw, setup.where, setup.env, setup.exporter, setup.actor, setup.source)
+
+    out = Path(out_dir)
+    try:
+        with building(out, kind="export", overwrite=overwrite, known=DATASET_FILES) as tmp:
+            _roll_out(tmp, env, exporter, actor, episodes=episodes, seed=seed, initial=env_cfg.broker.initial_capital,
+                      manifest={"format_version": 1, "source": source, "episodes": episodes, "seed": seed,
+                                "data": {"split": where, **period_of(raw)}, "reward": env_cfg.reward.to_dict(),
+                                "experiment": exp.to_dict(), "env_config": env_cfg.to_dict(),
+                                "versions": library_versions()})
+    finally:
+        env.close()
+    return out
+
+
+@dataclass
+class ExportSetup:
+    exp: ExperimentConfig
+    env_cfg: Any
+    raw: pl.DataFrame
+    signals: pl.DataFrame
+    where: str
+    env: Any
+    exporter: BacktestExporter
+    actor: Any
+    source: dict[str, Any]
+
+
+def prepare_export(*, run_dir: str | Path | None, policy: str | None, episodes: int,
+             config: ExperimentConfig | Mapping[str, Any] | str | Path | None, seed: int,
+             data: tuple[pl.DataFrame, pl.DataFrame] | None, split: str, deterministic: bool) -> ExportSetup:
+    """Check the arguments; build the env (with a BacktestExporter) and the actor of an export."""
     from signalflow_gym.env import SignalFlowEnv
-    from signalflow_gym.run_package import library_versions, load_run_package
+    from signalflow_gym.run_package import load_run_package
 
     if (run_dir is None) == (policy is None):
         raise ConfigError("pass exactly one of `run_dir` (a trained run) and `policy` ('random' or 'threshold')")
@@ -140,17 +178,7 @@ def export_episodes(
         actor = ThresholdActionPolicy(env.feature_names, env.action_names, exp.evaluation.threshold)
         source = {"policy": "threshold", "threshold": exp.evaluation.threshold}
 
-    out = Path(out_dir)
-    try:
-        with building(out, kind="export", overwrite=overwrite, known=DATASET_FILES) as tmp:
-            _roll_out(tmp, env, exporter, actor, episodes=episodes, seed=seed, initial=env_cfg.broker.initial_capital,
-                      manifest={"format_version": 1, "source": source, "episodes": episodes, "seed": seed,
-                                "data": {"split": where, **period_of(raw)}, "reward": env_cfg.reward.to_dict(),
-                                "experiment": exp.to_dict(), "env_config": env_cfg.to_dict(),
-                                "versions": library_versions()})
-    finally:
-        env.close()
-    return out
+    return ExportSetup(exp, env_cfg, raw, signals, where, env, exporter, actor, source)
 
 
 def _roll_out(out: Path, env: Any, exporter: BacktestExporter, actor: Any, *, episodes: int, seed: int, initial: float,
