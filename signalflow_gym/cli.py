@@ -3,6 +3,7 @@
     signalflow-gym train --config configs/ppo.yaml [--set key=value ...] [--out runs/NAME] [--resume]
     signalflow-gym evaluate --run RUN_DIR [--data PATH] [--signals PATH] [--split test]
     signalflow-gym export (--run RUN_DIR | --policy random|threshold) --episodes N [--out DIR]
+                          [--format parquet|minari --dataset-id NAMESPACE/NAME-v0]
     signalflow-gym demo [--out runs/demo] [--quick]
     signalflow-gym configs [--copy NAME [--to PATH]]
 
@@ -65,8 +66,12 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
                    help="override a value of --config (repeatable)")
     p.add_argument("--split", default="train", choices=["train", "validation", "test"], help="data split (default train)")
     p.add_argument("--seed", type=int, default=0, help="seed of the episode windows and the random policy")
-    p.add_argument("--out", default=None, help="dataset directory (default RUN/episodes or runs/episodes_POLICY)")
+    p.add_argument("--out", default=None, help="dataset directory (default RUN/episodes or runs/episodes_POLICY); "
+                   "with --format minari the Minari datasets folder (default $MINARI_DATASETS_PATH or ~/.minari/datasets)")
     p.add_argument("--overwrite", action="store_true", help="replace the dataset already in --out")
+    p.add_argument("--format", default="parquet", choices=["parquet", "minari"],
+                   help="parquet (our layout, default) or minari (a Minari dataset; needs the minari extra)")
+    p.add_argument("--dataset-id", default=None, help="Minari dataset id for --format minari, e.g. signalflow/ppo-v0")
 
 
 def add_demo_args(p: argparse.ArgumentParser) -> None:
@@ -87,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 metavar="{train,evaluate,export,demo,configs,walkforward,sweep}")
     add_train_args(sub.add_parser("train", help="train an agent; writes a run package"))
     add_evaluate_args(sub.add_parser("evaluate", help="backtest a run against baselines; writes a report"))
-    add_export_args(sub.add_parser("export", help="roll out episodes; writes a parquet dataset"))
+    add_export_args(sub.add_parser("export", help="roll out episodes; writes a parquet (or Minari) dataset"))
     add_demo_args(sub.add_parser("demo", help="train -> evaluate -> export on the synthetic market"))
     add_configs_args(sub.add_parser("configs", help="list the shipped configs, or copy one out to edit"))
     from signalflow_gym.scale.sweep import add_sweep_args
@@ -135,6 +140,7 @@ def run_evaluate(args: argparse.Namespace) -> dict:
 
 
 def run_export(args: argparse.Namespace) -> Path:
+    from signalflow.core.errors import ConfigError
     from signalflow_gym.experiment import ExperimentConfig, export_episodes
 
     config = None
@@ -142,6 +148,18 @@ def run_export(args: argparse.Namespace) -> Path:
         config = ExperimentConfig.from_yaml(args.config, args.overrides)
     elif args.overrides:
         config = ExperimentConfig.from_dict({}, args.overrides)
+    if args.format == "minari":
+        from signalflow_gym.experiment.minari_export import export_minari
+
+        if not args.dataset_id:
+            raise ConfigError("--format minari needs --dataset-id (a Minari id like signalflow/name-v0)")
+        path = export_minari(args.dataset_id, run_dir=args.run, policy=args.policy, episodes=args.episodes,
+                             config=config, seed=args.seed, split=args.split, overwrite=args.overwrite,
+                             datasets_path=args.out)
+        print(f"minari dataset: {args.dataset_id} in {path}")
+        return path
+    if args.dataset_id is not None:
+        raise ConfigError("--dataset-id is for --format minari")
     if args.run is not None:
         out = args.out or str(Path(args.run) / "episodes")
     else:

@@ -6,6 +6,7 @@ baselines, and export episodes as parquet. The `signalflow-gym` CLI and `agents/
 - `train(config, out_dir)` -> run package directory
 - `evaluate(run_dir)` -> report dict (+ report.json / report.md / equity.png / bars / trades)
 - `export_episodes(out_dir, run_dir=... | policy=..., episodes=N)` -> dataset directory
+- `export_minari(dataset_id, run_dir=... | policy=..., episodes=N)` -> a Minari dataset (minari extra)
 - `run_demo(out_dir)`: train -> evaluate -> export with `configs/demo.yaml`
 """
 
@@ -19,6 +20,7 @@ from signalflow_gym.experiment.config import (
 from signalflow_gym.experiment.data import load_data, split_data
 from signalflow_gym.experiment.evaluate import evaluate, report_table
 from signalflow_gym.experiment.export import export_episodes
+from signalflow_gym.experiment.minari_export import export_minari
 from signalflow_gym.experiment.train import latest_checkpoint, train
 from signalflow_gym.experiment.demo import run_demo
 
@@ -30,6 +32,7 @@ __all__ = [
     "apply_overrides",
     "evaluate",
     "export_episodes",
+    "export_minari",
     "latest_checkpoint",
     "load_data",
     "report_table",
