@@ -16,7 +16,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev,ray,zoo]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,ray,zoo,minari]"
 	touch $(STAMP)
 
 demo: setup
