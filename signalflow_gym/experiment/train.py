@@ -28,6 +28,7 @@ What a crash leaves, and what a rerun does (`_prepare_run`):
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -38,6 +39,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import polars as pl
 
 from signalflow.core.errors import ConfigError
@@ -330,7 +332,10 @@ def _train_in(work: Path, out_dir: Path, config: ExperimentConfig, *, resume: bo
     venv = make_vec_env(train_market.raw_data, train_market.signals, env_cfg, n_envs=tc.n_envs, vec_env=tc.vec_env)
     eval_env = None
     if tc.eval_freq > 0 and validation_data is not None:
-        eval_env = make_vec_env(validation_data[0], validation_data[1], validation_config(env_cfg))
+        venv = FinishedEpisodes(venv, keep=False)
+    if tc.eval_freq > 0 and validation_data is not None:
+        validation_episodes = FinishedEpisodes(make_vec_env(validation_data[0], validation_data[1], validation_config(env_cfg)))
+        eval_env = validation_episodes
         eval_env.seed(tc.seed + 10_000)
     cls = algorithm_class(tc.algo)
     ckpt = latest_checkpoint(work) if resume else None
@@ -373,6 +378,7 @@ def _train_in(work: Path, out_dir: Path, config: ExperimentConfig, *, resume: bo
             eval_cb = _eval_callback_class(tc.algo)(
                 eval_env,
                 callback_on_new_best=_SaveBestExtras(best_dir),
+                callback_after_eval=validation_scalars_callback(validation_episodes),
                 n_eval_episodes=tc.eval_episodes,
                 eval_freq=max(tc.eval_freq // tc.n_envs, 1),
                 log_path=str(work / "eval"),
@@ -530,6 +536,51 @@ def run_logger(folder: Path, *, verbose: int = 0) -> Any:
     if verbose:
         formats.append("stdout")
     return configure(str(folder), formats)
+
+
+@functools.cache
+def _finished_episodes_class() -> type:
+    """The wrapper class of `FinishedEpisodes`, made once (SB3 is imported only when training)."""
+    from stable_baselines3.common.vec_env import VecEnvWrapper
+
+    class FinishedEpisodesWrapper(VecEnvWrapper):
+        def __init__(self, inner: Any, keep: bool) -> None:
+            super().__init__(inner)
+            self.keep = keep
+            self.finished: list[dict[str, float]] = []
+
+        def reset(self) -> Any:
+            return self.venv.reset()
+
+        def step_wait(self) -> Any:
+            obs, rewards, dones, infos = self.venv.step_wait()
+            if self.keep:
+                self.finished.extend(info["trading"] for info, done in zip(infos, dones) if done and "trading" in info)
+            return obs, rewards, dones, infos
+
+    return FinishedEpisodesWrapper
+
+
+def FinishedEpisodes(venv: Any, *, keep: bool = True) -> Any:  # noqa: N802 - a factory standing for a class
+    """`venv` wrapped so that (with `keep`) the ``info["trading"]`` of every episode that ends is
+    kept in `.finished` (read and cleared by `validation_scalars_callback`). The training env is
+    wrapped too, with `keep=False`, so that SB3's EvalCallback sees envs of one type."""
+    return _finished_episodes_class()(venv, keep)
+
+
+def validation_scalars_callback(episodes: Any) -> Any:
+    """Called after each validation run of the EvalCallback: logs the mean trading figures of its
+    episodes as ``eval/trading/<name>`` (written with the next log line)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class ValidationScalars(BaseCallback):
+        def _on_step(self) -> bool:
+            finished, episodes.finished = episodes.finished, []
+            for name in (finished[0] if finished else {}):
+                self.logger.record(f"eval/trading/{name}", float(np.mean([f[name] for f in finished])))
+            return True
+
+    return ValidationScalars()
 
 
 def trading_scalars_callback() -> Any:

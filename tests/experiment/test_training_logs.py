@@ -1,6 +1,7 @@
 """Training logs: every model gets its own logger inside the run folder (no stray `SB3-<time>`
 folder in the system temp folder), and each finished episode's trading figures are logged as
-`trading/<name>` scalars (progress.csv, and TensorBoard events when tensorboard is installed)."""
+`trading/<name>` scalars, and each validation run's as `eval/trading/<name>` (progress.csv, and
+TensorBoard events when tensorboard is installed)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ def _sb3_folders() -> set[str]:
 def test_training_logs_trading_scalars_in_the_run_and_leaves_no_sb3_folder_in_tmp(tmp_path, monkeypatch):
     monkeypatch.delenv("SB3_LOGDIR", raising=False)  # SB3's own default, as a user has it
     before = _sb3_folders()
-    config = tiny_config("ppo", "train.eval_freq=0", "env.episode.length=100", total=1024)
+    config = tiny_config("ppo", "train.eval_freq=512", "env.episode.length=100", total=1024)
     train(config, tmp_path / "run", progress=False)
     assert _sb3_folders() == before
     progress = pl.read_csv(tmp_path / "run" / "tb" / config.name / "progress.csv")
     for name in EPISODE_TRADING_FIGURES:
-        column = progress.get_column(f"trading/{name}").drop_nulls()
-        assert column.len() > 0 and all(math.isfinite(v) for v in column.to_list())
+        for key in (f"trading/{name}", f"eval/trading/{name}"):  # training episodes, validation runs
+            column = progress.get_column(key).drop_nulls()
+            assert column.len() > 0 and all(math.isfinite(v) for v in column.to_list()), key
 
 
 def test_the_last_step_of_an_episode_carries_its_trading_figures():
