@@ -20,7 +20,8 @@ run package on the fold's test slice) and writes, into `out_dir`::
     experiment.yaml           the base experiment config (overrides applied)
     fold_<k>/run/             fold k's run package (its experiment.yaml has the fold's seed)
     fold_<k>/fold.json        fold k's boundaries: reproduce it with `run_fold`
-    fold_<k>/test/            evaluate()'s report on the test window (report.md, equity.png, ...)
+    fold_<k>/test/            evaluate()'s report on the test window (report.md, equity.png, the
+                              agent's trades on each pair's prices in trades.png, ...)
     fold_<k>/oos_equity.parquet  agent and baseline equity on the test window
     folds.parquet / folds.md  per-fold metrics: one row per (fold, policy)
     oos_equity.parquet        out-of-sample equity stitched across folds (each fold rescaled to
@@ -56,7 +57,7 @@ import polars as pl
 
 from signalflow.core.errors import ConfigError
 from signalflow.strategy.metrics import equity_curve_summary
-from signalflow_gym.outputs import atomic_file, building, check_target, recover, relocate, write_text_atomic
+from signalflow_gym.outputs import building, check_target, recover, relocate, write_text_atomic
 
 __all__ = [
     "SCHEMES",
@@ -457,14 +458,9 @@ def folds_markdown(df: pl.DataFrame, stitched: Mapping[str, Mapping[str, float]]
 
 
 def _plot(stitched: pl.DataFrame, path: Path, *, title: str) -> None:
-    import matplotlib
+    from signalflow_gym.experiment.plots import new_figure, save_figure
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 5), dpi=100)
-    FigureCanvasAgg(fig)
+    fig = new_figure(10, 5)
     ax = fig.subplots()
     ts = stitched.get_column("timestamp").to_list()
     for name in [c for c in stitched.columns if c not in ("timestamp", "fold")]:
@@ -478,9 +474,7 @@ def _plot(stitched: pl.DataFrame, path: Path, *, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    with atomic_file(path) as tmp:
-        fig.savefig(tmp, format="png")
+    save_figure(fig, path)
 
 
 def _write_parquet(df: pl.DataFrame, path: Path) -> None:

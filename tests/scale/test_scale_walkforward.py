@@ -36,6 +36,7 @@ def test_three_folds_give_three_run_packages_and_a_report(walkforward_run):
         exp = pkg.manifest["extra"]["experiment"]
         assert exp["train"]["seed"] == config.train.seed + k  # fold seed = base seed + fold
         assert (out / f"fold_{k}" / "test" / "report.json").is_file()
+        assert (out / f"fold_{k}" / "test" / "trades.png").read_bytes()[:4] == b"\x89PNG"  # the fold's trades
     for name in ("folds.parquet", "folds.md", "oos_equity.parquet", "equity.png", "report.json", "plan.json"):
         assert (out / name).is_file(), name
     folds = pl.read_parquet(out / "folds.parquet")
