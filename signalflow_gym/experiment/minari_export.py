@@ -35,6 +35,7 @@ import numpy as np
 import polars as pl
 
 from signalflow.core.errors import ConfigError
+from signalflow_gym.outputs import building
 from signalflow_gym.experiment.config import ExperimentConfig
 
 __all__ = ["export_minari", "make_recorded_env", "RECORDED_ENTRY_POINT"]
@@ -203,23 +204,30 @@ def _write(minari: Any, dataset_id: str, env: Any, buffers: list[dict[str, Any]]
         "versions": library_versions(),
     }
     with _datasets_path(datasets_path):
-        existing = Path(get_dataset_path(dataset_id))
-        if existing.exists() and overwrite:  # checked before the roll-out
-            shutil.rmtree(existing)
-        with warnings.catch_warnings():  # minari's advice on code_permalink, author_email, eval_env
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"minari\.")
-            dataset = minari.create_dataset_from_buffers(
-                dataset_id=dataset_id,
-                buffer=episode_buffers,
-                env=env,
-                algorithm_name=str(setup.source.get("algorithm") or setup.source.get("policy")),
-                author="signalflow-gym",
-                description=description or f"SignalFlow-v0 episodes of {setup.source}",
-                data_format="arrow",
-                requirements=None,
-            )
-        dataset.storage.update_metadata({"signalflow": _jsonable(meta)})
-        return Path(get_dataset_path(dataset_id))
+        final = Path(get_dataset_path(dataset_id))
+    # built in a temporary sibling and swapped in (`signalflow_gym.outputs.building`): killed at
+    # any instant, the dataset's folder holds the previous dataset or the new one, never a mix
+    with building(final, kind="minari dataset", overwrite=overwrite, what="Minari dataset", error=FileExistsError) as tmp:
+        root = tmp / ".minari-root"  # minari writes under a datasets root of its own, inside the build
+        with _datasets_path(root):
+            with warnings.catch_warnings():  # minari's advice on code_permalink, author_email, eval_env
+                warnings.filterwarnings("ignore", category=UserWarning, module=r"minari\.")
+                dataset = minari.create_dataset_from_buffers(
+                    dataset_id=dataset_id,
+                    buffer=episode_buffers,
+                    env=env,
+                    algorithm_name=str(setup.source.get("algorithm") or setup.source.get("policy")),
+                    author="signalflow-gym",
+                    description=description or f"SignalFlow-v0 episodes of {setup.source}",
+                    data_format="arrow",
+                    requirements=None,
+                )
+            dataset.storage.update_metadata({"signalflow": _jsonable(meta)})
+            built = Path(get_dataset_path(dataset_id))
+        for entry in built.iterdir():
+            os.replace(entry, tmp / entry.name)
+        shutil.rmtree(root)
+    return final
 
 
 def _existing(dataset_id: str, datasets_path: str | Path | None) -> Path | None:

@@ -158,3 +158,17 @@ def test_trained_run_minari_matches_parquet(tmp_path):
     env.reset(options=_episode_meta(ds)[0]["options"])
     env.step(0)
     env.close()
+
+
+def test_a_failed_overwrite_keeps_the_previous_dataset_whole(monkeypatch, tmp_path):
+    cfg = _config()
+    path = export_minari("signalflow/kept-v0", policy="random", episodes=2, config=cfg, seed=1)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed while writing")
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", crash)
+    with pytest.raises(RuntimeError, match="killed while writing"):
+        export_minari("signalflow/kept-v0", policy="random", episodes=3, config=cfg, seed=1, overwrite=True)
+    assert minari.load_dataset("signalflow/kept-v0").total_episodes == 2
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no half-built sibling left
