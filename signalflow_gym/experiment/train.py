@@ -339,6 +339,7 @@ def _train_in(work: Path, out_dir: Path, config: ExperimentConfig, *, resume: bo
         eval_env.seed(tc.seed + 10_000)
     cls = algorithm_class(tc.algo)
     ckpt = latest_checkpoint(work) if resume else None
+    logger = None
     try:
         if tc.vec_normalize:
             if ckpt is not None:
@@ -361,7 +362,8 @@ def _train_in(work: Path, out_dir: Path, config: ExperimentConfig, *, resume: bo
             model.set_random_seed(tc.seed + model.num_timesteps)
         else:
             model = cls(tc.policy_name, venv, seed=tc.seed, device=tc.device, verbose=verbose, **tc.algo_kwargs)
-        model.set_logger(run_logger(work / "tb" / config.name, verbose=verbose))
+        logger = run_logger(work / "tb" / config.name, verbose=verbose)
+        model.set_logger(logger)
 
         # ---- callbacks
         callbacks: list[Any] = [trading_scalars_callback()]
@@ -432,6 +434,8 @@ def _train_in(work: Path, out_dir: Path, config: ExperimentConfig, *, resume: bo
                             data_fingerprint=fingerprint, extra=extra, extra_files=(EXPERIMENT_FILE,))
         mark_complete(work, kind="train", open_dirs=OPEN_DIRS, info={"num_timesteps": int(model.num_timesteps)})
     finally:
+        if logger is not None:
+            logger.close()  # its progress.csv (and TensorBoard) files
         venv.close()
         if eval_env is not None:
             eval_env.close()

@@ -46,3 +46,15 @@ def test_the_last_step_of_an_episode_carries_its_trading_figures():
             assert "trading" not in info
     summary = env.episode_result().summary
     assert info["trading"] == {name: float(summary[name]) for name in EPISODE_TRADING_FIGURES}
+
+
+def test_training_closes_its_log_files(tmp_path):
+    import gc
+    import warnings
+
+    config = tiny_config("ppo", "train.eval_freq=0", "env.episode.length=100", total=256)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(config, tmp_path / "run", progress=False)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [str(w.message) for w in caught]
