@@ -15,17 +15,6 @@ from signalflow.core.position import Position
 __all__ = ["Portfolio"]
 
 
-def _worth(qty: float, entry: float, long: bool, margin: float | None, price: float) -> tuple[float, float]:
-    """``(value, gross exposure)`` of a position of `qty` entered at `entry`, marked at
-    `price`: a spot long is worth qty * price, a spot short its collateral qty * entry plus
-    its PnL, qty * (2 * entry - price); a margin position (`margin` not None) its margin plus
-    its PnL. (`Portfolio.mark` writes the same arithmetic out, once per position per bar.)"""
-    exposure = qty * price
-    if margin is not None:
-        return margin + ((price - entry) if long else (entry - price)) * qty, exposure
-    return (exposure if long else qty * (2.0 * entry - price)), exposure
-
-
 class Portfolio:
     """Cash (quote currency) and every position opened in a run.
 
@@ -193,7 +182,7 @@ class Portfolio:
         """Mark every open position to ``prices[columns[pair]]`` at `time` (a bar's row of
         mark prices and the pair -> column map of that row); no cash moves."""
         value = gross = 0.0
-        for position, pair, qty, entry, long, margin in self._book:  # (`_worth`, once per position per bar)
+        for position, pair, qty, entry, long, margin in self._book:  # (`Position.value_at`, inlined: once per position per bar)
             price = prices[columns[pair]]
             position.mark(price, time)
             exposure = qty * price
@@ -270,10 +259,9 @@ class Portfolio:
         ]
         self._n_short = sum(1 for entry in self._book if not entry[4])
         value = gross = cost = 0.0
-        for position, _, qty, entry, long, margin in self._book:
-            v, g = _worth(qty, entry, long, margin, position.last_price)
-            value += v
-            gross += g
+        for position, _, qty, entry, _, margin in self._book:
+            value += position.value_at(position.last_price)
+            gross += qty * position.last_price
             cost += qty * entry if margin is None else margin
         self._cost_basis = cost
         self._value, self._gross, self._unrealized = value, gross, value - cost

@@ -182,16 +182,12 @@ class Position:
         """What the position adds to equity at `last_price` (0.0 once closed): spot long
         ``qty * price``, spot short ``qty * (2 * entry - price)`` (collateral + PnL), margin
         ``margin + side * (price - entry) * qty``."""
-        if self._is_closed:
-            return 0.0
-        if self._margin is not None:
-            return self._margin + self.side * (self._last_price - self._entry_price) * self._qty
-        if self._position_type is _LONG:
-            return self._qty * self._last_price
-        return self._qty * (2.0 * self._entry_price - self._last_price)  # collateral + PnL
+        return 0.0 if self._is_closed else self.value_at(self._last_price)
 
     def value_at(self, price: float) -> float:
-        """What the open position would add to equity marked at `price` (as `market_value`)."""
+        """What the open position would add to equity marked at `price`: spot long ``qty * price``,
+        spot short ``qty * (2 * entry - price)`` (collateral + PnL), margin ``margin + side *
+        (price - entry) * qty``."""
         if self._margin is not None:
             return self._margin + self.side * (price - self._entry_price) * self._qty
         if self._position_type is _LONG:
