@@ -44,35 +44,22 @@ DATASET_FILES = ("transitions.parquet", "episodes.parquet", "episodes", "manifes
 
 
 class PolicyActor:
-    """A trained SB3 policy acting on env observations (normalised as in training; masks; LSTM state)."""
+    """A run package's policy acting on env observations: normalised as in training, then
+    through the bridge's `PolicyAdapter` (masks, LSTM state), so export and backtest act alike."""
 
     def __init__(self, package: Any, *, deterministic: bool = True) -> None:
-        import inspect
-
-        from signalflow_gym.bridge import is_recurrent
+        from signalflow_gym.policy import PolicyAdapter
 
         self.policy = package.policy
         self.normalizer = package.normalizer
-        self.deterministic = deterministic
-        self.masked = "action_masks" in inspect.signature(self.policy.predict).parameters
-        self.recurrent = is_recurrent(self.policy)
-        self.reset()
+        self.adapter = PolicyAdapter(self.policy, n_actions=int(self.policy.action_space.n), deterministic=deterministic)
 
     def reset(self) -> None:
-        self.state = None
-        self.episode_start = np.ones((1,), dtype=bool)
+        """Start an episode (forget the recurrent state)."""
+        self.adapter.reset()
 
     def __call__(self, obs: np.ndarray, mask: np.ndarray) -> int:
-        x = self.normalizer(obs) if self.normalizer is not None else obs
-        if self.recurrent:
-            action, self.state = self.policy.predict(x, state=self.state, episode_start=self.episode_start,
-                                                     deterministic=self.deterministic)
-            self.episode_start = np.zeros((1,), dtype=bool)
-        elif self.masked:
-            action, _ = self.policy.predict(x, deterministic=self.deterministic, action_masks=mask)
-        else:
-            action, _ = self.policy.predict(x, deterministic=self.deterministic)
-        return int(np.asarray(action).reshape(-1)[0])
+        return self.adapter(self.normalizer(obs) if self.normalizer is not None else obs, mask)
 
 
 def export_episodes(
