@@ -159,20 +159,22 @@ class Executor:
         reduced = ""
         cap = self.max_volume_participation
         estimate = notional / price  # quantity at the bar price, for models that depend on size
+        max_qty = None  # the volume cap in base units
         if cap is not None:
             volume = float(self._volume[bar, column])
             if not volume > 0.0:
                 return f"bar volume is 0: no fill with max_volume_participation={cap:g}"
-            if estimate > cap * volume:
-                estimate = cap * volume
+            max_qty = cap * volume
+            if estimate > max_qty:
+                estimate = max_qty
         fill = self.slippage_model.fill_price(side, price, estimate, bar, column)
         if fill is None:
             return self.slippage_model.no_fill_reason(bar, column)
         if not fill > 0.0:  # a sell floored at 0: no quantity can be sized at that price
             return f"fill price {fill:g} after slippage ({self.slippage_model!r}) at bar price {price:g}: no entry fills at 0"
-        if cap is not None and notional / fill > cap * float(self._volume[bar, column]):
-            notional = cap * float(self._volume[bar, column]) * fill
-            reduced = f"reduced to max_volume_participation={cap:g} of the bar's volume {float(self._volume[bar, column]):g}"
+        if max_qty is not None and notional / fill > max_qty:
+            notional = max_qty * fill
+            reduced = f"reduced to max_volume_participation={cap:g} of the bar's volume {volume:g}"
         limit = self.fee_model.max_notional(pair, budget, self.margin_rate)
         if notional > limit:
             notional = limit
