@@ -147,6 +147,8 @@ class TrainConfig(_Section):
     - `n_envs`, `vec_env`: parallel environments; "dummy" (one process) or "subproc"
       (`SubprocVecEnv`, start method "spawn").
     - `seed`: seeds Python, numpy, torch, the model and every environment (env i gets seed + i).
+    - `seeds`: train one run per seed (a multi-seed experiment; empty: one run with `seed`).
+      Distinct non-negative integers; `seed_list` is what a run uses either way.
     - `policy`: SB3 policy name (None: "MlpPolicy", "MlpLstmPolicy" for RecurrentPPO).
     - `algo_kwargs`: passed to the algorithm's constructor (e.g. `n_steps`, `ent_coef`,
       `policy_kwargs: {net_arch: [64, 64]}`); names are checked against it.
@@ -164,6 +166,7 @@ class TrainConfig(_Section):
     n_envs: int = 1
     vec_env: str = "dummy"
     seed: int = 0
+    seeds: tuple[int, ...] = ()
     policy: str | None = None
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
     vec_normalize: bool = False
@@ -181,6 +184,7 @@ class TrainConfig(_Section):
                                          fix="use e.g. 1, or the number of CPU cores"))
         check_choice("train.vec_env", self.vec_env, VEC_ENV_CHOICES)
         self._set("seed", check_integer("train.seed", self.seed, lo=0, fix="use e.g. 0"))
+        self._set("seeds", _check_seeds("train.seeds", self.seeds))
         if self.policy is not None and (not isinstance(self.policy, str) or not self.policy):
             raise config_error("train.policy", "a policy name or null", self.policy, "use e.g. MlpPolicy, or null for the default")
         kwargs = _mapping("train.algo_kwargs", self.algo_kwargs, "write e.g. `algo_kwargs: {n_steps: 512}`")
@@ -238,6 +242,23 @@ class TrainConfig(_Section):
     @property
     def policy_name(self) -> str:
         return self.policy or DEFAULT_POLICY.get(self.algo, "MlpPolicy")
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        """The training seeds: `seeds`, or ``(seed,)`` for a single-seed run."""
+        return self.seeds or (self.seed,)
+
+
+def _check_seeds(path: str, value: Any) -> tuple[int, ...]:
+    """A list of distinct non-negative integer seeds (null or [] for none)."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise config_error(path, "a list of seeds", value, "write e.g. `seeds: [0, 1, 2]`, or [] for one run with `seed`")
+    seeds = tuple(check_integer(f"{path}[{i}]", s, lo=0, fix="use e.g. 0") for i, s in enumerate(value))
+    if len(set(seeds)) != len(seeds):
+        raise config_error(path, "distinct seeds", list(value), "list each seed once")
+    return seeds
 
 
 def _refuse_numeric_text(path: str, value: Any) -> None:
