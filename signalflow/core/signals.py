@@ -102,6 +102,8 @@ class BarSignalsFrame:
         rows = self._rows
         if rows is None:  # nested, mutable values: fresh ones each call, as polars gives
             return self.to_frame().iter_rows(named=named, buffer_size=buffer_size)
+        if not rows:  # most bars have no signal
+            return iter(())
         if named:
             columns = self._columns
             return iter([dict(zip(columns, row)) for row in rows])

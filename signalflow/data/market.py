@@ -259,7 +259,8 @@ class BarCursor:
     Reading bar t outside the current block loads the block that starts at t.
     """
 
-    __slots__ = ("market", "block", "start", "stop", "_datetimes", "_marks", "_closes", "_complete", "_signal_rows")
+    __slots__ = ("market", "block", "start", "stop", "_datetimes", "_marks", "_closes", "_complete", "_signal_rows",
+                 "_signal_counts", "_signal_offsets")
 
     def __init__(self, market: MarketData, *, block: int = 1024) -> None:
         self.market = market
@@ -270,6 +271,8 @@ class BarCursor:
         self._closes: list[list[float]] = []
         self._complete: list[bool] = []
         self._signal_rows: list[tuple[Any, ...]] = []  # the block's rows of `market.signals`
+        self._signal_counts: list[int] = []  # per bar of the block: its number of signals
+        self._signal_offsets: list[int] = []  # per bar of the block: where its rows start in `_signal_rows`
 
     def _load(self, t: int) -> None:
         market = self.market
@@ -280,8 +283,10 @@ class BarCursor:
         self._marks = market.mark[a:b].tolist()
         self._closes = market.close[a:b].tolist()
         self._complete = market.all_pairs_have_bar[a:b].tolist()
+        self._signal_counts = market.signal_counts[a:b].tolist()
+        first = int(market.signal_starts[a])
+        self._signal_offsets = (market.signal_starts[a:b] - first).tolist()
         if not market.nested_signal_columns:
-            first = int(market.signal_starts[a])
             last = int(market.signal_starts[b - 1] + market.signal_counts[b - 1])
             self._signal_rows = market.signals.slice(first, last - first).rows()
         self.start, self.stop = a, b
@@ -310,10 +315,19 @@ class BarCursor:
         if not self.start <= t < self.stop:
             self._load(t)
         market = self.market
-        if market.nested_signal_columns or not market.signal_counts[t]:
+        n = self._signal_counts[t - self.start]
+        if not n:  # most bars: the market's one empty view
+            return market.no_signals
+        if market.nested_signal_columns:
             return market.signals_at(t)
-        s = int(market.signal_starts[t]) - int(market.signal_starts[self.start])
-        return market.signals_at(t, self._signal_rows[s : s + int(market.signal_counts[t])])
+        s = self._signal_offsets[t - self.start]
+        return market.signals_at(t, self._signal_rows[s : s + n])
+
+    def signal_count(self, t: int) -> int:
+        """Number of signals at bar `t` (`MarketData.signal_counts[t]`)."""
+        if not self.start <= t < self.stop:
+            self._load(t)
+        return self._signal_counts[t - self.start]
 
     def prices_at(self, t: int) -> PriceMap:
         """`MarketData.prices_at(t)`: the table is built on first read."""

@@ -319,7 +319,7 @@ class BacktestRun:
                 self.skip_idle
                 and not portfolio.open_count
                 and not broker.has_pending
-                and not market.signal_counts[t]
+                and not bars.signal_count(t)
             ):
                 self._record(t, time, None)
                 self._idle += 1
