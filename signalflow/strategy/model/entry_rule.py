@@ -53,6 +53,7 @@ class ModelEntryRule(EntryRule):
     def __init__(
         self,
         model,
+        *,
         base_position_size: float = 0.02,
         max_positions: int = 10,
         min_confidence: float = 0.0,

@@ -24,7 +24,7 @@ class ModelExitRule(ExitRule):
     with no bar at this timestamp. CLOSE_ALL of a pair with nothing open does nothing.
     """
 
-    def __init__(self, model, min_confidence: float = 0.0) -> None:
+    def __init__(self, model, *, min_confidence: float = 0.0) -> None:
         if not callable(getattr(model, "decide", None)):
             raise TypeError(f"`model` must have a decide(context) method, was {type(model).__name__}")
         self.model = model

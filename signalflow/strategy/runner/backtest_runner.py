@@ -37,6 +37,7 @@ class BacktestRunner:
     def __init__(
         self,
         strategy_id: str = "backtest",
+        *,
         broker: BacktestBroker | None = None,
         entry_rules: Sequence[EntryRule] = (),
         exit_rules: Sequence[ExitRule] = (),

@@ -33,6 +33,7 @@ class SignalEntryRule(EntryRule):
     def __init__(
         self,
         min_probability: float = 0.7,
+        *,
         base_position_size: float = 0.02,
         max_positions: int = 10,
         allow_shorts: bool = False,
