@@ -47,6 +47,7 @@ class RLTradingModel:
       (see `signalflow_gym.policy.PolicyAdapter`).
     - `config`: the `EnvConfig` the policy was trained with (or a dict / YAML path).
     - `normalizer`: an `ObservationNormalizer` or a `VecNormalize` (statistics used, never updated).
+    - `epsilon`, `deterministic`, `seed`, `normalizer` are keyword-only.
 
     Use `make_runner()` (or `backtest(...)`) to get a `BacktestRunner` wired exactly
     like the environment (same rules, TP/SL fallback, sizing, fees, `fill_at`,
@@ -60,10 +61,10 @@ class RLTradingModel:
         self,
         policy: Any,
         config: EnvConfig | dict | str | Path | None,
+        *,
         epsilon: float = 0.0,
         deterministic: bool = True,
         seed: int | None = None,
-        *,
         normalizer: Any = None,
     ) -> None:
         if not is_finite_real(epsilon) or not 0.0 <= epsilon <= 1.0:
