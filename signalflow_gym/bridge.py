@@ -82,7 +82,8 @@ class RLTradingModel:
         self.feature_names = self.features.feature_names
         self.action_names = self.mapper.action_names
         self._check_spaces()
-        self.adapter = PolicyAdapter(policy, n_actions=int(self.mapper.action_space.n), deterministic=self.deterministic)
+        self.adapter = PolicyAdapter(policy, n_actions=int(self.mapper.action_space.n), deterministic=self.deterministic,
+                                     normalizer=normalizer)
         self._rng = np.random.default_rng(seed)
         self.calls = 0
         self.on_run_start()
@@ -110,15 +111,13 @@ class RLTradingModel:
 
     def observation(self, context: ModelContext) -> np.ndarray:
         """The (normalised) observation the policy sees for `context`."""
-        obs = self.features.build(context)
-        return self.normalizer(obs) if self.normalizer is not None else obs
+        return self.adapter.normalize(self.features.build(context))
 
     def act(self, context: ModelContext) -> int:
         """The action index for `context` (policy, mask, epsilon), advancing the recurrent state."""
         self.calls += 1
-        obs = self.observation(context)
         mask = self.mapper.action_masks(context)
-        action = self.adapter(obs, mask)
+        action = self.adapter(self.features.build(context), mask)
         if self.epsilon > 0.0 and self._rng.random() < self.epsilon:
             action = int(self._rng.choice(np.flatnonzero(mask)))
         return action

@@ -44,23 +44,13 @@ POLICY_CHOICES = POLICY_BASELINES
 DATASET_FILES = ("transitions.parquet", "episodes.parquet", "episodes", "manifest.json")
 
 
-class PolicyActor:
-    """A run package's policy acting on env observations: normalised as in training, then
-    through the bridge's `PolicyAdapter` (masks, LSTM state), so export and backtest act alike."""
+def PolicyActor(package: Any, *, deterministic: bool = True) -> Any:  # noqa: N802 - the older class name
+    """A run package's policy acting on raw env observations: the bridge's `PolicyAdapter`
+    with the package's normaliser, so export and backtest act alike (`reset()` starts an episode)."""
+    from signalflow_gym.policy import PolicyAdapter
 
-    def __init__(self, package: Any, *, deterministic: bool = True) -> None:
-        from signalflow_gym.policy import PolicyAdapter
-
-        self.policy = package.policy
-        self.normalizer = package.normalizer
-        self.adapter = PolicyAdapter(self.policy, n_actions=int(self.policy.action_space.n), deterministic=deterministic)
-
-    def reset(self) -> None:
-        """Start an episode (forget the recurrent state)."""
-        self.adapter.reset()
-
-    def __call__(self, obs: np.ndarray, mask: np.ndarray) -> int:
-        return self.adapter(self.normalizer(obs) if self.normalizer is not None else obs, mask)
+    return PolicyAdapter(package.policy, n_actions=int(package.policy.action_space.n), deterministic=deterministic,
+                         normalizer=package.normalizer)
 
 
 def export_episodes(
