@@ -345,8 +345,10 @@ class DataSpec(ConfigSection):
 # --------------------------------------------------------------------------- evaluation
 @dataclass(frozen=True, kw_only=True)
 class EvaluationConfig(ConfigSection):
-    """Baselines of `evaluate()`: always-HOLD, seeded random valid actions (`n_random_seeds`),
-    the guide's threshold model (enter when probability > `threshold`), equal-weight buy-and-hold."""
+    """Baselines of `evaluate()` (`signalflow_gym.experiment.baselines`, whose `describe(name)`
+    says exactly what each does): "hold", "random" (seeds ``0 .. n_random_seeds - 1``),
+    "threshold" (at most one entry a bar, of the best signal with probability > `threshold`)
+    and "buy_and_hold"; `split`: the split evaluated by default."""
 
     SECTION: ClassVar[str] = "evaluation"
     n_random_seeds: int = 5
