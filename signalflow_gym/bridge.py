@@ -47,6 +47,7 @@ class RLTradingModel:
       (see `signalflow_gym.policy.PolicyAdapter`).
     - `config`: the `EnvConfig` the policy was trained with (or a dict / YAML path).
     - `normalizer`: an `ObservationNormalizer` or a `VecNormalize` (statistics used, never updated).
+    - `epsilon`, `deterministic`, `seed`, `normalizer` are keyword-only.
 
     Use `make_runner()` (or `backtest(...)`) to get a `BacktestRunner` wired exactly
     like the environment (same rules, TP/SL fallback, sizing, fees, `fill_at`,
@@ -60,10 +61,10 @@ class RLTradingModel:
         self,
         policy: Any,
         config: EnvConfig | dict | str | Path | None,
+        *,
         epsilon: float = 0.0,
         deterministic: bool = True,
         seed: int | None = None,
-        *,
         normalizer: Any = None,
     ) -> None:
         if not is_finite_real(epsilon) or not 0.0 <= epsilon <= 1.0:
@@ -81,7 +82,8 @@ class RLTradingModel:
         self.feature_names = self.features.feature_names
         self.action_names = self.mapper.action_names
         self._check_spaces()
-        self.adapter = PolicyAdapter(policy, n_actions=int(self.mapper.action_space.n), deterministic=self.deterministic)
+        self.adapter = PolicyAdapter(policy, n_actions=int(self.mapper.action_space.n), deterministic=self.deterministic,
+                                     normalizer=normalizer)
         self._rng = np.random.default_rng(seed)
         self.calls = 0
         self.on_run_start()
@@ -109,15 +111,13 @@ class RLTradingModel:
 
     def observation(self, context: ModelContext) -> np.ndarray:
         """The (normalised) observation the policy sees for `context`."""
-        obs = self.features.build(context)
-        return self.normalizer(obs) if self.normalizer is not None else obs
+        return self.adapter.normalize(self.features.build(context))
 
     def act(self, context: ModelContext) -> int:
         """The action index for `context` (policy, mask, epsilon), advancing the recurrent state."""
         self.calls += 1
-        obs = self.observation(context)
         mask = self.mapper.action_masks(context)
-        action = self.adapter(obs, mask)
+        action = self.adapter(self.features.build(context), mask)
         if self.epsilon > 0.0 and self._rng.random() < self.epsilon:
             action = int(self._rng.choice(np.flatnonzero(mask)))
         return action

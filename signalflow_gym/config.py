@@ -16,19 +16,27 @@ and a training episode go through the same rules and broker.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
-import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-import yaml
-
-from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
+from signalflow.core.enums import FillAt
 from signalflow.core.errors import ConfigError
-from signalflow.core.values import is_integer, is_real
+from signalflow_gym.validation import (
+    ConfigSection,
+    build_at,
+    check_boolean,
+    check_choice,
+    check_integer,
+    check_keys,
+    check_number,
+    config_error,
+    current_location,
+    dotted,
+    unknown_key_error,
+)
+from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
 
 __all__ = [
     "ActionsConfig",
@@ -44,7 +52,7 @@ __all__ = [
     "build_runner",
 ]
 
-FILL_AT_CHOICES = ("close", "next_open")
+FILL_AT_CHOICES = tuple(f.value for f in FillAt)
 MAPPER_CHOICES = ("simple", "per_signal")
 REWARD_CHOICES = ("log_return", "pnl", "differential_sharpe")
 
@@ -60,133 +68,9 @@ def _parse_json(text: str, where: str) -> Any:
         ) from None
 
 
-# --------------------------------------------------------------------------- validation helpers
-def config_error(path: str, rule: str, value: Any, fix: str) -> ConfigError:
-    return ConfigError(f"`{path}` must be {rule}, was {value!r}; {fix}")
-
-
-_NUMERIC_TEXT = re.compile(r"^[+-]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
-
-
-def numeric_text_hint(value: Any, *, integer: bool = False) -> str | None:
-    """For text that looks like a number, how to write it so that YAML reads a number; else None.
-
-    PyYAML (YAML 1.1) reads ``1e6`` and ``3e-4`` as strings: a float needs a dot and a
-    signed exponent (``1.0e+6``). Text that YAML would read as a number was quoted.
-    """
-    if not isinstance(value, str) or not _NUMERIC_TEXT.match(value.strip()):
-        return None
-    number = float(value.strip().replace("_", ""))
-    if integer and not number.is_integer():
-        return f"{value!r} is text, and not a whole number; write an integer without quotes"
-    if isinstance(yaml.safe_load(value), (int, float)):
-        return f"{value!r} is quoted text, not a number; write it without quotes"
-    mantissa, exponent = f"{number:.15e}".split("e")
-    mantissa = mantissa.rstrip("0")
-    sci = f"{mantissa}{'0' if mantissa.endswith('.') else ''}e{int(exponent):+d}"
-    if number.is_integer() and abs(number) < 1e16:
-        options = f"{int(number)}" if integer else f"{sci} or {int(number)}"
-    else:
-        plain = repr(number)
-        options = sci if "e" in plain else f"{sci} or {plain}"
-    return f"YAML reads {value!r} as text, not a number (it needs a dot and a signed exponent); write {options}"
-
-
-def _is_number(value: Any) -> bool:
-    """Python or numpy number, not a bool (see `signalflow.core.values`)."""
-    return is_real(value)
-
-
-def check_number(
-    path: str,
-    value: Any,
-    *,
-    lo: float | None = None,
-    hi: float | None = None,
-    lo_open: bool = False,
-    hi_open: bool = False,
-    fix: str,
-) -> float:
-    ok = _is_number(value) and math.isfinite(value)
-    if ok and lo is not None:
-        ok = value > lo if lo_open else value >= lo
-    if ok and hi is not None:
-        ok = value < hi if hi_open else value <= hi
-    if not ok:
-        if lo is not None and hi is not None:
-            rule = f"a finite number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        elif lo is not None:
-            rule = f"a finite number {'>' if lo_open else '>='} {lo:g}"
-        elif hi is not None:
-            rule = f"a finite number {'<' if hi_open else '<='} {hi:g}"
-        else:
-            rule = "a finite number"
-        raise config_error(path, rule, value, numeric_text_hint(value) or fix)
-    return float(value)
-
-
-def check_integer(path: str, value: Any, *, lo: int, fix: str) -> int:
-    """`value` as a Python int (numpy integers accepted; bools and floats are not)."""
-    if not is_integer(value) or value < lo:
-        raise config_error(path, f"an integer >= {lo}", value, numeric_text_hint(value, integer=True) or fix)
-    return int(value)
-
-
-def check_boolean(path: str, value: Any, fix: str) -> bool:
-    if not isinstance(value, bool):
-        raise config_error(path, "true or false", value, fix)
-    return value
-
-
-def check_choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        listed = ", ".join(repr(c) for c in choices)
-        raise config_error(path, f"one of {listed}", value, f"pick one of {listed}")
-    return value
-
-
-class _Section:
-    """Shared `to_dict` / `from_dict` of the frozen config sections."""
-
-    __slots__ = ()
-    SECTION: ClassVar[str] = ""
-
-    def _set(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            v = getattr(self, f.name)
-            out[f.name] = list(v) if isinstance(v, tuple) else v
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Any) -> "_Section":
-        if isinstance(data, cls):
-            return data
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            raise ConfigError(
-                f"`{cls.SECTION}` must be a mapping of its options, was {type(data).__name__} {data!r}; "
-                f"write it as `{cls.SECTION}: {{key: value, ...}}`"
-            )
-        valid = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-        for key in data:
-            if key not in valid:
-                raise unknown_key_error(f"{cls.SECTION}.{key}", key, valid, where=f"section `{cls.SECTION}`")
-        try:
-            return cls(**dict(data))
-        except TypeError as exc:  # pragma: no cover - keys are checked above
-            raise ConfigError(f"`{cls.SECTION}` is malformed: {exc}") from None
-
-
-def unknown_key_error(path: str, key: Any, valid: list[str], *, where: str) -> ConfigError:
-    close = difflib.get_close_matches(str(key), valid, n=1)
-    hint = f" did you mean `{close[0]}`?" if close else ""
-    listed = ", ".join(f"`{v}`" for v in valid)
-    return ConfigError(f"unknown key `{path}` in {where};{hint} valid keys: {listed}")
+# --------------------------------------------------------------------------- validation
+#: The sections' base (`signalflow_gym.validation.ConfigSection`): `to_dict` / `from_dict`, `key_path`.
+_Section = ConfigSection
 
 
 # --------------------------------------------------------------------------- sections
@@ -266,74 +150,74 @@ class BrokerConfig(_Section):
     intrabar_liquidation: bool = False
 
     def __post_init__(self) -> None:
-        self._set("initial_capital", check_number("broker.initial_capital", self.initial_capital, lo=0.0, lo_open=True,
+        self._set("initial_capital", check_number(self.key_path("initial_capital"), self.initial_capital, lo=0.0, lo_open=True,
                                              fix="set it to the starting cash, e.g. 10000"))
-        self._set("fee_rate", check_number("broker.fee_rate", self.fee_rate, lo=0.0, hi=0.1, hi_open=True,
+        self._set("fee_rate", check_number(self.key_path("fee_rate"), self.fee_rate, lo=0.0, hi=0.1, hi_open=True,
                                       fix="use a fraction per fill, e.g. 0.001 (0.1%)"))
-        self._set("slippage_pct", check_number("broker.slippage_pct", self.slippage_pct, lo=0.0, hi=0.1, hi_open=True,
+        self._set("slippage_pct", check_number(self.key_path("slippage_pct"), self.slippage_pct, lo=0.0, hi=0.1, hi_open=True,
                                           fix="use a fraction of the price, e.g. 0.0005"))
-        check_choice("broker.fill_at", self.fill_at, FILL_AT_CHOICES)
-        check_choice("broker.account", self.account, ACCOUNT_CHOICES)
+        check_choice(self.key_path("fill_at"), self.fill_at, FILL_AT_CHOICES)
+        check_choice(self.key_path("account"), self.account, ACCOUNT_CHOICES)
         # fees
-        check_choice("broker.fee_model", self.fee_model, FEE_MODEL_CHOICES)
-        self._set("fee_minimum", check_number("broker.fee_minimum", self.fee_minimum, lo=0.0,
+        check_choice(self.key_path("fee_model"), self.fee_model, FEE_MODEL_CHOICES)
+        self._set("fee_minimum", check_number(self.key_path("fee_minimum"), self.fee_minimum, lo=0.0,
                                          fix="use quote currency per fill, e.g. 1.0"))
-        self._set("fee_fixed", check_number("broker.fee_fixed", self.fee_fixed, lo=0.0, fix="use quote currency per fill, e.g. 1.0"))
+        self._set("fee_fixed", check_number(self.key_path("fee_fixed"), self.fee_fixed, lo=0.0, fix="use quote currency per fill, e.g. 1.0"))
         if self.fee_model == "fixed" and self.fee_minimum:
-            raise config_error("broker.fee_minimum", "0 with fee_model: fixed", self.fee_minimum,
+            raise config_error(self.key_path("fee_minimum"), "0 with fee_model: fixed", self.fee_minimum,
                                "a minimum applies to fee_model: proportional; remove it")
         if self.fee_model == "proportional" and self.fee_fixed:
-            raise config_error("broker.fee_fixed", "0 with fee_model: proportional", self.fee_fixed,
+            raise config_error(self.key_path("fee_fixed"), "0 with fee_model: proportional", self.fee_fixed,
                                "set fee_model: fixed to charge a fixed fee per fill")
         if not isinstance(self.fee_per_pair, Mapping):
-            raise config_error("broker.fee_per_pair", "a mapping of pair -> fee keys", self.fee_per_pair,
+            raise config_error(self.key_path("fee_per_pair"), "a mapping of pair -> fee keys", self.fee_per_pair,
                                "write e.g. `{BTCUSDT: {fee_rate: 0.0005}}`")
         per_pair = {}
         for pair, entry in self.fee_per_pair.items():
             if not isinstance(pair, str):
-                raise config_error("broker.fee_per_pair", "keyed by pair names", pair, "use the pair as written in the data")
-            per_pair[pair] = _check_pair_fee(f"broker.fee_per_pair.{pair}", entry)
+                raise config_error(self.key_path("fee_per_pair"), "keyed by pair names", pair, "use the pair as written in the data")
+            per_pair[pair] = _check_pair_fee(self.key_path(f"fee_per_pair.{pair}"), entry)
         self._set("fee_per_pair", per_pair)
         # slippage
-        check_choice("broker.slippage_model", self.slippage_model, SLIPPAGE_MODEL_CHOICES)
-        check_boolean("broker.spread_from_column", self.spread_from_column, fix="write true or false")
+        check_choice(self.key_path("slippage_model"), self.slippage_model, SLIPPAGE_MODEL_CHOICES)
+        check_boolean(self.key_path("spread_from_column"), self.spread_from_column, fix="write true or false")
         if self.spread_bps is not None:
-            self._set("spread_bps", check_number("broker.spread_bps", self.spread_bps, lo=0.0, hi=1000.0, hi_open=True,
+            self._set("spread_bps", check_number(self.key_path("spread_bps"), self.spread_bps, lo=0.0, hi=1000.0, hi_open=True,
                                             fix="use basis points of the price, e.g. 4"))
-        self._set("impact_k", check_number("broker.impact_k", self.impact_k, lo=0.0, fix="use a multiple of the volatility, e.g. 1.0"))
-        self._set("impact_window", check_integer("broker.impact_window", self.impact_window, lo=2,
+        self._set("impact_k", check_number(self.key_path("impact_k"), self.impact_k, lo=0.0, fix="use a multiple of the volatility, e.g. 1.0"))
+        self._set("impact_window", check_integer(self.key_path("impact_window"), self.impact_window, lo=2,
                                                  fix="use bars of past returns, e.g. 20"))
         model = self.slippage_model
         if model != "proportional" and self.slippage_pct:
-            raise config_error("broker.slippage_pct", f"0 with slippage_model: {model}", self.slippage_pct,
+            raise config_error(self.key_path("slippage_pct"), f"0 with slippage_model: {model}", self.slippage_pct,
                                "slippage_pct is the proportional model's; remove it")
         if model == "half_spread":
             if (self.spread_bps is None) == (not self.spread_from_column):
-                raise config_error("broker.spread_bps", "set exactly when spread_from_column is false", self.spread_bps,
+                raise config_error(self.key_path("spread_bps"), "set exactly when spread_from_column is false", self.spread_bps,
                                    "with slippage_model: half_spread give spread_bps (e.g. 4) or spread_from_column: true")
         elif self.spread_bps is not None or self.spread_from_column:
-            raise config_error("broker.slippage_model", "half_spread when spread_bps or spread_from_column is set", model,
+            raise config_error(self.key_path("slippage_model"), "half_spread when spread_bps or spread_from_column is set", model,
                                "set slippage_model: half_spread, or remove spread_bps / spread_from_column")
         if model != "sqrt_impact" and (self.impact_k != 1.0 or self.impact_window != 20):
-            raise config_error("broker.slippage_model", "sqrt_impact when impact_k or impact_window is set", model,
+            raise config_error(self.key_path("slippage_model"), "sqrt_impact when impact_k or impact_window is set", model,
                                "set slippage_model: sqrt_impact, or remove impact_k / impact_window")
         if self.max_volume_participation is not None:
             self._set("max_volume_participation", check_number(
-                "broker.max_volume_participation", self.max_volume_participation, lo=0.0, hi=1.0, lo_open=True,
+                self.key_path("max_volume_participation"), self.max_volume_participation, lo=0.0, hi=1.0, lo_open=True,
                 fix="use a share of the fill bar's volume, e.g. 0.1, or null for no cap"))
         # account
-        self._set("leverage", check_number("broker.leverage", self.leverage, lo=1.0, hi=100.0, fix="use e.g. 2 (margin = notional / 2)"))
-        self._set("borrow_rate", check_number("broker.borrow_rate", self.borrow_rate, lo=0.0, hi=10.0, hi_open=True,
+        self._set("leverage", check_number(self.key_path("leverage"), self.leverage, lo=1.0, hi=100.0, fix="use e.g. 2 (margin = notional / 2)"))
+        self._set("borrow_rate", check_number(self.key_path("borrow_rate"), self.borrow_rate, lo=0.0, hi=10.0, hi_open=True,
                                          fix="use a yearly rate, e.g. 0.05 (5% a year)"))
         if self.maintenance_margin is not None:
             self._set("maintenance_margin", check_number(
-                "broker.maintenance_margin", self.maintenance_margin, lo=0.0, hi=1.0 / self.leverage, hi_open=True,
+                self.key_path("maintenance_margin"), self.maintenance_margin, lo=0.0, hi=1.0 / self.leverage, hi_open=True,
                 fix=f"use a share of the gross exposure below 1 / leverage, e.g. {0.5 / self.leverage:g}, or null (0.5 / leverage)"))
-        check_boolean("broker.intrabar_liquidation", self.intrabar_liquidation, fix="write true or false")
+        check_boolean(self.key_path("intrabar_liquidation"), self.intrabar_liquidation, fix="write true or false")
         if self.account == "spot":
             for name, default in (("leverage", 1.0), ("maintenance_margin", None), ("borrow_rate", 0.0)):
                 if getattr(self, name) != default:
-                    raise config_error(f"broker.{name}", f"{default!r} with account: spot", getattr(self, name),
+                    raise config_error(self.key_path(name), f"{default!r} with account: spot", getattr(self, name),
                                        "set account: margin to trade with leverage, maintenance margin or borrow costs")
 
     def build_executor(self) -> Any:
@@ -372,13 +256,13 @@ class SizingConfig(_Section):
     allow_shorts: bool = False
 
     def __post_init__(self) -> None:
-        self._set("base_position_size", check_number("sizing.base_position_size", self.base_position_size, lo=0.0, hi=1.0,
+        self._set("base_position_size", check_number(self.key_path("base_position_size"), self.base_position_size, lo=0.0, hi=1.0,
                                                 lo_open=True, fix="use a fraction of equity per entry, e.g. 0.1"))
-        self._set("max_positions", check_integer("sizing.max_positions", self.max_positions, lo=1,
+        self._set("max_positions", check_integer(self.key_path("max_positions"), self.max_positions, lo=1,
                                                  fix="allow at least one open position, e.g. 3"))
-        self._set("min_confidence", check_number("sizing.min_confidence", self.min_confidence, lo=0.0, hi=1.0,
+        self._set("min_confidence", check_number(self.key_path("min_confidence"), self.min_confidence, lo=0.0, hi=1.0,
                                             fix="use a probability threshold, e.g. 0.6"))
-        check_boolean("sizing.allow_shorts", self.allow_shorts, fix="write true or false")
+        check_boolean(self.key_path("allow_shorts"), self.allow_shorts, fix="write true or false")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -394,10 +278,10 @@ class ExitConfig(_Section):
         for name in ("take_profit_pct", "stop_loss_pct"):
             v = getattr(self, name)
             if v is not None:
-                self._set(name, check_number(f"exit.{name}", v, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
+                self._set(name, check_number(self.key_path(name), v, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
                                         fix="use a fraction of the entry price (0.05 == 5%; 100% or more can never "
                                             "be reached by one side) or null to disable it"))
-        check_boolean("exit.intrabar", self.intrabar, fix="write true or false")
+        check_boolean(self.key_path("intrabar"), self.intrabar, fix="write true or false")
 
     @property
     def enabled(self) -> bool:
@@ -416,20 +300,20 @@ class FeaturesConfig(_Section):
     runtime_clip: float = 10.0
 
     def __post_init__(self) -> None:
-        self._set("top_k_signals", check_integer("features.top_k_signals", self.top_k_signals, lo=0,
+        self._set("top_k_signals", check_integer(self.key_path("top_k_signals"), self.top_k_signals, lo=0,
                                                  fix="use the number of ranked signals to observe, e.g. 3"))
-        self._set("max_position_features", check_integer("features.max_position_features", self.max_position_features, lo=0,
+        self._set("max_position_features", check_integer(self.key_path("max_position_features"), self.max_position_features, lo=0,
                  fix="use the number of open positions to observe, e.g. 3"))
         names = self.runtime_features
         if isinstance(names, str) or not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
-            raise config_error("features.runtime_features", "a list of non-empty names (keys of context.runtime)", names,
+            raise config_error(self.key_path("runtime_features"), "a list of non-empty names (keys of context.runtime)", names,
                         "write e.g. [regime, atr] or []")
         if len(set(names)) != len(names):
-            raise config_error("features.runtime_features", "a list of distinct names", list(names), "remove the duplicates")
+            raise config_error(self.key_path("runtime_features"), "a list of distinct names", list(names), "remove the duplicates")
         self._set("runtime_features", tuple(names))
-        self._set("bars_held_scale", check_integer("features.bars_held_scale", self.bars_held_scale, lo=1,
+        self._set("bars_held_scale", check_integer(self.key_path("bars_held_scale"), self.bars_held_scale, lo=1,
                                                    fix="use the holding time (bars) that maps to 1.0, e.g. 100"))
-        self._set("runtime_clip", check_number("features.runtime_clip", self.runtime_clip, lo=0.0, lo_open=True,
+        self._set("runtime_clip", check_number(self.key_path("runtime_clip"), self.runtime_clip, lo=0.0, lo_open=True,
                                           fix="use the bound runtime features are clipped to, e.g. 10"))
 
 
@@ -441,7 +325,7 @@ class ActionsConfig(_Section):
     mapper: str = "simple"
 
     def __post_init__(self) -> None:
-        check_choice("actions.mapper", self.mapper, MAPPER_CHOICES)
+        check_choice(self.key_path("mapper"), self.mapper, MAPPER_CHOICES)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -455,11 +339,11 @@ class RewardConfig(_Section):
     dsr_eta: float = 0.01
 
     def __post_init__(self) -> None:
-        check_choice("reward.name", self.name, REWARD_CHOICES)
-        self._set("scale", check_number("reward.scale", self.scale, lo=0.0, lo_open=True, fix="use a positive factor, e.g. 1.0"))
-        self._set("drawdown_penalty", check_number("reward.drawdown_penalty", self.drawdown_penalty, lo=0.0,
+        check_choice(self.key_path("name"), self.name, REWARD_CHOICES)
+        self._set("scale", check_number(self.key_path("scale"), self.scale, lo=0.0, lo_open=True, fix="use a positive factor, e.g. 1.0"))
+        self._set("drawdown_penalty", check_number(self.key_path("drawdown_penalty"), self.drawdown_penalty, lo=0.0,
                                               fix="use 0 to disable it, or a weight such as 1.0"))
-        self._set("dsr_eta", check_number("reward.dsr_eta", self.dsr_eta, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
+        self._set("dsr_eta", check_number(self.key_path("dsr_eta"), self.dsr_eta, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
                                      fix="use an adaptation rate such as 0.01"))
 
 
@@ -478,10 +362,10 @@ class EpisodeConfig(_Section):
 
     def __post_init__(self) -> None:
         if self.length is not None:
-            self._set("length", check_integer("episode.length", self.length, lo=1,
+            self._set("length", check_integer(self.key_path("length"), self.length, lo=1,
                                               fix="use a number of bars, e.g. 1000, or null for the whole data"))
-        check_boolean("episode.random_start", self.random_start, fix="write true or false")
-        self._set("warmup_bars", check_integer("episode.warmup_bars", self.warmup_bars, lo=0, fix="use a number of bars, e.g. 0"))
+        check_boolean(self.key_path("random_start"), self.random_start, fix="write true or false")
+        self._set("warmup_bars", check_integer(self.key_path("warmup_bars"), self.warmup_bars, lo=0, fix="use a number of bars, e.g. 0"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -493,10 +377,10 @@ class TerminationConfig(_Section):
     max_drawdown: float | None = None
 
     def __post_init__(self) -> None:
-        self._set("ruin_fraction", check_number("termination.ruin_fraction", self.ruin_fraction, lo=0.0, hi=1.0, hi_open=True,
+        self._set("ruin_fraction", check_number(self.key_path("ruin_fraction"), self.ruin_fraction, lo=0.0, hi=1.0, hi_open=True,
                                            fix="use e.g. 0.5 (stop below half the capital), or 0 to disable it"))
         if self.max_drawdown is not None:
-            self._set("max_drawdown", check_number("termination.max_drawdown", self.max_drawdown, lo=0.0, hi=1.0, lo_open=True,
+            self._set("max_drawdown", check_number(self.key_path("max_drawdown"), self.max_drawdown, lo=0.0, hi=1.0, lo_open=True,
                                               fix="use a fraction such as 0.3, or null to disable it"))
 
 
@@ -519,12 +403,12 @@ class DataConfig(_Section):
     base_price: float = 100.0
 
     def __post_init__(self) -> None:
-        self._set("seed", check_integer("data.seed", self.seed, lo=0, fix="use e.g. 0"))
-        self._set("n_pairs", check_integer("data.n_pairs", self.n_pairs, lo=1, fix="use e.g. 3"))
-        self._set("n_bars", check_integer("data.n_bars", self.n_bars, lo=2, fix="use e.g. 5000"))
-        self._set("horizon", check_integer("data.horizon", self.horizon, lo=1, fix="use e.g. 20"))
+        self._set("seed", check_integer(self.key_path("seed"), self.seed, lo=0, fix="use e.g. 0"))
+        self._set("n_pairs", check_integer(self.key_path("n_pairs"), self.n_pairs, lo=1, fix="use e.g. 3"))
+        self._set("n_bars", check_integer(self.key_path("n_bars"), self.n_bars, lo=2, fix="use e.g. 5000"))
+        self._set("horizon", check_integer(self.key_path("horizon"), self.horizon, lo=1, fix="use e.g. 20"))
         for name in ("volatility", "drift", "signal_rate", "edge", "base_price"):
-            self._set(name, check_number(f"data.{name}", getattr(self, name), fix="see make_synthetic_market for the ranges"))
+            self._set(name, check_number(self.key_path(name), getattr(self, name), fix="see make_synthetic_market for the ranges"))
 
 
 _SECTIONS: dict[str, type[_Section]] = {
@@ -563,12 +447,14 @@ class EnvConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
+        root = current_location("")  # "" on its own, "env" inside an experiment config
         for name, cls in _SECTIONS.items():
-            object.__setattr__(self, name, cls.from_dict(getattr(self, name)))
-        check_boolean("skip_idle_bars", self.skip_idle_bars, fix="write true or false")
+            object.__setattr__(self, name, build_at(dotted(root, name), cls, getattr(self, name)))
+        check_boolean(dotted(root, "skip_idle_bars"), self.skip_idle_bars, fix="write true or false")
         if self.actions.mapper == "per_signal" and self.features.top_k_signals < 1:
             raise config_error(
-                "features.top_k_signals", "an integer >= 1 with `actions.mapper: per_signal`", self.features.top_k_signals,
+                dotted(root, "features.top_k_signals"), "an integer >= 1 with `actions.mapper: per_signal`",
+                self.features.top_k_signals,
                 "its ENTER actions are one per observed signal, so with 0 the agent could never open a position; "
                 "use e.g. 3",
             )
@@ -592,11 +478,9 @@ class EnvConfig:
                 f"an env config must be a mapping of sections, was {type(data).__name__} {data!r}; "
                 f"write e.g. {{'sizing': {{'max_positions': 3}}}}"
             )
-        for key in data:
-            if key not in _TOP_LEVEL:
-                raise unknown_key_error(str(key), key, list(_TOP_LEVEL), where="the env config")
-        kwargs = {k: (_SECTIONS[k].from_dict(v) if k in _SECTIONS else v) for k, v in data.items()}
-        return cls(**kwargs)
+        root = current_location("")
+        check_keys(root, data, _TOP_LEVEL, where=f"section `{root}`" if root else "the env config")
+        return cls(**data)  # the sections are built (and located) by __post_init__
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)

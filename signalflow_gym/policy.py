@@ -14,7 +14,8 @@ bridge (`RLTradingModel`) and the environment the same way:
   bool ``[n_actions]``).
 
 The action returned is an int; an action outside ``[0, n_actions)`` raises a `ConfigError`
-naming the policy.
+naming the policy. With a `normalizer` (an `ObservationNormalizer`: the VecNormalize
+statistics of training) the policy sees ``normalizer(obs)``; the mask is never normalised.
 """
 
 from __future__ import annotations
@@ -56,10 +57,12 @@ def _positional_arity(fn: Any) -> int | None:
 
 class PolicyAdapter:
     """``adapter(obs, mask) -> int`` for an SB3-style, torch or callable policy (see the module
-    docstring). `deterministic` is passed to `predict`; `reset()` starts a new episode."""
+    docstring). `deterministic` is passed to `predict`; `normalizer` (or None) maps the raw
+    observation to the policy's; `reset()` starts a new episode."""
 
-    def __init__(self, policy: Any, *, n_actions: int, deterministic: bool = True) -> None:
+    def __init__(self, policy: Any, *, n_actions: int, deterministic: bool = True, normalizer: Any = None) -> None:
         self.policy = policy
+        self.normalizer = normalizer
         self.n_actions = int(n_actions)
         self.deterministic = bool(deterministic)
         predict = getattr(policy, "predict", None)
@@ -96,7 +99,13 @@ class PolicyAdapter:
         self._state: Any = None
         self._episode_start = np.ones((1,), dtype=bool)
 
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        """The observation the policy sees for raw observation `obs` (normalised, if a normalizer is set)."""
+        return self.normalizer(obs) if self.normalizer is not None else obs
+
     def __call__(self, obs: np.ndarray, mask: np.ndarray) -> int:
+        """The action for raw observation `obs` and action mask `mask` (advances the recurrent state)."""
+        obs = self.normalize(obs)
         kind = self.kind
         if kind == "recurrent":
             action, self._state = self.policy.predict(

@@ -2,6 +2,11 @@
 
 Helpers are exposed as session-scoped fixtures returning plain functions/classes
 (so Hypothesis tests can use them without function-scoped-fixture warnings).
+
+Hypothesis: one profile scheme for the whole suite, loaded here once. ``HYPOTHESIS_PROFILE``
+selects it: "dev" (default: 60 examples, derandomized, so a run is repeatable and quick) or
+"ci" (400 examples, random). A test that needs more or fewer examples than the profile scales
+``settings.default.max_examples`` (the loaded profile's) rather than registering its own.
 """
 
 from __future__ import annotations
@@ -13,8 +18,20 @@ from typing import Any, Callable
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, settings
 
 from signalflow.data.synthetic import make_synthetic_market
+
+HYPOTHESIS_PROFILES = {
+    "dev": {"max_examples": 60, "derandomize": True},
+    "ci": {"max_examples": 400},
+}
+for _name, _options in HYPOTHESIS_PROFILES.items():
+    settings.register_profile(_name, deadline=None, suppress_health_check=[HealthCheck.too_slow], **_options)
+_profile = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+if _profile not in HYPOTHESIS_PROFILES:
+    raise pytest.UsageError(f"HYPOTHESIS_PROFILE must be one of {', '.join(HYPOTHESIS_PROFILES)}, was {_profile!r}")
+settings.load_profile(_profile)
 
 T0 = datetime(2024, 1, 1)
 INTERVAL = timedelta(minutes=1)

@@ -33,18 +33,22 @@ from signalflow_gym.shipped import resolve_config
 from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
 from signalflow.core.errors import ConfigError
 from signalflow.core.times import as_utc_naive
-from signalflow_gym.config import (
-    DataConfig,
-    EnvConfig,
+from signalflow_gym.config import DataConfig, EnvConfig
+from signalflow_gym.experiment.baselines import BASELINES
+from signalflow_gym.run_package import ALGORITHMS
+from signalflow_gym.validation import (
+    ConfigSection,
+    build_at,
     check_boolean,
     check_choice,
     check_integer,
+    check_keys,
+    check_mapping,
     check_number,
     config_error,
     numeric_text_hint,
     unknown_key_error,
 )
-from signalflow_gym.run_package import ALGORITHMS
 
 __all__ = [
     "ALGO_CHOICES",
@@ -60,7 +64,7 @@ __all__ = [
 ALGO_CHOICES: tuple[str, ...] = tuple(ALGORITHMS)
 VEC_ENV_CHOICES = ("dummy", "subproc")
 DETECTOR_CHOICES = ("momentum", "ma_cross")
-BASELINE_CHOICES = ("hold", "random", "threshold", "buy_and_hold")
+BASELINE_CHOICES: tuple[str, ...] = tuple(BASELINES)
 DEFAULT_POLICY = {"RecurrentPPO": "MlpLstmPolicy"}
 #: Constructor arguments that `train()` sets itself (not allowed in `algo_kwargs`).
 _RESERVED_KWARGS = ("policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model")
@@ -93,53 +97,9 @@ def algorithm_class(algo: str) -> type:
     return getattr(import_module(module), name)
 
 
-def _mapping(path: str, value: Any, fix: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise config_error(path, "a mapping", value, fix)
-    return dict(value)
-
-
-def _check_keys(section: str, data: Mapping[str, Any], cls: type) -> None:
-    valid = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in valid:
-            path = f"{section}.{key}" if section else str(key)
-            raise unknown_key_error(path, key, valid, where=f"section `{section}`" if section else "the experiment config")
-
-
-class _Section:
-    SECTION: ClassVar[str] = ""
-
-    def _set(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Any:
-        if isinstance(data, cls):
-            return data
-        data = _mapping(cls.SECTION, data, f"write it as `{cls.SECTION}: {{key: value, ...}}`")
-        _check_keys(cls.SECTION, data, cls)  # type: ignore[arg-type]
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            v = getattr(self, f.name)
-            if isinstance(v, DataConfig):
-                v = v.to_dict()
-            elif isinstance(v, tuple):
-                v = list(v)
-            elif isinstance(v, dict):
-                v = dict(v)
-            out[f.name] = v
-        return out
-
-
 # --------------------------------------------------------------------------- train
 @dataclass(frozen=True, kw_only=True)
-class TrainConfig(_Section):
+class TrainConfig(ConfigSection):
     """How to train: algorithm, budget, vectorisation, seeds, evaluation and checkpoints.
 
     - `algo`: "PPO" | "A2C" | "DQN" | "MaskablePPO" | "RecurrentPPO".
@@ -177,30 +137,30 @@ class TrainConfig(_Section):
     torch_threads: int = 1
 
     def __post_init__(self) -> None:
-        check_choice("train.algo", self.algo, ALGO_CHOICES)
-        self._set("total_timesteps", check_integer("train.total_timesteps", self.total_timesteps, lo=1,
+        check_choice(self.key_path("algo"), self.algo, ALGO_CHOICES)
+        self._set("total_timesteps", check_integer(self.key_path("total_timesteps"), self.total_timesteps, lo=1,
                                          fix="use a number of environment steps, e.g. 50000"))
-        self._set("n_envs", check_integer("train.n_envs", self.n_envs, lo=1,
+        self._set("n_envs", check_integer(self.key_path("n_envs"), self.n_envs, lo=1,
                                          fix="use e.g. 1, or the number of CPU cores"))
-        check_choice("train.vec_env", self.vec_env, VEC_ENV_CHOICES)
-        self._set("seed", check_integer("train.seed", self.seed, lo=0, fix="use e.g. 0"))
-        self._set("seeds", _check_seeds("train.seeds", self.seeds))
+        check_choice(self.key_path("vec_env"), self.vec_env, VEC_ENV_CHOICES)
+        self._set("seed", check_integer(self.key_path("seed"), self.seed, lo=0, fix="use e.g. 0"))
+        self._set("seeds", _check_seeds(self.key_path("seeds"), self.seeds))
         if self.policy is not None and (not isinstance(self.policy, str) or not self.policy):
-            raise config_error("train.policy", "a policy name or null", self.policy, "use e.g. MlpPolicy, or null for the default")
-        kwargs = _mapping("train.algo_kwargs", self.algo_kwargs, "write e.g. `algo_kwargs: {n_steps: 512}`")
+            raise config_error(self.key_path("policy"), "a policy name or null", self.policy, "use e.g. MlpPolicy, or null for the default")
+        kwargs = check_mapping(self.key_path("algo_kwargs"), self.algo_kwargs, "write e.g. `algo_kwargs: {n_steps: 512}`")
         self._set("algo_kwargs", kwargs)
         self._check_algo_kwargs(kwargs)
-        check_boolean("train.vec_normalize", self.vec_normalize, fix="write true or false")
-        self._set("eval_freq", check_integer("train.eval_freq", self.eval_freq, lo=0,
+        check_boolean(self.key_path("vec_normalize"), self.vec_normalize, fix="write true or false")
+        self._set("eval_freq", check_integer(self.key_path("eval_freq"), self.eval_freq, lo=0,
                                          fix="use a number of steps, or 0 to disable evaluation"))
-        self._set("eval_episodes", check_integer("train.eval_episodes", self.eval_episodes, lo=1,
+        self._set("eval_episodes", check_integer(self.key_path("eval_episodes"), self.eval_episodes, lo=1,
                                          fix="use e.g. 1 (an episode is the whole validation split)"))
-        self._set("checkpoint_freq", check_integer("train.checkpoint_freq", self.checkpoint_freq, lo=0,
+        self._set("checkpoint_freq", check_integer(self.key_path("checkpoint_freq"), self.checkpoint_freq, lo=0,
                                          fix="use a number of steps, or 0 to disable checkpoints"))
         if not isinstance(self.device, str) or not self.device:
-            raise config_error("train.device", "a torch device name", self.device, "use e.g. cpu")
+            raise config_error(self.key_path("device"), "a torch device name", self.device, "use e.g. cpu")
         self._check_policy_and_device()
-        self._set("torch_threads", check_integer("train.torch_threads", self.torch_threads, lo=1, fix="use e.g. 1"))
+        self._set("torch_threads", check_integer(self.key_path("torch_threads"), self.torch_threads, lo=1, fix="use e.g. 1"))
 
     def _check_algo_kwargs(self, kwargs: Mapping[str, Any]) -> None:
         params = inspect.signature(algorithm_class(self.algo).__init__).parameters
@@ -208,13 +168,13 @@ class TrainConfig(_Section):
         for key in kwargs:
             if key in _RESERVED_KWARGS:
                 raise ConfigError(
-                    f"`train.algo_kwargs.{key}` is set by the trainer; use "
+                    f"`{self.key_path('algo_kwargs.' + key)}` is set by the trainer; use "
                     + {"policy": "`train.policy`", "seed": "`train.seed`", "device": "`train.device`"}.get(key, "the train section")
                     + " instead"
                 )
             if key not in valid:
-                raise unknown_key_error(f"train.algo_kwargs.{key}", key, valid, where=f"the arguments of {self.algo}")
-            path = f"train.algo_kwargs.{key}"
+                raise unknown_key_error(self.key_path(f"algo_kwargs.{key}"), key, valid, where=f"the arguments of {self.algo}")
+            path = self.key_path(f"algo_kwargs.{key}")
             _refuse_numeric_text(path, kwargs[key])
             rule = _KWARG_RANGES.get(key)
             if rule is not None and not callable(kwargs[key]):  # a schedule (Python API) is SB3's to check
@@ -229,14 +189,14 @@ class TrainConfig(_Section):
         aliases = sorted(getattr(algorithm_class(self.algo), "policy_aliases", {}) or {})
         if aliases and self.policy_name not in aliases:
             listed = ", ".join(aliases)
-            raise config_error("train.policy", f"a policy of {self.algo} ({listed}) or null", self.policy,
+            raise config_error(self.key_path("policy"), f"a policy of {self.algo} ({listed}) or null", self.policy,
                                f"use e.g. {DEFAULT_POLICY.get(self.algo, 'MlpPolicy')}, or null for the default")
         from stable_baselines3.common.utils import get_device
 
         try:
             get_device(self.device)
         except (RuntimeError, ValueError, TypeError):
-            raise config_error("train.device", "a torch device (cpu, cuda, cuda:0, mps or auto)", self.device,
+            raise config_error(self.key_path("device"), "a torch device (cpu, cuda, cuda:0, mps or auto)", self.device,
                                "torch does not know it; use e.g. cpu") from None
 
     @property
@@ -296,7 +256,7 @@ def _is_csv(path: str | None) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DataSpec(_Section):
+class DataSpec(ConfigSection):
     """Where the bars and signals come from and how they are split.
 
     - `source`: "synthetic" (the embedded market, parameters in `synthetic`) or a path to a
@@ -328,57 +288,47 @@ class DataSpec(_Section):
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, (str, Path)) or not str(self.source):
-            raise config_error("data.source", "\"synthetic\" or a path to a .csv/.parquet OHLCV file", self.source,
+            raise config_error(self.key_path("source"), "\"synthetic\" or a path to a .csv/.parquet OHLCV file", self.source,
                         "write e.g. `source: data/bars.parquet`")
         self._set("source", str(self.source))
         if self.signals is not None:
             if not isinstance(self.signals, (str, Path)) or not str(self.signals):
-                raise config_error("data.signals", "a path to a .csv/.parquet signals file or null", self.signals,
+                raise config_error(self.key_path("signals"), "a path to a .csv/.parquet signals file or null", self.signals,
                             "write e.g. `signals: data/signals.parquet`")
             self._set("signals", str(self.signals))
         if self.detector is not None:
-            check_choice("data.detector", self.detector, DETECTOR_CHOICES)
-        self._set("detector_kwargs", _mapping("data.detector_kwargs", self.detector_kwargs,
+            check_choice(self.key_path("detector"), self.detector, DETECTOR_CHOICES)
+        self._set("detector_kwargs", check_mapping(self.key_path("detector_kwargs"), self.detector_kwargs,
                                               "write e.g. `detector_kwargs: {window: 20, threshold: 2.0}`"))
-        _refuse_numeric_text("data.detector_kwargs", self.detector_kwargs)
-        syn = self.synthetic
-        if not isinstance(syn, DataConfig):
-            syn = _mapping("data.synthetic", syn, "write e.g. `synthetic: {seed: 0, n_bars: 20000}`")
-            for key in syn:
-                valid = [f.name for f in dataclasses.fields(DataConfig)]
-                if key not in valid:
-                    raise unknown_key_error(f"data.synthetic.{key}", key, valid, where="section `data.synthetic`")
-            try:
-                syn = DataConfig(**syn)
-            except ConfigError as exc:
-                raise ConfigError(str(exc).replace("`data.", "`data.synthetic.")) from None
+        _refuse_numeric_text(self.key_path("detector_kwargs"), self.detector_kwargs)
+        syn = build_at(self.key_path("synthetic"), DataConfig, self.synthetic)
         self._set("synthetic", syn)
         fr = self.fractions
         if isinstance(fr, str) or not isinstance(fr, Sequence) or len(fr) != 3:
-            raise config_error("data.fractions", "three numbers (train, validation, test)", fr, "write e.g. [0.6, 0.2, 0.2]")
-        fr = tuple(check_number(f"data.fractions[{i}]", v, lo=0.0, hi=1.0, lo_open=True, fix="write e.g. [0.6, 0.2, 0.2]")
+            raise config_error(self.key_path("fractions"), "three numbers (train, validation, test)", fr, "write e.g. [0.6, 0.2, 0.2]")
+        fr = tuple(check_number(self.key_path(f"fractions[{i}]"), v, lo=0.0, hi=1.0, lo_open=True, fix="write e.g. [0.6, 0.2, 0.2]")
                    for i, v in enumerate(fr))
         if abs(sum(fr) - 1.0) > 1e-9:
-            raise config_error("data.fractions", "three positive numbers summing to 1", list(fr), "write e.g. [0.6, 0.2, 0.2]")
+            raise config_error(self.key_path("fractions"), "three positive numbers summing to 1", list(fr), "write e.g. [0.6, 0.2, 0.2]")
         self._set("fractions", fr)
         if self.split_at is not None:
             sa = self.split_at
             if isinstance(sa, str) or not isinstance(sa, Sequence) or len(sa) != 2:
-                raise config_error("data.split_at", "two datetimes [train_end, validation_end] or null", sa,
+                raise config_error(self.key_path("split_at"), "two datetimes [train_end, validation_end] or null", sa,
                             "write e.g. [2024-01-08, 2024-01-10]")
-            t1, t2 = (_as_datetime(f"data.split_at[{i}]", v) for i, v in enumerate(sa))
+            t1, t2 = (_as_datetime(self.key_path(f"split_at[{i}]"), v) for i, v in enumerate(sa))
             if not t1 < t2:
                 raise ConfigError(
-                    f"`data.split_at` must be increasing [train_end, validation_end], was [{t1}, {t2}]; "
+                    f"`{self.key_path('split_at')}` must be increasing [train_end, validation_end], was [{t1}, {t2}]; "
                     "the validation split would overlap the training split, swap or fix the dates"
                 )
             self._set("split_at", (t1, t2))
         tf = self.timestamp_format
         if tf is not None and (not isinstance(tf, str) or "%" not in tf):
-            raise config_error("data.timestamp_format", "a strftime pattern or null", tf,
+            raise config_error(self.key_path("timestamp_format"), "a strftime pattern or null", tf,
                                'write e.g. "%m/%d/%Y %H:%M" (quoted), or null for ISO 8601 timestamps')
         if tf is not None and not any(_is_csv(p) for p in (self.source, self.signals)):
-            raise config_error("data.timestamp_format", "null unless `data.source` or `data.signals` is a CSV file", tf,
+            raise config_error(self.key_path("timestamp_format"), "null unless `data.source` or `data.signals` is a CSV file", tf,
                                "it says how a CSV's text timestamps are written; remove it")
 
     def csv_timestamp_format(self, path: str | None) -> str | None:
@@ -394,9 +344,11 @@ class DataSpec(_Section):
 
 # --------------------------------------------------------------------------- evaluation
 @dataclass(frozen=True, kw_only=True)
-class EvaluationConfig(_Section):
-    """Baselines of `evaluate()`: always-HOLD, seeded random valid actions (`n_random_seeds`),
-    the guide's threshold model (enter when probability > `threshold`), equal-weight buy-and-hold."""
+class EvaluationConfig(ConfigSection):
+    """Baselines of `evaluate()` (`signalflow_gym.experiment.baselines`, whose `describe(name)`
+    says exactly what each does): "hold", "random" (seeds ``0 .. n_random_seeds - 1``),
+    "threshold" (at most one entry a bar, of the best signal with probability > `threshold`)
+    and "buy_and_hold"; `split`: the split evaluated by default."""
 
     SECTION: ClassVar[str] = "evaluation"
     n_random_seeds: int = 5
@@ -405,40 +357,32 @@ class EvaluationConfig(_Section):
     split: str = "test"
 
     def __post_init__(self) -> None:
-        self._set("n_random_seeds", check_integer("evaluation.n_random_seeds", self.n_random_seeds, lo=1,
+        self._set("n_random_seeds", check_integer(self.key_path("n_random_seeds"), self.n_random_seeds, lo=1,
                                          fix="use e.g. 5"))
         names = self.baselines
         if isinstance(names, str) or not isinstance(names, Sequence):
-            raise config_error("evaluation.baselines", "a list of baseline names", names, f"pick from {list(BASELINE_CHOICES)}")
+            raise config_error(self.key_path("baselines"), "a list of baseline names", names, f"pick from {list(BASELINE_CHOICES)}")
         for i, n in enumerate(names):
-            check_choice(f"evaluation.baselines[{i}]", n, BASELINE_CHOICES)
+            check_choice(self.key_path(f"baselines[{i}]"), n, BASELINE_CHOICES)
         self._set("baselines", tuple(names))
-        self._set("threshold", check_number("evaluation.threshold", self.threshold, lo=0.0, hi=1.0, fix="use e.g. 0.7"))
-        check_choice("evaluation.split", self.split, ("train", "validation", "test"))
+        self._set("threshold", check_number(self.key_path("threshold"), self.threshold, lo=0.0, hi=1.0, fix="use e.g. 0.7"))
+        check_choice(self.key_path("split"), self.split, ("train", "validation", "test"))
 
 
 # --------------------------------------------------------------------------- experiment
 def _env_from_dict(data: Any) -> EnvConfig:
+    """The `env` section: an `EnvConfig` without its `data` (an experiment's market is its
+    `data` section), validated at location `env` (errors name `env.sizing.max_positions`)."""
     if isinstance(data, EnvConfig):
         return data
-    data = _mapping("env", data, "write it as `env: {sizing: {...}, ...}`")
+    data = check_mapping("env", data, "write it as `env: {sizing: {...}, ...}`")
     if "data" in data:
         raise ConfigError(
             "unknown key `env.data` in the experiment config: experiments take their market from the "
             "`data` section; move it to `data.synthetic`"
         )
-    valid = list(EnvConfig().to_dict())
-    valid.remove("data")
-    for key in data:
-        if key not in valid:
-            raise unknown_key_error(f"env.{key}", key, valid, where="section `env`")
-    try:
-        return EnvConfig.from_dict(data)
-    except ConfigError as exc:  # prefix the paths with `env.`
-        msg = str(exc)
-        for name in ("broker", "sizing", "exit", "features", "actions", "reward", "episode", "termination", "skip_idle_bars"):
-            msg = msg.replace(f"`{name}", f"`env.{name}")
-        raise ConfigError(msg) from None
+    check_keys("env", data, [k for k in EnvConfig().to_dict() if k != "data"])
+    return build_at("env", EnvConfig, data)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -455,10 +399,10 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(c in self.name for c in "/\\"):
             raise config_error("name", "a non-empty name without slashes", self.name, "write e.g. `name: ppo_demo`")
-        object.__setattr__(self, "train", TrainConfig.from_dict(self.train))
+        object.__setattr__(self, "train", build_at("train", TrainConfig, self.train))
         object.__setattr__(self, "env", _env_from_dict(self.env))
-        object.__setattr__(self, "data", DataSpec.from_dict(self.data))
-        object.__setattr__(self, "evaluation", EvaluationConfig.from_dict(self.evaluation))
+        object.__setattr__(self, "data", build_at("data", DataSpec, self.data))
+        object.__setattr__(self, "evaluation", build_at("evaluation", EvaluationConfig, self.evaluation))
 
     # -- conversion ----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -483,7 +427,7 @@ class ExperimentConfig:
                 "write e.g. `train: {algo: PPO}`"
             )
         data = apply_overrides(data, overrides)
-        _check_keys("", data, cls)
+        check_keys("", data, [f.name for f in dataclasses.fields(cls)], where="the experiment config")
         return cls(**data)
 
     @classmethod

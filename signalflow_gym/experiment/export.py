@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import polars as pl
@@ -31,35 +31,26 @@ import polars as pl
 from signalflow.core.errors import ConfigError
 from signalflow.strategy.exporter import BacktestExporter
 from signalflow.strategy.exporter.atomic import write_parquets_atomic
-from signalflow_gym.experiment.baselines import RandomActionPolicy, ThresholdActionPolicy
+from signalflow_gym.experiment.baselines import POLICY_BASELINES, baseline_policy, describe
 from signalflow_gym.experiment.config import ExperimentConfig
 from signalflow_gym.experiment.data import SPLIT_NAMES, load_data, period_of, split_data
 from signalflow_gym.outputs import building, write_json_atomic
 
-__all__ = ["export_episodes", "PolicyActor", "POLICY_CHOICES"]
+__all__ = ["export_episodes", "roll_out", "Rollout", "Transition", "PolicyActor", "POLICY_CHOICES"]
 
-POLICY_CHOICES = ("random", "threshold")
+#: The baselines export can roll out (`signalflow_gym.experiment.baselines`).
+POLICY_CHOICES = POLICY_BASELINES
 #: What a dataset folder holds (one written by an older version, without a marker, may be replaced).
 DATASET_FILES = ("transitions.parquet", "episodes.parquet", "episodes", "manifest.json")
 
 
-class PolicyActor:
-    """A run package's policy acting on env observations: normalised as in training, then
-    through the bridge's `PolicyAdapter` (masks, LSTM state), so export and backtest act alike."""
+def PolicyActor(package: Any, *, deterministic: bool = True) -> Any:  # noqa: N802 - the older class name
+    """A run package's policy acting on raw env observations: the bridge's `PolicyAdapter`
+    with the package's normaliser, so export and backtest act alike (`reset()` starts an episode)."""
+    from signalflow_gym.policy import PolicyAdapter
 
-    def __init__(self, package: Any, *, deterministic: bool = True) -> None:
-        from signalflow_gym.policy import PolicyAdapter
-
-        self.policy = package.policy
-        self.normalizer = package.normalizer
-        self.adapter = PolicyAdapter(self.policy, n_actions=int(self.policy.action_space.n), deterministic=deterministic)
-
-    def reset(self) -> None:
-        """Start an episode (forget the recurrent state)."""
-        self.adapter.reset()
-
-    def __call__(self, obs: np.ndarray, mask: np.ndarray) -> int:
-        return self.adapter(self.normalizer(obs) if self.normalizer is not None else obs, mask)
+    return PolicyAdapter(package.policy, n_actions=int(package.policy.action_space.n), deterministic=deterministic,
+                         normalizer=package.normalizer)
 
 
 def export_episodes(
@@ -77,9 +68,10 @@ def export_episodes(
 ) -> Path:
     """Roll out `episodes` episodes and write the dataset to `out_dir`; return `out_dir`.
 
-    The actor is the run package's policy (`run_dir`) or a baseline `policy`
-    ("random": uniformly random valid actions; "threshold": enter the best signal with
-    probability > `evaluation.threshold`, never close). Exactly one of them is required.
+    The actor is the run package's policy (`run_dir`) or a baseline `policy` ("hold",
+    "random" seeded with `seed`, "threshold" with `evaluation.threshold`: the policies of
+    `signalflow_gym.experiment.baselines`, the ones backtests run through the bridge; the
+    manifest's ``source.description`` says what it does). Exactly one of them is required.
     The environment uses the run's (or `config`'s, default `ExperimentConfig()`) env
     config on `data` as given, else on the `split` of the experiment's data. Episode
     windows are drawn by the env (`env.reset(seed=seed)` once, so the export is reproducible).
@@ -95,7 +87,7 @@ def export_episodes(
     out = Path(out_dir)
     try:
         with building(out, kind="export", overwrite=overwrite, known=DATASET_FILES) as tmp:
-            _roll_out(tmp, env, exporter, actor, episodes=episodes, seed=seed, initial=env_cfg.broker.initial_capital,
+            _write_dataset(tmp, env, exporter, actor, episodes=episodes, seed=seed, initial=env_cfg.broker.initial_capital,
                       manifest={"format_version": 1, "source": source, "episodes": episodes, "seed": seed,
                                 "data": {"split": where, **period_of(raw)}, "reward": env_cfg.reward.to_dict(),
                                 "experiment": exp.to_dict(), "env_config": env_cfg.to_dict(),
@@ -126,7 +118,8 @@ def prepare_export(*, run_dir: str | Path | None, policy: str | None, episodes: 
     from signalflow_gym.run_package import load_run_package
 
     if (run_dir is None) == (policy is None):
-        raise ConfigError("pass exactly one of `run_dir` (a trained run) and `policy` ('random' or 'threshold')")
+        raise ConfigError("pass exactly one of `run_dir` (a trained run) and `policy` ("
+                          f"{' or '.join(repr(p) for p in POLICY_CHOICES)})")
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ConfigError(f"`episodes` must be an integer >= 1, was {episodes!r}")
     if split not in SPLIT_NAMES:
@@ -158,18 +151,78 @@ def prepare_export(*, run_dir: str | Path | None, policy: str | None, episodes: 
     if package is not None:
         actor: Any = PolicyActor(package, deterministic=deterministic)
         source = {"run_dir": str(run_dir), "algorithm": package.manifest["algorithm"], "deterministic": deterministic}
-    elif policy == "random":
-        actor = RandomActionPolicy(seed)
-        source = {"policy": "random", "seed": seed}
     else:
-        actor = ThresholdActionPolicy(env.feature_names, env.action_names, exp.evaluation.threshold)
-        source = {"policy": "threshold", "threshold": exp.evaluation.threshold}
+        threshold = exp.evaluation.threshold
+        actor = baseline_policy(policy, env, seed=seed, threshold=threshold)
+        source = {"policy": policy, "description": describe(policy, threshold=threshold),
+                  **({"seed": seed} if policy == "random" else {}),
+                  **({"threshold": threshold} if policy == "threshold" else {})}
 
     return ExportSetup(exp, env_cfg, raw, signals, where, env, exporter, actor, source)
 
 
-def _roll_out(out: Path, env: Any, exporter: BacktestExporter, actor: Any, *, episodes: int, seed: int, initial: float,
-              manifest: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class Transition:
+    """One env step of a rolled-out episode: the bar acted on (`timestamp`, UTC naive), the raw
+    observation the action was chosen on, the action and what `env.step` returned for it."""
+
+    step: int
+    timestamp: Any
+    observation: np.ndarray
+    action: int
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One episode: its index, the seed of its reset (None: the env's generator continued),
+    the reset observation and info, its transitions and the observation after the last step."""
+
+    episode: int
+    seed: int | None
+    reset_observation: np.ndarray
+    reset_info: dict[str, Any]
+    transitions: list[Transition]
+    final_observation: np.ndarray
+
+    @property
+    def observations(self) -> list[np.ndarray]:
+        """The N+1 observations of an N-step episode (the reset one first)."""
+        return [*(t.observation for t in self.transitions), self.final_observation]
+
+
+def roll_out(env: Any, actor: Any, *, episodes: int, seed: int) -> Iterator[Rollout]:
+    """Run `episodes` episodes of `actor` (``actor(obs, mask) -> action``; its `reset()`, if
+    any, is called at each episode start) in `env` and yield each `Rollout` when it ends.
+
+    Only the first reset is seeded (``env.reset(seed=seed)``; later episodes continue the
+    env's generator), so a rollout is reproducible. When a rollout is yielded the env is
+    still at that episode's end (`env.episode_result()` and the runner's exporter describe it).
+    """
+    for ep in range(episodes):
+        ep_seed = seed if ep == 0 else None
+        obs, info = env.reset(seed=ep_seed)
+        if hasattr(actor, "reset"):
+            actor.reset()
+        first_obs, first_info = obs, info
+        transitions: list[Transition] = []
+        done = False
+        while not done:
+            ts = info["timestamp"]
+            action = int(actor(obs, env.action_masks()))
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            transitions.append(Transition(len(transitions), ts, obs, action, float(reward), bool(terminated),
+                                          bool(truncated), info))
+            obs = next_obs
+            done = terminated or truncated
+        yield Rollout(ep, ep_seed, first_obs, first_info, transitions, obs)
+
+
+def _write_dataset(out: Path, env: Any, exporter: BacktestExporter, actor: Any, *, episodes: int, seed: int,
+                   initial: float, manifest: dict[str, Any]) -> None:
     """Roll out `episodes` episodes of `actor` in `env` and write the dataset files into `out`."""
     feature_names = list(env.feature_names)
     action_names = list(env.action_names)
@@ -177,41 +230,33 @@ def _roll_out(out: Path, env: Any, exporter: BacktestExporter, actor: Any, *, ep
                                                   "terminated", "truncated", "equity", "cash", "positions")}
     observations: list[np.ndarray] = []
     ep_rows: list[dict[str, Any]] = []
-    for ep in range(episodes):
-        obs, info = env.reset(seed=seed if ep == 0 else None)
-        if hasattr(actor, "reset"):
-            actor.reset()
-        done, step, reward_sum = False, 0, 0.0
-        start_ts = info["timestamp"]
-        while not done:
-            ts = info["timestamp"]
-            action = actor(obs, env.action_masks())
-            observations.append(obs)
-            obs, reward, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-            for k, v in (("episode_id", ep), ("step", step), ("timestamp", ts), ("action", action),
-                         ("action_name", action_names[action]), ("reward", float(reward)),
-                         ("terminated", bool(terminated)), ("truncated", bool(truncated)),
-                         ("equity", float(info["equity"])), ("cash", float(info["cash"])),
-                         ("positions", int(info["positions"]))):
+    for rollout in roll_out(env, actor, episodes=episodes, seed=seed):
+        ep = rollout.episode
+        for t in rollout.transitions:
+            observations.append(t.observation)
+            for k, v in (("episode_id", ep), ("step", t.step), ("timestamp", t.timestamp), ("action", t.action),
+                         ("action_name", action_names[t.action]), ("reward", t.reward),
+                         ("terminated", t.terminated), ("truncated", t.truncated),
+                         ("equity", float(t.info["equity"])), ("cash", float(t.info["cash"])),
+                         ("positions", int(t.info["positions"]))):
                 cols[k].append(v)
-            reward_sum += float(reward)
-            step += 1
         result = env.episode_result()
         exporter.finalize(out / "episodes" / f"{ep:05d}")
         final = result.summary["final_equity"]
+        start_ts = rollout.reset_info["timestamp"]
+        step = len(rollout.transitions)
         ep_rows.append({
             "episode_id": ep,
             "length": step,
             "return": final / initial - 1.0,
             "log_return": math.log(final / initial) if final > 0 else -math.inf,
-            "reward_sum": reward_sum,
+            "reward_sum": float(sum(t.reward for t in rollout.transitions)),
             "max_drawdown": result.summary["max_drawdown"],
             "trades": int(result.summary["n_trades"]),
             "n_bars": int(result.summary["n_bars"]),
             "start": start_ts,
             "end": result.metrics_df.get_column("timestamp")[-1] if result.metrics_df.height else start_ts,
-            "terminated": bool(cols["terminated"][-1]) if step else False,
+            "terminated": rollout.transitions[-1].terminated if step else False,
         })
 
     obs_arr = np.asarray(observations, dtype=np.float32).reshape(len(observations), len(feature_names))

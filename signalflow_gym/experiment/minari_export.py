@@ -173,7 +173,7 @@ def export_minari(
     )
     env.spec = env_spec  # minari records it; passing the env (not the spec) spares a gym.make here
     try:
-        buffers, windows = _roll_out(env, actor, episodes=episodes, seed=seed)
+        buffers, windows = _episode_buffers(env, actor, episodes=episodes, seed=seed)
         path = _write(minari, dataset_id, env, buffers, windows, setup, episodes=episodes, seed=seed,
                       overwrite=overwrite, datasets_path=datasets_path, description=description)
     finally:
@@ -245,41 +245,26 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _roll_out(env: Any, actor: Any, *, episodes: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Roll out like `export._roll_out` (seed the first reset only); keep the reset observation."""
+def _episode_buffers(env: Any, actor: Any, *, episodes: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The episodes of `roll_out` (those `export_episodes` writes) as Minari episode buffers
+    (N+1 observations, the reset one kept) and their windows."""
+    from signalflow_gym.experiment.export import roll_out
+
     buffers: list[dict[str, Any]] = []
     windows: list[dict[str, Any]] = []
-    for ep in range(episodes):
-        ep_seed = seed if ep == 0 else None
-        obs, info = env.reset(seed=ep_seed)
-        if hasattr(actor, "reset"):
-            actor.reset()
-        start, end = (int(x) for x in info["window"])
-        observations = [np.asarray(obs, dtype=np.float32)]
-        actions: list[int] = []
-        rewards: list[float] = []
-        terminations: list[bool] = []
-        truncations: list[bool] = []
-        windows.append({"id": ep, "seed": ep_seed, "start": start, "length": end - start,
-                        "start_time": str(info["timestamp"])})
-        done = False
-        while not done:
-            action = actor(obs, env.action_masks())
-            obs, reward, terminated, truncated, info = env.step(action)
-            observations.append(np.asarray(obs, dtype=np.float32))
-            actions.append(int(action))
-            rewards.append(float(reward))
-            terminations.append(bool(terminated))
-            truncations.append(bool(truncated))
-            done = terminated or truncated
+    for rollout in roll_out(env, actor, episodes=episodes, seed=seed):
+        start, end = (int(x) for x in rollout.reset_info["window"])
+        windows.append({"id": rollout.episode, "seed": rollout.seed, "start": start, "length": end - start,
+                        "start_time": str(rollout.reset_info["timestamp"])})
+        steps = rollout.transitions
         buffers.append({
-            "id": ep,
-            "seed": ep_seed,
+            "id": rollout.episode,
+            "seed": rollout.seed,
             "options": {"start": start, "length": end - start},
-            "observations": np.stack(observations),
-            "actions": np.asarray(actions, dtype=np.int64),
-            "rewards": rewards,
-            "terminations": terminations,
-            "truncations": truncations,
+            "observations": np.stack([np.asarray(o, dtype=np.float32) for o in rollout.observations]),
+            "actions": np.asarray([t.action for t in steps], dtype=np.int64),
+            "rewards": [t.reward for t in steps],
+            "terminations": [t.terminated for t in steps],
+            "truncations": [t.truncated for t in steps],
         })
     return buffers, windows

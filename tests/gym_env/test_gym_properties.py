@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import math
-import os
 from functools import lru_cache
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gymtest_helpers import check_accounting, small_market_data
 from signalflow_gym import SignalFlowEnv
 
-settings.register_profile("gym-fast", max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("gym-thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-PROFILE = os.environ.get("SIGNALFLOW_GYM_HYPOTHESIS", "gym-fast")
 
 CONFIGS = [
     {},
@@ -59,13 +55,11 @@ def drive(env: SignalFlowEnv, seed: int, picks: list[int], masked: bool) -> None
         assert abs(total - math.log(result.metrics_df["equity"][-1] / env.initial_capital)) < 1e-9
 
 
-@settings.get_profile(PROFILE)
 @given(config=st.integers(0, len(CONFIGS) - 1), seed=st.integers(0, 2**16), picks=st.lists(st.integers(0, 1_000), min_size=1, max_size=60))
 def test_random_unmasked_actions_keep_accounting(config, seed, picks):
     drive(env_for(config), seed, picks, masked=False)
 
 
-@settings.get_profile(PROFILE)
 @given(config=st.integers(0, len(CONFIGS) - 1), seed=st.integers(0, 2**16), picks=st.lists(st.integers(0, 1_000), min_size=1, max_size=60))
 def test_random_masked_actions_keep_accounting(config, seed, picks):
     drive(env_for(config), seed, picks, masked=True)

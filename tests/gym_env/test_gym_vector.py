@@ -34,10 +34,15 @@ def test_async_vector_env_with_user_data():
         [make({"episode": {"length": 40}}, raw_data=m.raw_data, signals=m.signals) for _ in range(2)],
         context="spawn",  # polars (and torch) are not fork-safe once their thread pools run
     )
-    envs.reset(seed=0)
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (2, envs.single_observation_space.shape[0])
+    ended = np.zeros(2, dtype=bool)
     for _ in range(60):
-        envs.step(envs.action_space.sample())
+        obs, rew, term, trunc, info = envs.step(envs.action_space.sample())
+        assert np.all(np.isfinite(rew)) and all(envs.single_observation_space.contains(o) for o in obs)
+        ended |= term | trunc
     envs.close()
+    assert ended.all()  # a 40-bar episode ends within 60 steps in every worker (then autoresets)
 
 
 def test_sb3_dummy_vec_env_steps():
@@ -53,10 +58,17 @@ def test_sb3_dummy_vec_env_steps():
 
 def test_sb3_subproc_vec_env_steps():
     venv = SubprocVecEnv([make() for _ in range(2)], start_method="spawn")
-    venv.reset()
+    venv.seed(0)
+    obs = venv.reset()
+    assert obs.shape == (2, venv.observation_space.shape[0])
+    entered = False
     for _ in range(30):
-        venv.step(np.array([0, 1]))
+        obs, rew, done, info = venv.step(np.array([0, 1]))  # worker 0 always HOLDs, worker 1 enters when it can
+        assert np.all(np.isfinite(rew)) and not done.any()  # 50-bar episodes: no episode ends in 30 steps
+        assert info[0]["positions"] == 0 and info[0]["equity"] == 10_000.0 and rew[0] == 0.0
+        entered |= info[1]["positions"] > 0
     venv.close()
+    assert entered
 
 
 def test_maskable_ppo_learns_256_steps_without_error():

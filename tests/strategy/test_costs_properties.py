@@ -19,19 +19,18 @@ its post-trade part (rules' fills):
   365-day year);
 - the volume cap is respected and nothing fills on a zero-volume bar with a cap.
 
-Profiles (env var HYPOTHESIS_PROFILE): default "costs-fast"; "ci" selects "costs-thorough".
+Examples: three times the Hypothesis profile's (tests/conftest.py, env var HYPOTHESIS_PROFILE).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import random
 import statistics
 from datetime import datetime, timedelta
 
 import polars as pl
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from signalflow.strategy.broker import (
@@ -50,13 +49,8 @@ from signalflow.strategy.component.exit import TakeProfitStopLossExit
 from signalflow.strategy.model import ModelEntryRule, ModelExitRule, StrategyAction, StrategyDecision
 from signalflow.strategy.runner import BacktestRunner
 
-settings.register_profile(
-    "costs-fast", max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "costs-thorough", max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-PROFILE = "costs-thorough" if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else "costs-fast"
+#: Examples are cheap (a few bars each): three times the loaded profile's count (tests/conftest.py).
+EXAMPLES = 3 * settings.default.max_examples
 
 T0 = datetime(2024, 1, 1)
 INITIAL = 10_000.0
@@ -670,7 +664,7 @@ GAP_UP = flat(100.0, 2) + flat(500.0, 2) + flat(100.0, 2)
 GAP_DOWN = flat(100.0, 2) + flat(20.0, 4)
 
 
-@settings(settings.get_profile(PROFILE))
+@settings(max_examples=EXAMPLES)
 @given(bars=markets(), cfg=configs)
 # a pending close of a spot short fills at an open gapped 5x: the loss beyond the collateral is written off
 @example(bars=example_bars(MINUTES, P0=GAP_UP), cfg=example_cfg(

@@ -1,6 +1,6 @@
 """Property tests of the accounting invariants over random markets and random decision streams.
 
-Profiles (env var HYPOTHESIS_PROFILE): "fast" (default, a few seconds), "ci" (more examples).
+Examples: the Hypothesis profile's (tests/conftest.py, env var HYPOTHESIS_PROFILE: "dev" or "ci").
 Every bar is driven through the stepped API (`begin_bar()` / `end_bar()`) and the
 invariants are checked after every bar:
 
@@ -14,13 +14,12 @@ invariants are checked after every bar:
 from __future__ import annotations
 
 import math
-import os
 import random
 from collections import Counter
 from datetime import datetime, timedelta
 
 import polars as pl
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from signalflow.strategy.broker import BacktestBroker
@@ -29,9 +28,6 @@ from signalflow.strategy.component.exit import TakeProfitStopLossExit
 from signalflow.strategy.model import ModelEntryRule, ModelExitRule, StrategyAction, StrategyDecision
 from signalflow.strategy.runner import BacktestRunner
 
-settings.register_profile("fast", max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("ci", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 T0 = datetime(2024, 1, 1)
 REL = 1e-9
