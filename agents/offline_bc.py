@@ -27,7 +27,7 @@ from signalflow.core.errors import ConfigError
 from signalflow.strategy.runner import MarketData
 from signalflow_gym import EnvConfig
 from signalflow_gym.bridge import RLTradingModel
-from signalflow_gym.experiment.baselines import HoldModel, ThresholdModel, backtest_model, buy_and_hold
+from signalflow_gym.experiment.baselines import baseline_result
 from signalflow_gym.experiment.config import ExperimentConfig
 from signalflow_gym.experiment.data import SPLIT_NAMES, load_data, split_data
 from signalflow_gym.outputs import write_json_atomic
@@ -101,9 +101,9 @@ def run(dataset: str | Path, *, split: str = "validation", epochs: int = 300, hi
     market = MarketData.build(part.raw_data, part.signals)
     results = {
         "offline_bc": RLTradingModel(net, env_config).backtest(market),
-        "hold": backtest_model(env_config, HoldModel(), market, strategy_id="hold"),
-        "threshold": backtest_model(env_config, ThresholdModel(experiment.evaluation.threshold), market, strategy_id="threshold"),
-        "buy_and_hold": buy_and_hold(market, env_config),
+        "hold": baseline_result("hold", env_config, market),
+        "threshold": baseline_result("threshold", env_config, market, threshold=experiment.evaluation.threshold),
+        "buy_and_hold": baseline_result("buy_and_hold", env_config, market),
     }
     counts = np.bincount(y, minlength=n_actions)
     return {
