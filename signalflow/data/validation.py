@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import polars as pl
 
+from signalflow.core.enums import SignalType
 from signalflow.core.errors import DataValidationError
 
 __all__ = [
@@ -37,7 +38,7 @@ PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 #: Optional column of the bars: the bar's bid-ask spread in quote currency (>= 0).
 SPREAD_COLUMN = "spread"
 #: Allowed values of `signal_type`.
-SIGNAL_TYPES: tuple[str, ...] = ("rise", "fall", "none")
+SIGNAL_TYPES: tuple[str, ...] = tuple(t.value for t in SignalType)
 #: Canonical schema of a signals frame (extra columns may follow).
 SIGNALS_SCHEMA: dict[str, pl.DataType] = {
     "pair": pl.String(),

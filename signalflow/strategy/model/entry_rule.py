@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from signalflow.core.enums import PositionType
+from signalflow.core.enums import PositionType, SignalType
 from signalflow.core.order import Order
 from signalflow.core.state import StrategyState
 from signalflow.strategy.component.base import EntryRule, record_skip
@@ -27,13 +27,13 @@ def entry_side(decision: StrategyDecision, context: ModelContext) -> PositionTyp
     """
     direction = decision.meta.get("direction") if decision.meta else None
     if direction is not None:
-        if direction == "long":
+        if direction == PositionType.LONG:  # the enum or its string value
             return PositionType.LONG
-        if direction == "short":
+        if direction == PositionType.SHORT:
             return PositionType.SHORT
         return f"meta['direction'] must be 'long' or 'short', was {direction!r}"
     strongest = context.signals.strongest(decision.pair)
-    if strongest is not None and strongest[0] == "fall":
+    if strongest is not None and strongest[0] == SignalType.FALL:
         return PositionType.SHORT
     return PositionType.LONG
 

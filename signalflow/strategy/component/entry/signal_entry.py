@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from signalflow.core.enums import PositionType
+from signalflow.core.enums import PositionType, SignalType
 from signalflow.core.order import Order
 from signalflow.core.state import StrategyState
 from signalflow.strategy.component.base import EntryRule
@@ -56,9 +56,9 @@ class SignalEntryRule(EntryRule):
                 break
             if probability < self.min_probability or pair not in context.prices:
                 continue
-            if signal_type == "rise":
+            if signal_type == SignalType.RISE:
                 side = PositionType.LONG
-            elif signal_type == "fall" and self.allow_shorts:
+            elif signal_type == SignalType.FALL and self.allow_shorts:
                 side = PositionType.SHORT
             else:
                 continue
