@@ -367,6 +367,21 @@ class EpisodeConfig(_Section):
         check_boolean(self.key_path("random_start"), self.random_start, fix="write true or false")
         self._set("warmup_bars", check_integer(self.key_path("warmup_bars"), self.warmup_bars, lo=0, fix="use a number of bars, e.g. 0"))
 
+    @property
+    def bars_needed(self) -> int:
+        """Bars a market must hold for one episode: ``warmup_bars + length`` (``warmup_bars + 1``
+        for episodes that run to the end of the data)."""
+        return self.warmup_bars + (1 if self.length is None else self.length)
+
+    def check_fits(self, n_bars: int, *, what: str, fix: str) -> None:
+        """The one "does an episode fit" check: raise `ConfigError` if `n_bars` bars (of `what`,
+        e.g. "the training data") cannot hold `bars_needed`; `fix` says what to change."""
+        if n_bars < self.bars_needed:
+            raise ConfigError(
+                f"{what} has {n_bars} bars, fewer than `env.episode.length` + `env.episode.warmup_bars` "
+                f"({self.length if self.length is not None else 1} + {self.warmup_bars}); {fix}"
+            )
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TerminationConfig(_Section):

@@ -123,13 +123,8 @@ def check_split(split: DataSplit, env: EnvConfig | None) -> None:
             )
         prev_end, prev_name = sl.end, name
         if env is not None and env.episode.length is not None:
-            need = env.episode.length + env.episode.warmup_bars
-            if n < need:
-                raise ConfigError(
-                    f"the {name} split has {n} bars, fewer than `env.episode.length` + `env.episode.warmup_bars` "
-                    f"({env.episode.length} + {env.episode.warmup_bars}); use shorter episodes, more data "
-                    "or a larger fraction for it"
-                )
+            env.episode.check_fits(n, what=f"the {name} split",
+                                   fix="use shorter episodes, more data or a larger fraction for it")
 
 
 def period_of(raw: pl.DataFrame) -> dict[str, Any]:
