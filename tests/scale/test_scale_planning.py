@@ -139,13 +139,13 @@ def test_rung_budgets():
 
 
 def test_without_ray_both_commands_exit_2_with_the_install_hint(monkeypatch, capsys):
-    from signalflow_gym.scale import sweep, walkforward
+    from signalflow_gym.cli import main  # what agents/walkforward.py and agents/sweep.py run
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     with pytest.raises(RayNotInstalledError, match="pip install"):
         require_ray()
-    assert walkforward.main(["--config", "configs/ppo.yaml", "--folds", "3"]) == 2
-    assert sweep.main(["--config", "configs/ppo.yaml", "--space", "configs/sweep.yaml"]) == 2
+    assert main(["walkforward", "--config", "configs/ppo.yaml", "--folds", "3"]) == 2
+    assert main(["sweep", "--config", "configs/ppo.yaml", "--space", "configs/sweep.yaml"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2
     assert all('pip install "signalflow-gym[ray]"' in line and ": error: " in line for line in err)
