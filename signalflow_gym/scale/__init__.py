@@ -11,9 +11,10 @@ Split by job:
 - running: `driver.run_tasks` (Ray tasks, local or ``address=``, or sequential) and
   `ray_utils` (`init_ray`, `require_ray`); the jobs `walkforward_run` (`walk_forward`,
   `run_fold`) and `sweep_run` (`tune_sweep`);
-- curves and reports: `stitching` (`stitch_equity`), `scores` (aggregates with CIs and the
-  probability of improvement over folds x seeds), `walkforward_report`, `selection` (DSR and
-  PBO of a sweep), `sweep_report`;
+- curves and reports: `stitching` (`stitch_equity`), `scores` (`score_summary`: aggregates
+  with CIs and the probability of improvement over folds x seeds), `walkforward_report`,
+  `selection` (`selection_statistics`: DSR and PBO of a sweep), `sweep_report` (imported on
+  demand: they need scipy and arch);
 - the command-line options: `commands` (run by `signalflow_gym.cli`).
 
 `walkforward` and `sweep` re-export their parts under the old module paths.
@@ -22,8 +23,6 @@ Split by job:
 from signalflow_gym.scale.driver import run_tasks
 from signalflow_gym.scale.folds import Fold, FoldRun, fold_times, plan_folds, plan_runs
 from signalflow_gym.scale.ray_utils import RAY_INSTALL_HINT, RayNotInstalledError, init_ray, require_ray
-from signalflow_gym.scale.scores import score_summary
-from signalflow_gym.scale.selection import selection_statistics
 from signalflow_gym.scale.stitching import stitch_equity
 from signalflow_gym.scale.sweep_run import tune_sweep
 from signalflow_gym.scale.trials import SweepSpace, expand_trials, load_space
@@ -44,8 +43,6 @@ __all__ = [
     "require_ray",
     "run_fold",
     "run_tasks",
-    "score_summary",
-    "selection_statistics",
     "stitch_equity",
     "tune_sweep",
     "walk_forward",

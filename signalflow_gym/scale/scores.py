@@ -8,8 +8,10 @@ out). A **run** is one (fold, seed) backtest; runs are resampled within their fo
 across folds (`signalflow_gym.experiment.statistics.aggregate_intervals`,
 `probability_of_improvement_interval`). Units: total return is a fraction (0.05 = 5%), Sharpe
 is annualised (as in `summarize`), a probability of improvement is in [0, 1] (0.5: no
-difference). Deterministic baselines (hold, threshold, buy-and-hold) have the same score for
-every seed of a fold, so their intervals only reflect the spread over folds.
+difference). The folds are kept fixed (as rliable keeps its tasks): an interval is the
+uncertainty over training seeds within the folds, not over which folds were drawn. So a
+deterministic baseline (hold, threshold, buy-and-hold, the random policies' mean: the same
+score for every seed of a fold) has an interval of zero width.
 
 A confidence interval needs at least 2 runs in every fold: with one seed the estimates are
 given without intervals (`low` / `high` None) and `note` says why.

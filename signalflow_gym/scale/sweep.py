@@ -2,14 +2,13 @@
 
 The job is split by what each part does: planning in `signalflow_gym.scale.trials`
 (`SweepSpace`, `load_space`, `expand_trials`, `rung_budgets`), running in `sweep_run`
-(`tune_sweep`; the output layout is described there), the results table in `sweep_report`,
-the overfitting statistics (DSR, PBO) in `selection`, and the command's options in
-`commands`. Importing from here keeps working.
+(`tune_sweep`; the output layout is described there), the results table in `sweep_report`
+(`results_frame`, `results_markdown`), the overfitting statistics in `selection`
+(`selection_statistics`: DSR, PBO), and the command's options in `commands`. Importing from
+here keeps working; the report modules (scipy, arch) are imported only when results are written.
 """
 
 from signalflow_gym.scale.commands import add_sweep_args, run_sweep
-from signalflow_gym.scale.selection import selection_statistics
-from signalflow_gym.scale.sweep_report import results_frame, results_markdown
 from signalflow_gym.scale.sweep_run import tune_sweep
 from signalflow_gym.scale.trials import MIN_METRICS, SweepSpace, expand_trials, load_space, override_strings, rung_budgets
 
@@ -20,10 +19,7 @@ __all__ = [
     "expand_trials",
     "load_space",
     "override_strings",
-    "results_frame",
-    "results_markdown",
     "rung_budgets",
     "run_sweep",
-    "selection_statistics",
     "tune_sweep",
 ]

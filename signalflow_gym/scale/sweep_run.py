@@ -56,9 +56,7 @@ from signalflow.strategy.exporter import write_parquet_atomic
 from signalflow_gym.experiment.evaluate import jsonable
 from signalflow_gym.outputs import building, check_target, mark_complete, recover, write_json_atomic, write_text_atomic
 from signalflow_gym.scale.driver import error_text
-from signalflow_gym.scale.selection import selection_statistics
 from signalflow_gym.scale.stitching import agent_equity, bar_returns
-from signalflow_gym.scale.sweep_report import results_frame, results_markdown
 from signalflow_gym.scale.trials import SweepSpace, expand_trials, load_space, override_strings, rung_budgets
 
 __all__ = ["tune_sweep", "trial_folder"]
@@ -259,6 +257,9 @@ def _validation_returns(rows: list[dict[str, Any]], work: Path) -> dict[int, pl.
 def _finish(rows: list[dict[str, Any]], specs: list[dict[str, Any]], space: SweepSpace, work: Path, out: Path,
             n_rungs: int, asha: bool, log: Any) -> dict[str, Any]:
     """Rank the trials, copy the best one to `work`/best, write the results; the returned paths name `out`."""
+    from signalflow_gym.scale.selection import selection_statistics  # scipy and arch: on demand
+    from signalflow_gym.scale.sweep_report import results_frame, results_markdown
+
     metric = space.metric
     sign = -1.0 if space.mode == "max" else 1.0
 

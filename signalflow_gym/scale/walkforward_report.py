@@ -3,7 +3,9 @@
 `write_walkforward_report(records, work, out, meta, initial_capital=..., plot=...)` writes, into
 the folder being built (`work`, which becomes `out`): ``folds.parquet`` / ``folds.md`` (one row
 per fold, seed and policy), ``oos_equity.parquet`` (each seed's agent and the baselines stitched
-across folds, `stitching.stitch_equity`), ``equity.png``, ``report.json`` and ``report.md``; with
+across folds, `stitching.stitch_equity`), ``equity.png`` (with several seeds: every seed's
+curve, their median and interquartile band), ``profile.png`` (performance profiles: the share
+of runs whose total return exceeds each threshold), ``report.json`` and ``report.md``; with
 several seeds, also ``fold_<k>/report.json`` / ``report.md`` (that fold's scores over its seeds).
 Curve statistics are `signalflow.strategy.metrics.equity_curve_summary`'s; aggregates and the
 probability of improvement are `scores.score_summary`'s.
@@ -16,13 +18,14 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import polars as pl
 
 from signalflow.strategy.exporter import write_parquet_atomic
 from signalflow.strategy.metrics import equity_curve_summary
 from signalflow_gym.experiment.evaluate import jsonable
 from signalflow_gym.outputs import write_text_atomic
-from signalflow_gym.scale.scores import score_summary, scores_markdown
+from signalflow_gym.scale.scores import policy_strata, score_summary, scores_markdown
 from signalflow_gym.scale.stitching import stitch_equity
 
 __all__ = ["folds_frame", "folds_markdown", "stitched_curves", "write_walkforward_report"]
@@ -167,10 +170,18 @@ def _plot(stitched: pl.DataFrame, path: Path, *, title: str) -> None:
     fig = new_figure(10, 5)
     ax = fig.subplots()
     ts = stitched.get_column("timestamp").to_list()
+    per_seed = [c for c in stitched.columns if c.startswith("agent_seed")]
     for name in [c for c in stitched.columns if c not in ("timestamp", "fold")]:
-        is_agent = name == "agent" or name.startswith("agent_seed")
-        ax.plot(ts, stitched.get_column(name).to_numpy(), lw=(1.6 if name == "agent" else 0.8) if is_agent else 0.9,
-                label=name, color="k" if is_agent else None, alpha=1.0 if name == "agent" or not is_agent else 0.6)
+        if name in per_seed:
+            ax.plot(ts, stitched.get_column(name).to_numpy(), lw=0.6, color="k", alpha=0.35)
+        else:
+            ax.plot(ts, stitched.get_column(name).to_numpy(), lw=1.6 if name == "agent" else 0.9, label=name,
+                    color="k" if name == "agent" else None)
+    if len(per_seed) >= 2:  # the seeds' median and interquartile band, bar by bar
+        curves = stitched.select(per_seed).to_numpy().astype(np.float64)
+        low, mid, high = np.nanpercentile(curves, [25, 50, 75], axis=1)
+        ax.fill_between(ts, low, high, color="k", alpha=0.15, lw=0, label=f"agent IQR over {len(per_seed)} seeds")
+        ax.plot(ts, mid, color="k", lw=1.6, label="agent median over seeds")
     starts = stitched.group_by("fold", maintain_order=True).agg(pl.col("timestamp").min()).get_column("timestamp")
     for i, t in enumerate(starts.to_list()):
         ax.axvline(t, color="grey", lw=0.6, ls="--")
@@ -179,6 +190,35 @@ def _plot(stitched: pl.DataFrame, path: Path, *, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
+    save_figure(fig, path)
+
+
+def _plot_profiles(df: pl.DataFrame, path: Path, *, title: str) -> None:
+    """Performance profiles: per policy, the share of runs whose test total return exceeds each
+    threshold, with its stratified bootstrap band (strata = folds) when every fold has 2 runs."""
+    from signalflow_gym.experiment.plots import new_figure, save_figure
+    from signalflow_gym.experiment.statistics import performance_profile
+
+    strata = {p: list(policy_strata(df, p, "total_return").values())
+              for p in df.get_column("policy").unique(maintain_order=True).to_list()}
+    strata = {p: s for p, s in strata.items() if s}
+    if not strata:
+        return
+    pooled = np.concatenate([np.concatenate(s) for s in strata.values()])
+    taus = np.linspace(pooled.min(), pooled.max(), 101) if pooled.max() > pooled.min() else np.array([pooled[0] - 0.01, pooled[0] + 0.01])
+    fig = new_figure(8, 4.5)
+    ax = fig.subplots()
+    for policy, s in strata.items():
+        band = min(x.size for x in s) >= 2
+        prof = performance_profile(s, taus, reps=1_000 if band else 0)
+        line = ax.plot(100 * taus, prof.share, lw=1.6 if policy == "agent" else 0.9, label=policy,
+                       color="k" if policy == "agent" else None)[0]
+        if prof.low is not None:
+            ax.fill_between(100 * taus, prof.low, prof.high, color=line.get_color(), alpha=0.15, lw=0)
+    ax.set_xlabel("test total return threshold (%)")
+    ax.set_ylabel("share of runs above it")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower left", fontsize=8)
     save_figure(fig, path)
 
 
@@ -208,6 +248,9 @@ def write_walkforward_report(records: list[dict[str, Any]], work: Path, out: Pat
                   title=f"{meta['name']}: out-of-sample equity over {meta['n_folds']} folds ({meta['scheme']}, "
                         f"gap {meta['gap']})")
     scores = score_summary(df)
+    if plot and scores["n_runs"]:
+        _plot_profiles(df, work / "profile.png", title=f"{meta['name']}: performance profiles over "
+                                                        f"{scores['n_runs']} runs in {scores['n_folds']} folds")
     md = folds_markdown(df, stitched, meta) + "\n" + scores_markdown(scores)
     write_text_atomic(work / "folds.md", md)
     fold_reports: dict[str, str] = {}
@@ -228,7 +271,8 @@ def write_walkforward_report(records: list[dict[str, Any]], work: Path, out: Pat
         "folds": [{k: v for k, v in r.items() if k != "traceback"} for r in records],
         "files": {"folds_parquet": str(out / "folds.parquet"), "folds_md": str(out / "folds.md"),
                   "oos_equity": str(out / "oos_equity.parquet"), "plan": str(out / "plan.json"),
-                  **({"equity_png": str(out / "equity.png")} if plot and stitched else {})},
+                  **({"equity_png": str(out / "equity.png")} if plot and stitched else {}),
+                  **({"profile_png": str(out / "profile.png")} if (work / "profile.png").is_file() else {})},
         **({"fold_reports": fold_reports} if fold_reports else {}),
     }
     _write_json(work / "report.json", report)

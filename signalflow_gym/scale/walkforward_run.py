@@ -19,7 +19,9 @@ test slice. Into `out_dir`::
     folds.parquet / folds.md  per-run metrics: one row per (fold, seed, policy), then the scores
     oos_equity.parquet        out-of-sample equity stitched across folds (each fold rescaled to
                               continue from the previous fold's end; one agent column per seed)
-    equity.png, report.json, report.md
+    equity.png                stitched curves (several seeds: each seed, their median and IQR band)
+    profile.png               performance profiles of the test total returns over all runs
+    report.json, report.md
     COMPLETE.json             the completion marker (also in every run folder, run/ and test/)
 
 ``report.json["scores"]`` holds, per policy, mean / median / IQM of total return and Sharpe
@@ -54,14 +56,13 @@ from signalflow_gym.outputs import building, check_target, recover, relocate, wr
 from signalflow_gym.scale.driver import error_text, run_tasks
 from signalflow_gym.scale.folds import Fold, fold_record, fold_times, plan_folds, plan_runs
 from signalflow_gym.scale.stitching import run_equity_frame
-from signalflow_gym.scale.walkforward_report import write_walkforward_report
 
 __all__ = ["run_fold", "walk_forward"]
 
 #: What a run folder and a walk-forward folder hold (an older one without a marker may be replaced).
 _FOLD_FILES = ("fold.json", "run", "test", "oos_equity.parquet")
 _WALKFORWARD_FILES = ("plan.json", "experiment.yaml", "fold_*", "folds.parquet", "folds.md", "oos_equity.parquet",
-                      "equity.png", "report.json", "report.md")
+                      "equity.png", "profile.png", "report.json", "report.md")
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -179,6 +180,7 @@ def walk_forward(
     from signalflow_gym.experiment.train import coerce_config
     from signalflow_gym.scale.driver import BACKENDS
     from signalflow_gym.scale.ray_utils import require_ray, task_cpus
+    from signalflow_gym.scale.walkforward_report import write_walkforward_report  # scipy and arch: on demand
 
     if backend == "ray":
         require_ray()

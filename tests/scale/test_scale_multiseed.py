@@ -26,7 +26,7 @@ def multiseed_run(tmp_path_factory):
     config = tiny_config("train.seeds=[3, 4]", "data.synthetic.n_bars=1200", "train.total_timesteps=128")
     data = load_data(config.data)
     out = tmp_path_factory.mktemp("wf_seeds") / "out"
-    report = walk_forward(config, out, folds=2, data=data, backend="sequential", plot=False)
+    report = walk_forward(config, out, folds=2, data=data, backend="sequential")
     return out, report
 
 
@@ -50,6 +50,8 @@ def test_each_fold_trains_every_seed_and_the_report_holds_their_runs(multiseed_r
     assert {"agent_seed3", "agent_seed4", "threshold", "buy_and_hold"} <= set(stitched.columns)
     assert set(report["stitched"]) >= {"agent_seed3", "agent_seed4"}
     assert json.loads((out / "plan.json").read_text())["folds"][0]["seeds"] == SEEDS
+    for name in ("equity.png", "profile.png"):  # the seeds' curves with their band; performance profiles
+        assert (out / name).read_bytes()[:4] == b"\x89PNG" and report["files"][name.replace(".", "_")] == str(out / name)
 
 
 def _check_interval(est):
