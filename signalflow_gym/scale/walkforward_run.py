@@ -53,7 +53,7 @@ from signalflow.core.errors import ConfigError
 from signalflow.strategy.exporter import write_parquet_atomic
 from signalflow_gym.experiment.evaluate import jsonable
 from signalflow_gym.outputs import building, check_target, recover, relocate, write_text_atomic
-from signalflow_gym.scale.driver import error_text, run_tasks
+from signalflow_gym.scale.driver import BACKENDS, error_text, run_tasks
 from signalflow_gym.scale.folds import Fold, fold_record, fold_times, plan_folds, plan_runs
 from signalflow_gym.scale.stitching import run_equity_frame
 
@@ -178,7 +178,6 @@ def walk_forward(
     from signalflow.data import validate_ohlcv, validate_signals
     from signalflow_gym.experiment.data import load_data
     from signalflow_gym.experiment.train import coerce_config
-    from signalflow_gym.scale.driver import BACKENDS
     from signalflow_gym.scale.ray_utils import require_ray, task_cpus
     from signalflow_gym.scale.walkforward_report import write_walkforward_report  # scipy and arch: on demand
 
