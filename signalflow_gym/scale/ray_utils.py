@@ -15,7 +15,8 @@ from signalflow.core.errors import ConfigError
 
 __all__ = ["RAY_INSTALL_HINT", "RayNotInstalledError", "require_ray", "require_tune", "init_ray", "task_cpus"]
 
-RAY_INSTALL_HINT = 'Ray is not installed; walk-forward and sweeps need it: pip install "signalflow-gym[ray]"'
+RAY_INSTALL_HINT = ('Ray is not installed; sweeps and walk-forward need it: pip install "signalflow-gym[ray]" '
+                    '(or run the walk-forward with --sequential)')
 
 
 class RayNotInstalledError(ConfigError, ImportError):

@@ -139,14 +139,62 @@ def test_rung_budgets():
 
 
 def test_without_ray_both_commands_exit_2_with_the_install_hint(monkeypatch, capsys):
-    from signalflow_gym.scale import sweep, walkforward
+    from signalflow_gym.cli import main  # what agents/walkforward.py and agents/sweep.py run
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     with pytest.raises(RayNotInstalledError, match="pip install"):
         require_ray()
-    assert walkforward.main(["--config", "configs/ppo.yaml", "--folds", "3"]) == 2
-    assert sweep.main(["--config", "configs/ppo.yaml", "--space", "configs/sweep.yaml"]) == 2
+    assert main(["walkforward", "--config", "configs/ppo.yaml", "--folds", "3"]) == 2
+    assert main(["sweep", "--config", "configs/ppo.yaml", "--space", "configs/sweep.yaml"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2
     assert all('pip install "signalflow-gym[ray]"' in line and ": error: " in line for line in err)
     assert RAY_INSTALL_HINT in err[0]
+
+
+def test_seeds_option_sets_train_seeds_and_sequential_skips_ray(monkeypatch, capsys, tmp_path):
+    import signalflow_gym.scale.walkforward_run as walkforward_run
+    from signalflow_gym.cli import main
+
+    seen = {}
+
+    def fake_walk_forward(config, out, **kwargs):
+        seen.update(config=config, out=out, **kwargs)
+        (tmp_path / "folds.md").write_text("the table")
+        return {"n_failed": 0, "files": {"folds_md": str(tmp_path / "folds.md")}}
+
+    monkeypatch.setattr(walkforward_run, "walk_forward", fake_walk_forward)
+    monkeypatch.setitem(sys.modules, "ray", None)  # --sequential needs no Ray
+    code = main(["walkforward", "--config", "configs/ppo.yaml", "--folds", "2", "--seeds", "3", "1", "--sequential",
+                 "--set", "train.seed=9", "--out", str(tmp_path / "wf")])
+    assert code == 0 and seen["config"].train.seeds == (3, 1) and seen["config"].train.seed == 9
+    assert seen["backend"] == "sequential" and seen["folds"] == 2
+    assert "the table" in capsys.readouterr().out
+
+
+def test_sweep_seeds_option_replaces_the_space_seeds(monkeypatch, tmp_path):
+    pytest.importorskip("ray.tune")
+    import signalflow_gym.scale.sweep_run as sweep_run
+    from signalflow_gym.cli import main
+
+    seen = {}
+
+    def fake_tune_sweep(config, space, out, **kwargs):
+        seen.update(space=space)
+        (tmp_path / "results.md").write_text("ranked")
+        return {"best": None, "files": {"results_md": str(tmp_path / "results.md")}}
+
+    monkeypatch.setattr(sweep_run, "tune_sweep", fake_tune_sweep)
+    code = main(["sweep", "--config", "configs/ppo.yaml", "--space", "configs/sweep.yaml", "--seeds", "5", "6",
+                 "--metric", "max_drawdown", "--out", str(tmp_path / "sweep")])
+    assert code == 1  # no trial ranked
+    assert seen["space"].seeds == [5, 6] and seen["space"].metric == "max_drawdown" and seen["space"].mode == "min"
+
+
+def test_sweep_space_replace_validates_again():
+    space = SweepSpace({"metric": "sharpe", "space": {"train.algo_kwargs.gamma": [0.9, 0.99]}})
+    crossed = space.replace(seeds=[0, 1])
+    assert expand_trials(crossed) == [{"train.algo_kwargs.gamma": g, "train.seed": s} for g in (0.9, 0.99) for s in (0, 1)]
+    assert space.seeds == []  # the original is unchanged
+    with pytest.raises(ConfigError, match="`seeds` must be a list of integers >= 0"):
+        space.replace(seeds=[-1])

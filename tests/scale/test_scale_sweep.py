@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -53,6 +54,26 @@ def test_four_trial_sweep_ranks_by_validation_metric_and_saves_the_best(ray_loca
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]
     assert all(Path(r).is_dir() and Path(r).parents[2] == tmp_path / "sweep" for r in df["run_dir"].to_list())
     assert json.loads((tmp_path / "sweep" / "best" / "sweep" / "trial.json").read_text())["trial"] == best["trial"]
+    # every trial's per-bar validation returns compound to its validation total return
+    capital = tiny_config().env.broker.initial_capital
+    for row in df.iter_rows(named=True):
+        r = pl.read_parquet(tmp_path / "sweep" / "trials" / f"trial_{row['trial']:03d}" / "validation_returns.parquet")
+        assert float(np.prod(1.0 + r["return"].to_numpy())) - 1.0 == pytest.approx(row["validation_total_return"])
+        assert r["equity"][-1] == pytest.approx(capital * (1.0 + row["validation_total_return"]))
+    # the overfitting statistics of the search, beside best/ and in results.md
+    selection = json.loads((tmp_path / "sweep" / "selection.json").read_text())
+    assert selection == json.loads((tmp_path / "sweep" / "best" / "sweep" / "selection.json").read_text())
+    dsr, pbo = selection["deflated_sharpe"], selection["pbo"]
+    assert selection["n_trials"] == 4 and dsr["n_trials"] == 4 and dsr["best_trial"] == best["trial"]
+    if dsr["value"] is None:  # a best trial that never traded has no DSR, and says so
+        assert "never traded" in dsr["reason"] and "Deflated Sharpe Ratio of the best trial: not computed" in md
+    else:
+        assert 0.0 <= dsr["value"] <= 1.0 and dsr["trials_sharpe_variance"] >= 0.0 and dsr["n_bars"] > 100
+        assert {"skewness", "kurtosis", "sharpe_per_bar", "expected_max_sharpe"} <= set(dsr)
+        assert f"DSR = {dsr['value']:.3f}" in md
+    assert 0.0 <= pbo["value"] <= 1.0 and pbo["n_trials"] == 4 and pbo["partitions"] == 16
+    assert f"PBO = {pbo['value']:.3f}" in md
+    assert report["selection"]["pbo"]["value"] == pytest.approx(pbo["value"])
 
 
 def test_a_failed_trial_is_reported_and_the_others_complete(ray_local, data, tmp_path):
@@ -70,6 +91,9 @@ def test_a_failed_trial_is_reported_and_the_others_complete(ray_local, data, tmp
     assert (tmp_path / "sweep" / "best" / "model.zip").is_file()
     md = (tmp_path / "sweep" / "results.md").read_text()
     assert "| error |" in md and "batch_size" in md
+    selection = json.loads((tmp_path / "sweep" / "selection.json").read_text())
+    assert selection["n_trials"] == 2 and selection["pbo"]["n_trials"] == 2  # the failed trial has no returns
+    assert not (tmp_path / "sweep" / "trials" / f"trial_{failed['trial'][0]:03d}" / "validation_returns.parquet").exists()
 
 
 def test_asha_reports_every_rung(ray_local, data, tmp_path):

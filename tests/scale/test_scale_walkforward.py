@@ -37,12 +37,19 @@ def test_three_folds_give_three_run_packages_and_a_report(walkforward_run):
         assert exp["train"]["seed"] == config.train.seed + k  # fold seed = base seed + fold
         assert (out / f"fold_{k}" / "test" / "report.json").is_file()
         assert (out / f"fold_{k}" / "test" / "trades.png").read_bytes()[:4] == b"\x89PNG"  # the fold's trades
-    for name in ("folds.parquet", "folds.md", "oos_equity.parquet", "equity.png", "report.json", "plan.json"):
+    for name in ("folds.parquet", "folds.md", "oos_equity.parquet", "equity.png", "profile.png", "report.json",
+                 "plan.json"):
         assert (out / name).is_file(), name
     folds = pl.read_parquet(out / "folds.parquet")
     assert sorted(set(folds["fold"].to_list())) == [0, 1, 2]
     assert {"agent", "hold", "random_mean", "threshold", "buy_and_hold"} <= set(folds["policy"].to_list())
     assert set(report["stitched"]) == {"agent", "hold", "threshold", "buy_and_hold"}
+    # one seed per fold: point estimates over the folds, no intervals, and the report says why
+    scores = report["scores"]
+    assert scores["n_runs"] == 3 and not scores["intervals"] and "at least 2 runs (seeds)" in scores["note"]
+    agent = folds.filter(pl.col("policy") == "agent")["total_return"].to_numpy()
+    assert scores["policies"]["agent"]["total_return"]["mean"]["value"] == pytest.approx(agent.mean())
+    assert scores["policies"]["agent"]["total_return"]["mean"]["low"] is None
 
 
 def test_the_walkforward_folder_is_one_complete_result_whose_paths_name_it(walkforward_run):

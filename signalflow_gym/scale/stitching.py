@@ -1,0 +1,105 @@
+"""Equity curves of a scaled-out job: per run (agent and baselines on the same bars), stitched
+across walk-forward folds, and the per-bar returns that the sweep statistics take.
+
+Units: equity in quote currency, one value per bar (after the bar's marks and fills);
+returns are per-bar simple returns ``equity[t] / equity[t-1] - 1`` with ``equity[-1] =
+initial_capital``, the definition of `signalflow.strategy.metrics.summarize`.
+
+`baseline_equity` is the one place where walk-forward runs the baselines itself (today
+through `experiment.baselines`); every other function here is a pure function of frames.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import polars as pl
+
+from signalflow.core.errors import ConfigError
+
+__all__ = ["STITCHED", "agent_equity", "bar_returns", "baseline_equity", "run_equity_frame", "stitch_equity"]
+
+#: Policies whose equity is stitched across folds (the random baseline is in the tables only).
+STITCHED = ("agent", "hold", "threshold", "buy_and_hold")
+
+
+def agent_equity(report_dir: str | Path) -> pl.DataFrame:
+    """``timestamp, agent``: the agent's equity per bar from an `evaluate` report's ``bars.parquet``
+    (one row per bar and pair there; the account's equity is the same on every pair's row)."""
+    bars = pl.read_parquet(Path(report_dir) / "bars.parquet")
+    return bars.group_by("timestamp", maintain_order=True).agg(pl.col("metric_equity").last().alias("agent"))
+
+
+def baseline_equity(market: Any, env_cfg: Any, *, threshold: float, baselines: Sequence[str]) -> pl.DataFrame:
+    """``timestamp`` and one equity column per stitched baseline in `baselines` ("hold",
+    "threshold", "buy_and_hold"), backtested on `market` with the env's wiring (`env_cfg`).
+
+    The only call into the baseline implementations (`backtest_model`, `HoldModel`,
+    `ThresholdModel` with `threshold`, `buy_and_hold`): change them here and every
+    walk-forward curve follows."""
+    from signalflow_gym.experiment.baselines import HoldModel, ThresholdModel, backtest_model, buy_and_hold
+
+    frame = buy_and_hold(market, env_cfg).metrics_df.select("timestamp", pl.col("equity").alias("buy_and_hold"))
+    if "hold" in baselines:
+        hold = backtest_model(env_cfg, HoldModel(), market, strategy_id="hold").metrics_df
+        frame = frame.join(hold.select("timestamp", pl.col("equity").alias("hold")), on="timestamp", how="left")
+    if "threshold" in baselines:
+        res = backtest_model(env_cfg, ThresholdModel(threshold), market, strategy_id="threshold")
+        frame = frame.join(res.metrics_df.select("timestamp", pl.col("equity").alias("threshold")), on="timestamp",
+                           how="left")
+    if "buy_and_hold" not in baselines:
+        frame = frame.drop("buy_and_hold")
+    return frame
+
+
+def run_equity_frame(report_dir: str | Path, market: Any, env_cfg: Any, *, threshold: float,
+                     baselines: Sequence[str]) -> pl.DataFrame:
+    """``timestamp`` + the agent's and the stitched baselines' equity on one run's test bars,
+    in `STITCHED` order; a bar a policy has no row for carries its last equity forward
+    (the initial capital before its first bar)."""
+    capital = env_cfg.broker.initial_capital
+    frame = baseline_equity(market, env_cfg, threshold=threshold, baselines=baselines)
+    frame = frame.join(agent_equity(report_dir), on="timestamp", how="left")
+    cols = [c for c in STITCHED if c in frame.columns]
+    return frame.sort("timestamp").select(
+        "timestamp", *[pl.col(c).forward_fill().fill_null(capital).cast(pl.Float64) for c in cols])
+
+
+def stitch_equity(curves: Sequence[pl.DataFrame], initial_capital: float) -> pl.DataFrame:
+    """Concatenate per-fold equity frames (``timestamp`` + one column per policy, each fold
+    starting from `initial_capital`); each fold is rescaled to continue from the previous
+    fold's last value. Adds a ``fold`` column. Test windows must be in time order."""
+    out = []
+    level: dict[str, float] = {}
+    last_ts = None
+    for k, df in enumerate(curves):
+        if df.height == 0:
+            continue
+        first = df.get_column("timestamp").min()
+        if last_ts is not None and first <= last_ts:
+            raise ConfigError(f"fold {k}'s test window starts at {first}, not after the previous one ends ({last_ts})")
+        last_ts = df.get_column("timestamp").max()
+        cols = [c for c in df.columns if c != "timestamp"]
+        scaled = df.with_columns(
+            *[(pl.col(c) * (level.get(c, initial_capital) / initial_capital)).alias(c) for c in cols],
+            pl.lit(k, dtype=pl.Int64).alias("fold"),
+        )
+        for c in cols:
+            level[c] = float(scaled.get_column(c)[-1])
+        out.append(scaled)
+    if not out:
+        return pl.DataFrame({"timestamp": [], "fold": []}, schema={"timestamp": pl.Datetime("us"), "fold": pl.Int64})
+    return pl.concat(out, how="diagonal").select("timestamp", "fold", *[c for c in out[0].columns
+                                                                       if c not in ("timestamp", "fold")])
+
+
+def bar_returns(equity: np.ndarray | pl.Series, initial_capital: float) -> np.ndarray:
+    """Per-bar simple returns of an equity curve that starts from `initial_capital` (a fraction per
+    bar; the first bar's return is against `initial_capital`), as `summarize` defines them."""
+    eq = np.asarray(equity, dtype=np.float64)
+    if not (np.isfinite(initial_capital) and initial_capital > 0):
+        raise ConfigError(f"`initial_capital` must be a positive finite number, was {initial_capital!r}")
+    previous = np.concatenate(([float(initial_capital)], eq[:-1]))
+    return eq / previous - 1.0

@@ -1,0 +1,162 @@
+"""Sweep planning, pure: the search space file and the trials it expands to, in a fixed order.
+
+A search space file (see `configs/sweep.yaml`)::
+
+    metric: sharpe            # a `summarize` key of the agent's validation backtest (sharpe, total_return, ...)
+    mode: max                 # max | min (default: min for max_drawdown, fees; else max)
+    search: grid              # grid: every combination; random: `--trials` random draws
+    sample_seed: 0            # seeds the random draws (and the subset of a grid cut by --trials)
+    seeds: [0, 1]             # values of train.seed (crossed with the grid, or drawn at random)
+    space:                    # config overrides (dotted keys) -> list of values
+      train.algo_kwargs.learning_rate: [1.0e-4, 3.0e-4]
+      train.algo_kwargs.ent_coef: [0.0, 0.01]
+
+Trials are enumerated up front, in a fixed order, by `expand_trials` (so trial i is the
+same trial in every run of the same file); `--trials N` keeps N of them (a seeded random
+subset of a grid; N draws for `search: random`). `rung_budgets` cuts a trial's training
+budget into the equal steps ASHA stops trials between. Nothing here trains or imports Ray.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from signalflow.core.errors import ConfigError
+from signalflow_gym.shipped import resolve_config
+from signalflow_gym.yaml_io import read_yaml
+
+__all__ = ["MIN_METRICS", "SweepSpace", "load_space", "expand_trials", "override_strings", "rung_budgets"]
+
+MIN_METRICS = ("max_drawdown", "fees", "orders_rejected", "orders_reduced", "decisions_skipped")
+_SPACE_KEYS = ("metric", "mode", "search", "sample_seed", "seeds", "space")
+
+
+# =========================================================================== the space
+def _coerce_value(v: Any) -> Any:
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string: read number-like strings as floats."""
+    if isinstance(v, str):
+        try:
+            return float(v) if v.strip().lower() not in ("nan", "inf", "-inf", "infinity") else v
+        except ValueError:
+            return v
+    return v
+
+
+class SweepSpace:
+    """A validated sweep file: metric, mode, search ("grid" | "random"), seeds, space."""
+
+    def __init__(self, data: Mapping[str, Any] | None = None, *, source: str = "the sweep space") -> None:
+        from signalflow.strategy.metrics import SUMMARY_NAMES
+
+        data = dict(data or {})
+        for key in data:
+            if key not in _SPACE_KEYS:
+                raise ConfigError(f"unknown key `{key}` in {source}; valid keys: {', '.join(_SPACE_KEYS)}")
+        self.metric: str = data.get("metric", "sharpe")
+        if self.metric not in SUMMARY_NAMES:
+            raise ConfigError(f"`metric` must be one of {list(SUMMARY_NAMES)}, was {self.metric!r} in {source}; "
+                              "use e.g. sharpe or total_return")
+        self.mode: str = data.get("mode") or ("min" if self.metric in MIN_METRICS else "max")
+        if self.mode not in ("max", "min"):
+            raise ConfigError(f"`mode` must be max or min, was {self.mode!r} in {source}")
+        self.search: str = data.get("search", "grid")
+        if self.search not in ("grid", "random"):
+            raise ConfigError(f"`search` must be grid or random, was {self.search!r} in {source}")
+        self.sample_seed = data.get("sample_seed", 0)
+        if isinstance(self.sample_seed, bool) or not isinstance(self.sample_seed, int):
+            raise ConfigError(f"`sample_seed` must be an integer, was {self.sample_seed!r} in {source}")
+        seeds = data.get("seeds")
+        if seeds is None:
+            seeds = []
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            seeds = list(range(seeds))
+        if not isinstance(seeds, list) or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+            raise ConfigError(f"`seeds` must be a list of integers >= 0 (or a count), was {seeds!r} in {source}; "
+                              "write e.g. seeds: [0, 1, 2]")
+        self.seeds: list[int] = list(seeds)
+        space = data.get("space") or {}
+        if not isinstance(space, Mapping):
+            raise ConfigError(f"`space` must map config keys to lists of values, was {space!r} in {source}; "
+                              "write e.g. space: {train.algo_kwargs.learning_rate: [1.0e-4, 3.0e-4]}")
+        self.space: dict[str, list[Any]] = {}
+        for key, values in space.items():
+            if not isinstance(key, str) or "." not in key:
+                raise ConfigError(f"`space` key {key!r} in {source} must be a dotted config key, "
+                                  "e.g. train.algo_kwargs.learning_rate")
+            if key == "train.seed":
+                raise ConfigError(f"use `seeds:` rather than `space: {{train.seed: ...}}` in {source}")
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"`space.{key}` must be a non-empty list of values, was {values!r} in {source}")
+            self.space[key] = [_coerce_value(v) for v in values]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "mode": self.mode, "search": self.search, "sample_seed": self.sample_seed,
+                "seeds": self.seeds, "space": self.space}
+
+    def replace(self, *, source: str = "the sweep space", **changes: Any) -> "SweepSpace":
+        """A copy with `changes` (keys of the file: metric, mode, seeds, ...) applied and validated
+        again; a new `metric` without a `mode` gets that metric's default mode."""
+        data = {**self.to_dict(), **changes}
+        if "metric" in changes and "mode" not in changes:
+            data.pop("mode")
+        return SweepSpace(data, source=source)
+
+    @property
+    def grid_size(self) -> int:
+        return math.prod(len(v) for v in self.space.values()) * max(len(self.seeds), 1)
+
+
+def load_space(path: str | Path) -> SweepSpace:
+    path = Path(path)
+    path = resolve_config(path, what="sweep space file")  # a file, or a shipped one's name ("sweep")
+    data = read_yaml(path, what="sweep space file", example="--space configs/sweep.yaml")
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(f"sweep space file `{path}` must be a mapping (metric, mode, search, seeds, space)")
+    return SweepSpace(data, source=str(path))
+
+
+def expand_trials(space: SweepSpace, n_trials: int | None = None) -> list[dict[str, Any]]:
+    """The trials, in a fixed order: a list of ``{dotted key: value}`` overrides (``train.seed`` included
+    when `space.seeds` is set).
+
+    grid: every combination of `space.space` x `seeds` (the seed varies fastest); with
+    `n_trials` below that, a random subset (seeded by `sample_seed`, kept in grid order).
+    random: `n_trials` draws (default: the grid size), each value uniform from its list.
+    """
+    keys = list(space.space)
+    seeds: list[int | None] = list(space.seeds) or [None]
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+        raise ConfigError(f"`--trials` must be an integer >= 1, was {n_trials!r}")
+
+    def trial(values: Sequence[Any], seed: int | None) -> dict[str, Any]:
+        out = dict(zip(keys, values))
+        if seed is not None:
+            out["train.seed"] = seed
+        return out
+
+    rng = np.random.default_rng(space.sample_seed)
+    if space.search == "grid":
+        grid = [trial(values, seed) for values in itertools.product(*space.space.values()) for seed in seeds]
+        if n_trials is None or n_trials >= len(grid):
+            return grid
+        keep = sorted(rng.choice(len(grid), size=n_trials, replace=False).tolist())
+        return [grid[i] for i in keep]
+    n = n_trials if n_trials is not None else space.grid_size
+    return [trial([vals[int(rng.integers(len(vals)))] for vals in space.space.values()],
+                  seeds[int(rng.integers(len(seeds)))]) for _ in range(n)]
+
+
+def override_strings(overrides: Mapping[str, Any]) -> list[str]:
+    """``key=value`` strings for `ExperimentConfig.from_dict` (values as JSON, which is YAML)."""
+    return [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
+
+
+def rung_budgets(total: int, rungs: int) -> list[int]:
+    """Cumulative step budgets of `rungs` equal steps up to `total`."""
+    return sorted({max(1, round(total * (r + 1) / rungs)) for r in range(rungs)})
