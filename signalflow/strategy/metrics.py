@@ -13,8 +13,9 @@ import polars as pl
 
 from signalflow.core.bar_metrics import METRIC_NAMES
 from signalflow.core.errors import ConfigError
+from signalflow.core.values import is_finite_real
 
-__all__ = ["METRIC_NAMES", "SUMMARY_NAMES", "equity_curve_summary", "periods_per_year", "summarize", "format_summary_table"]
+__all__ = ["METRIC_NAMES", "SUMMARY_NAMES", "bar_returns", "equity_curve_summary", "periods_per_year", "summarize", "format_summary_table"]
 
 # --------------------------------------------------------------------------- run summaries
 # Pure functions of `metrics_df` (one row per bar) and `trades_df` (one row per
@@ -208,6 +209,17 @@ def summarize(
     return out
 
 
+def bar_returns(equity: np.ndarray | pl.Series, initial_capital: float) -> np.ndarray:
+    """Per-bar simple returns of an equity curve (a fraction per bar, one value per bar of
+    `equity`): bar t's return is ``equity[t] / equity[t - 1] - 1``, the first bar's against
+    `initial_capital`. What `summarize`'s Sharpe and Sortino are computed from."""
+    if not (is_finite_real(initial_capital) and initial_capital > 0):
+        raise ConfigError(f"`initial_capital` must be a positive finite number, was {initial_capital!r}")
+    eq = np.asarray(equity, dtype=np.float64)
+    previous = np.concatenate(([float(initial_capital)], eq[:-1]))
+    return eq / previous - 1.0
+
+
 def _return_stats(equity: np.ndarray, initial_capital: float, ppy: float | None) -> dict[str, float]:
     """final_equity, total_return, annual_return, sharpe and sortino of an equity curve (one
     value per bar, after `initial_capital`), as defined in `summarize`; with `ppy` None the
@@ -216,8 +228,7 @@ def _return_stats(equity: np.ndarray, initial_capital: float, ppy: float | None)
     out = {"final_equity": final_equity, "total_return": final_equity / initial_capital - 1.0,
            "annual_return": 0.0, "sharpe": 0.0, "sortino": 0.0}
     n_bars = len(equity)
-    prev = np.concatenate(([float(initial_capital)], equity[:-1]))
-    returns = pl.Series("r", equity, dtype=pl.Float64) / pl.Series("p", prev, dtype=pl.Float64) - 1.0
+    returns = pl.Series("r", bar_returns(equity, initial_capital), dtype=pl.Float64)
     mean_r = float(returns.mean())
     if ppy is not None:
         growth = final_equity / initial_capital

@@ -14,12 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import polars as pl
 
 from signalflow.core.errors import ConfigError
 
-__all__ = ["STITCHED", "agent_equity", "bar_returns", "baseline_equity", "run_equity_frame", "stitch_equity"]
+__all__ = ["STITCHED", "agent_equity", "baseline_equity", "run_equity_frame", "stitch_equity"]
 
 #: Policies whose equity is stitched across folds (the random baseline is in the tables only).
 STITCHED = ("agent", "hold", "threshold", "buy_and_hold")
@@ -36,19 +35,16 @@ def baseline_equity(market: Any, env_cfg: Any, *, threshold: float, baselines: S
     """``timestamp`` and one equity column per stitched baseline in `baselines` ("hold",
     "threshold", "buy_and_hold"), backtested on `market` with the env's wiring (`env_cfg`).
 
-    The only call into the baseline implementations (`backtest_model`, `HoldModel`,
-    `ThresholdModel` with `threshold`, `buy_and_hold`): change them here and every
-    walk-forward curve follows."""
-    from signalflow_gym.experiment.baselines import HoldModel, ThresholdModel, backtest_model, buy_and_hold
+    Each comes from `signalflow_gym.experiment.baselines.baseline_result`, the one entry point
+    that `evaluate` and `export` use too, so a baseline means the same everywhere."""
+    from signalflow_gym.experiment.baselines import baseline_result
 
-    frame = buy_and_hold(market, env_cfg).metrics_df.select("timestamp", pl.col("equity").alias("buy_and_hold"))
-    if "hold" in baselines:
-        hold = backtest_model(env_cfg, HoldModel(), market, strategy_id="hold").metrics_df
-        frame = frame.join(hold.select("timestamp", pl.col("equity").alias("hold")), on="timestamp", how="left")
-    if "threshold" in baselines:
-        res = backtest_model(env_cfg, ThresholdModel(threshold), market, strategy_id="threshold")
-        frame = frame.join(res.metrics_df.select("timestamp", pl.col("equity").alias("threshold")), on="timestamp",
-                           how="left")
+    names = ["buy_and_hold", *(name for name in ("hold", "threshold") if name in baselines)]
+    frame: pl.DataFrame | None = None
+    for name in names:
+        curve = baseline_result(name, env_cfg, market, threshold=threshold).metrics_df
+        curve = curve.select("timestamp", pl.col("equity").alias(name))
+        frame = curve if frame is None else frame.join(curve, on="timestamp", how="left")
     if "buy_and_hold" not in baselines:
         frame = frame.drop("buy_and_hold")
     return frame
@@ -93,13 +89,3 @@ def stitch_equity(curves: Sequence[pl.DataFrame], initial_capital: float) -> pl.
         return pl.DataFrame({"timestamp": [], "fold": []}, schema={"timestamp": pl.Datetime("us"), "fold": pl.Int64})
     return pl.concat(out, how="diagonal").select("timestamp", "fold", *[c for c in out[0].columns
                                                                        if c not in ("timestamp", "fold")])
-
-
-def bar_returns(equity: np.ndarray | pl.Series, initial_capital: float) -> np.ndarray:
-    """Per-bar simple returns of an equity curve that starts from `initial_capital` (a fraction per
-    bar; the first bar's return is against `initial_capital`), as `summarize` defines them."""
-    eq = np.asarray(equity, dtype=np.float64)
-    if not (np.isfinite(initial_capital) and initial_capital > 0):
-        raise ConfigError(f"`initial_capital` must be a positive finite number, was {initial_capital!r}")
-    previous = np.concatenate(([float(initial_capital)], eq[:-1]))
-    return eq / previous - 1.0

@@ -56,7 +56,8 @@ from signalflow.strategy.exporter import write_parquet_atomic
 from signalflow_gym.experiment.evaluate import jsonable
 from signalflow_gym.outputs import building, check_target, mark_complete, recover, write_json_atomic, write_text_atomic
 from signalflow_gym.scale.driver import error_text
-from signalflow_gym.scale.stitching import agent_equity, bar_returns
+from signalflow.strategy.metrics import bar_returns
+from signalflow_gym.scale.stitching import agent_equity
 from signalflow_gym.scale.trials import SweepSpace, expand_trials, load_space, override_strings, rung_budgets
 
 __all__ = ["tune_sweep", "trial_folder"]

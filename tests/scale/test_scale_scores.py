@@ -14,7 +14,7 @@ from signalflow_gym.scale.driver import run_tasks
 from signalflow_gym.scale.folds import FoldRun, plan_runs
 from signalflow_gym.scale.scores import score_summary, scores_markdown
 from signalflow_gym.scale.selection import selection_statistics, selection_markdown
-from signalflow_gym.scale.stitching import bar_returns
+from signalflow.strategy.metrics import bar_returns
 
 
 def test_plan_runs_one_per_fold_without_seeds_and_fold_times_seeds_with_them():
