@@ -145,9 +145,11 @@ def run_evaluate(args: argparse.Namespace) -> dict:
     from signalflow_gym.experiment.data import load_data
     from signalflow_gym.experiment.evaluate import load_experiment
 
+    from signalflow_gym.experiment.seeds import experiment_config, is_multi_seed
+
     data = None
     if args.data is not None:
-        config, _ = load_experiment(args.run)
+        config = experiment_config(args.run) if is_multi_seed(args.run) else load_experiment(args.run)[0]
         spec = DataSpec(source=args.data, signals=args.signals, detector=config.data.detector,
                         detector_kwargs=config.data.detector_kwargs, fractions=config.data.fractions,
                         timestamp_format=config.data.timestamp_format
@@ -170,7 +172,12 @@ def run_evaluate(args: argparse.Namespace) -> dict:
 def run_export(args: argparse.Namespace) -> Path:
     from signalflow.core.errors import ConfigError
     from signalflow_gym.experiment import ExperimentConfig, export_episodes
+    from signalflow_gym.experiment.seeds import is_multi_seed, seed_dir_name
 
+    if args.run is not None and is_multi_seed(args.run):
+        seeds = ExperimentConfig.from_yaml(Path(args.run) / "experiment.yaml").train.seeds
+        raise ConfigError(f"--run {args.run} is a multi-seed experiment; export the episodes of one seed's run, "
+                          f"e.g. --run {Path(args.run) / seed_dir_name(seeds[0])}")
     config = None
     if args.config is not None:
         config = ExperimentConfig.from_yaml(args.config, args.overrides)
