@@ -36,7 +36,8 @@ experiment's marker when every seed is complete:
   needs `resume=True` (continue it), as a single run does. A different config is refused;
 - `resume=True` continues every seed (interrupted ones, and complete ones to a larger
   `train.total_timesteps`, the only change allowed); the experiment's marker is removed
-  first and written again once every seed is complete;
+  first and written again once every seed is complete, and its `evaluation/` folder (reports
+  about the previous models) is deleted when a seed is trained further;
 - `overwrite=True` trains the whole experiment again in a temporary sibling, swapped in
   once every seed is complete (until then the previous experiment stays in place).
 """
@@ -832,6 +833,8 @@ def _train_experiment(config: ExperimentConfig, out_dir: Path, *, resume: bool, 
             (work / MARKER).unlink()  # resuming a complete experiment: unfinished until every seed is again
         config.to_yaml(work / EXPERIMENT_FILE)
         jobs = _plan_seeds(work, out_dir, config, resume=resume)
+        if jobs and (work / EVALUATION_DIR).is_dir():
+            shutil.rmtree(work / EVALUATION_DIR)  # reports about models that are about to change
         _run_seeds(jobs, work, config, progress=progress, verbose=verbose, num_cpus=num_cpus, address=address,
                    data=data)
         seeds = list(config.train.seeds)
