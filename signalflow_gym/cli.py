@@ -1,7 +1,8 @@
 """`signalflow-gym`: train, evaluate, export and demo from the command line.
 
     signalflow-gym train --config configs/ppo.yaml [--set key=value ...] [--out runs/NAME] [--resume]
-    signalflow-gym evaluate --run RUN_DIR [--data PATH] [--signals PATH] [--split test]
+                         [--seeds 0,1,2 [--num-cpus N | --address auto]]
+    signalflow-gym evaluate --run RUN_OR_EXPERIMENT_DIR [--data PATH] [--signals PATH] [--split test]
     signalflow-gym export (--run RUN_DIR | --policy random|threshold) --episodes N [--out DIR]
                           [--format parquet|minari --dataset-id NAMESPACE/NAME-v0]
     signalflow-gym demo [--out runs/demo] [--quick]
@@ -28,9 +29,11 @@ PROG = "signalflow-gym"
 __all__ = ["main", "build_parser", "default_run_name"]
 
 
-def default_run_name(name: str, algo: str, seed: int) -> str:
-    """Run directory name: ``{name}__{algo}__{seed}__{YYYYmmdd-HHMMSS}``."""
-    return f"{name}__{algo}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+def default_run_name(name: str, algo: str, seed: int | Sequence[int]) -> str:
+    """Run directory name: ``{name}__{algo}__{seed}__{YYYYmmdd-HHMMSS}``; for a multi-seed
+    experiment (a sequence of seeds) ``{name}__{algo}__seeds{s0-s1-...}__{YYYYmmdd-HHMMSS}``."""
+    label = f"seeds{'-'.join(map(str, seed))}" if isinstance(seed, (list, tuple)) else str(seed)
+    return f"{name}__{algo}__{label}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -41,10 +44,17 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--seeds", default=None, metavar="S0,S1,...",
+                   help="train one run per seed into --out/seed_<s> (a multi-seed experiment; sets train.seeds)")
+    p.add_argument("--num-cpus", type=int, default=None,
+                   help="with --seeds: CPUs of a local Ray instance; > 1 runs the seeds as Ray tasks (default: one "
+                        "after the other)")
+    p.add_argument("--address", default=None,
+                   help='with --seeds: Ray cluster to run the seeds on: "auto" or "ray://HOST:10001"')
 
 
 def add_evaluate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, help="run package directory (from train)")
+    p.add_argument("--run", required=True, help="run package or multi-seed experiment directory (from train)")
     p.add_argument("--data", default=None, help="OHLCV CSV/parquet to evaluate on instead of the run's data")
     p.add_argument("--signals", default=None, help="signals CSV/parquet for --data (default: the run's detector)")
     p.add_argument("--split", default=None, choices=["train", "validation", "test", "all"],
@@ -79,6 +89,8 @@ def add_demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="5,000 training steps: a smoke run, no learning expected")
     p.add_argument("--config", default=None, help="experiment YAML or shipped config name (default: demo)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--num-cpus", type=int, default=None,
+                   help="> 1: train the seeds as Ray tasks on a local Ray instance of that many CPUs")
 
 
 def add_configs_args(p: argparse.ArgumentParser) -> None:
@@ -93,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_args(sub.add_parser("train", help="train an agent; writes a run package"))
     add_evaluate_args(sub.add_parser("evaluate", help="backtest a run against baselines; writes a report"))
     add_export_args(sub.add_parser("export", help="roll out episodes; writes a parquet (or Minari) dataset"))
-    add_demo_args(sub.add_parser("demo", help="train -> evaluate -> export on the synthetic market"))
+    add_demo_args(sub.add_parser("demo", help="train 3 seeds -> evaluate -> export on the synthetic market"))
     add_configs_args(sub.add_parser("configs", help="list the shipped configs, or copy one out to edit"))
     from signalflow_gym.scale.sweep import add_sweep_args
     from signalflow_gym.scale.walkforward import add_walkforward_args
@@ -107,11 +119,22 @@ def run_train(args: argparse.Namespace) -> Path:
     from signalflow_gym.experiment import ExperimentConfig, train
     from signalflow_gym.experiment.preflight import check_model_builds
 
+    from signalflow.core.errors import ConfigError
+    from signalflow_gym.experiment.seeds import parse_seeds
+
     config = ExperimentConfig.from_yaml(args.config, args.overrides)
+    if args.seeds is not None:
+        config = config.replace(train={"seeds": list(parse_seeds(args.seeds))})
+    multi = bool(config.train.seeds)
+    if not multi and (args.num_cpus is not None or args.address is not None):
+        raise ConfigError("--num-cpus and --address are for a multi-seed experiment; add --seeds 0,1,2 "
+                          "(or set `train.seeds`)")
     check_model_builds(config)  # SB3 / torch refusals named by config key, before any folder is made
-    out = args.out or str(Path("runs") / default_run_name(config.name, config.train.algo, config.train.seed))
-    run_dir = train(config, out, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
-    print(f"run package: {run_dir}")
+    label = config.train.seeds if multi else config.train.seed
+    out = args.out or str(Path("runs") / default_run_name(config.name, config.train.algo, label))
+    run_dir = train(config, out, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite,
+                    num_cpus=args.num_cpus, address=args.address)
+    print(f"{'multi-seed experiment' if multi else 'run package'}: {run_dir}")
     return run_dir
 
 
@@ -122,9 +145,11 @@ def run_evaluate(args: argparse.Namespace) -> dict:
     from signalflow_gym.experiment.data import load_data
     from signalflow_gym.experiment.evaluate import load_experiment
 
+    from signalflow_gym.experiment.seeds import experiment_config, is_multi_seed
+
     data = None
     if args.data is not None:
-        config, _ = load_experiment(args.run)
+        config = experiment_config(args.run) if is_multi_seed(args.run) else load_experiment(args.run)[0]
         spec = DataSpec(source=args.data, signals=args.signals, detector=config.data.detector,
                         detector_kwargs=config.data.detector_kwargs, fractions=config.data.fractions,
                         timestamp_format=config.data.timestamp_format
@@ -134,7 +159,12 @@ def run_evaluate(args: argparse.Namespace) -> dict:
         raise ConfigError("--signals needs --data (the bars they belong to)")
     report = evaluate(args.run, data=data, split=args.split, out_dir=args.out, n_random_seeds=args.random_seeds,
                       plot=not args.no_plot, allow_overlap=args.allow_overlap, overwrite=args.overwrite)
+    from signalflow_gym.experiment.evaluate import headline
+
     print(report_table(report))
+    print("")
+    for line in headline(report):
+        print(line)
     print(f"report: {report['files']['report_md']}")
     return report
 
@@ -142,7 +172,12 @@ def run_evaluate(args: argparse.Namespace) -> dict:
 def run_export(args: argparse.Namespace) -> Path:
     from signalflow.core.errors import ConfigError
     from signalflow_gym.experiment import ExperimentConfig, export_episodes
+    from signalflow_gym.experiment.seeds import is_multi_seed, seed_dir_name
 
+    if args.run is not None and is_multi_seed(args.run):
+        seeds = ExperimentConfig.from_yaml(Path(args.run) / "experiment.yaml").train.seeds
+        raise ConfigError(f"--run {args.run} is a multi-seed experiment; export the episodes of one seed's run, "
+                          f"e.g. --run {Path(args.run) / seed_dir_name(seeds[0])}")
     config = None
     if args.config is not None:
         config = ExperimentConfig.from_yaml(args.config, args.overrides)
@@ -173,7 +208,8 @@ def run_export(args: argparse.Namespace) -> Path:
 def run_demo_cmd(args: argparse.Namespace) -> dict:
     from signalflow_gym.experiment import run_demo
 
-    return run_demo(args.out, quick=args.quick, config=args.config, progress=not args.no_progress)
+    return run_demo(args.out, quick=args.quick, config=args.config, progress=not args.no_progress,
+                    num_cpus=args.num_cpus)
 
 
 def run_configs_cmd(args: argparse.Namespace) -> dict:

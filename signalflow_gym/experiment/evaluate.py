@@ -47,14 +47,32 @@ from signalflow_gym.experiment.baselines import (
 )
 from signalflow_gym.experiment.config import ExperimentConfig
 from signalflow_gym.experiment.data import SPLIT_NAMES, check_no_overlap, load_data, period_of, split_data
-from signalflow_gym.experiment.plots import plot_equity, plot_trades
+from signalflow_gym.experiment.plots import plot_equity, plot_performance_profiles, plot_seed_equity, plot_trades
+from signalflow_gym.experiment.seeds import (
+    EVALUATION_DIR,
+    experiment_config,
+    is_multi_seed,
+    seed_config,
+    seed_runs,
+)
+from signalflow_gym.experiment.uncertainty import (
+    DETERMINISTIC_POLICIES,
+    improvement,
+    per_bar_returns,
+    policy_aggregates,
+    profiles,
+    run_statistics,
+)
 from signalflow_gym.outputs import building, write_text_atomic
 
-__all__ = ["evaluate", "load_experiment", "report_table"]
+__all__ = ["evaluate", "format_interval", "headline", "load_experiment", "report_markdown", "report_table"]
 
 Data = tuple[pl.DataFrame, pl.DataFrame | None]
 #: What a report folder holds (one written by an older version, without a marker, may be replaced).
-REPORT_FILES = ("report.json", "report.md", "equity.png", "trades.png", "bars.parquet", "trades.parquet")
+REPORT_FILES = ("report.json", "report.md", "equity.png", "trades.png", "profile.png", "bars.parquet", "trades.parquet",
+                "seeds")
+#: The per-seed backtests of a multi-seed report: ``seeds/seed_<s>/{bars,trades}.parquet``.
+SEEDS_DIR = "seeds"
 
 
 def load_experiment(run_dir: str | Path) -> tuple[ExperimentConfig, dict[str, Any]]:
@@ -170,12 +188,26 @@ def evaluate(
       the seeds; "threshold": the guide's model (enter when probability > threshold) with
       the env's sizing and TP/SL; "buy_and_hold": equal weight from the first bar.
 
-    Returns ``{"agent": summary, "baselines": {name: summary | {"mean", "std", "seeds"}},
-    "margins": {...}, "period": {...}, "run": {...}}``.
+    `run_dir` may also be a multi-seed experiment directory (`signalflow_gym.experiment.seeds`):
+    every seed's agent is backtested on the same bars, the baselines once; the report goes to
+    ``RUN_DIR/evaluation/<split>`` and its "agent" entry is ``{"mean", "std", "seeds",
+    "total_returns", "summaries"}`` over the seeds. An unfinished experiment is refused, naming
+    the missing seeds.
+
+    Both kinds carry the uncertainty numbers (`signalflow_gym.experiment.uncertainty`):
+    "runs" (per run: Sharpe with its stationary-bootstrap CI, PSR vs 0 and vs buy-and-hold),
+    "aggregates" (per policy: mean / median / IQM of total return and Sharpe with stratified
+    bootstrap CIs) and "improvement" (P(agent > baseline) with its CI).
+
+    Returns ``{"kind", "agent": summary, "baselines": {name: summary | {"mean", "std", "seeds"}},
+    "margins": {...}, "runs", "aggregates", "improvement", "period": {...}, "run": {...}}``.
     """
     from signalflow_gym.bridge import RLTradingModel
 
     run_dir = Path(run_dir)
+    if is_multi_seed(run_dir):
+        return _evaluate_experiment(run_dir, data=data, split=split, out_dir=out_dir, n_random_seeds=n_random_seeds,
+                                    plot=plot, allow_overlap=allow_overlap, overwrite=overwrite)
     config, manifest = load_experiment(run_dir)
     raw, signals, split_name = select_data(config, manifest, data=data, split=split, allow_overlap=allow_overlap)
     out = Path(out_dir) if out_dir is not None else run_dir / "evaluation" / split_name
@@ -191,6 +223,86 @@ def evaluate(
     return report
 
 
+class _Baselines:
+    """The baselines' backtests on one market: report entries, curves to draw, and every run."""
+
+    def __init__(self, env_cfg: Any, config: ExperimentConfig, market: MarketData, n_seeds: int) -> None:
+        self.summaries: dict[str, Any] = {}
+        self.curves: dict[str, pl.DataFrame] = {}
+        #: policy -> [(label, metrics_df)], one per run
+        self.runs: dict[str, list[tuple[dict[str, Any], pl.DataFrame]]] = {}
+        names = config.evaluation.baselines
+        if "hold" in names:
+            res = backtest_model(env_cfg, HoldModel(), market, strategy_id="hold")
+            self.summaries["hold"] = res.summary
+            self.curves["hold"] = res.metrics_df
+            self.runs["hold"] = [({"policy": "hold"}, res.metrics_df)]
+        if "random" in names:
+            runs = [backtest_model(env_cfg, RandomActionModel(env_cfg, seed), market, strategy_id=f"random{seed}")
+                    for seed in range(n_seeds)]
+            mean, std = _stats([r.summary for r in runs])
+            self.summaries["random"] = {"mean": mean, "std": std, "seeds": list(range(n_seeds)),
+                                        "total_returns": [r.summary["total_return"] for r in runs]}
+            eq = np.mean([r.metrics_df.get_column("equity").to_numpy() for r in runs], axis=0)
+            self.curves[f"random (mean of {n_seeds})"] = runs[0].metrics_df.with_columns(pl.Series("equity", eq))
+            self.runs["random"] = [({"policy": "random", "seed": seed}, r.metrics_df) for seed, r in enumerate(runs)]
+        if "threshold" in names:
+            thr = config.evaluation.threshold
+            res = backtest_model(env_cfg, ThresholdModel(thr), market, strategy_id="threshold")
+            self.summaries["threshold"] = {**res.summary, "threshold": thr}
+            self.curves[f"threshold {thr:g}"] = res.metrics_df
+            self.runs["threshold"] = [({"policy": "threshold"}, res.metrics_df)]
+        bh = buy_and_hold(market, env_cfg)
+        #: buy-and-hold's per-bar returns: the PSR benchmark of every run (also when not a listed baseline)
+        self.benchmark_returns = per_bar_returns(bh.metrics_df.get_column("equity").to_numpy(),
+                                                 env_cfg.broker.initial_capital)
+        if "buy_and_hold" in names:
+            self.summaries["buy_and_hold"] = bh.summary
+            self.curves["buy_and_hold"] = bh.metrics_df
+            self.runs["buy_and_hold"] = [({"policy": "buy_and_hold"}, bh.metrics_df)]
+
+
+def _uncertainty(agent_runs: list[tuple[dict[str, Any], pl.DataFrame]], baselines: _Baselines,
+                 initial_capital: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report's "runs", "aggregates" and "improvement" entries, and the performance profiles."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for policy, items in {"agent": agent_runs, **baselines.runs}.items():
+        runs[policy] = [run_statistics(df, initial_capital=initial_capital, benchmark_returns=baselines.benchmark_returns,
+                                       label=label) for label, df in items]
+    returns = {policy: [r["total_return"] for r in items] for policy, items in runs.items()}
+    aggregates = {policy: policy_aggregates(returns[policy], [r["sharpe"]["value"] for r in items],
+                                            deterministic=policy in DETERMINISTIC_POLICIES)
+                  for policy, items in runs.items()}
+    gains = {name: improvement(returns["agent"], returns[name]) for name in runs if name != "agent"}
+    shown = profiles(returns)
+    entries = {"runs": runs, "aggregates": aggregates, "improvement": gains,
+               "profile": {name: p.to_dict() for name, p in shown.items()}}
+    return entries, shown
+
+
+def _margins(agent_return: float, baselines: dict[str, Any]) -> dict[str, float]:
+    margins = {}
+    if "hold" in baselines:
+        margins["vs_hold"] = agent_return - baselines["hold"]["total_return"]
+    if "random" in baselines:
+        margins["vs_random_mean"] = agent_return - baselines["random"]["mean"]["total_return"]
+        sd = baselines["random"]["std"]["total_return"]
+        margins["vs_random_mean_in_std"] = margins["vs_random_mean"] / sd if sd > 0 else math.inf
+    return margins
+
+
+def _write_report(tmp: Path, out: Path, report: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """report.json (paths relative to the report folder) and report.md into `tmp`; `files` then name `out`."""
+    on_disk = {**report, "run": {**report["run"], "run_dir": os.path.relpath(run_dir.absolute(), out.absolute())}}
+    if "seeds" in report["run"]:
+        on_disk["run"]["seeds"] = [{**s, "run_dir": os.path.relpath(Path(s["run_dir"]).absolute(), out.absolute())}
+                                   for s in report["run"]["seeds"]]
+    write_text_atomic(tmp / "report.json", json.dumps(jsonable(on_disk), indent=2) + "\n")
+    write_text_atomic(tmp / "report.md", report_markdown(report))
+    report["files"] = {k: str(out / v) for k, v in report["files"].items()}
+    return report
+
+
 def _evaluate_into(tmp: Path, out: Path, run_dir: Path, agent: Any, config: ExperimentConfig, manifest: dict[str, Any],
                    raw: pl.DataFrame, market: MarketData, split_name: str, n_seeds: int, plot: bool) -> dict[str, Any]:
     """Run the backtests and write the report files into `tmp` (which becomes `out`)."""
@@ -198,50 +310,25 @@ def _evaluate_into(tmp: Path, out: Path, run_dir: Path, agent: Any, config: Expe
     exporter = BacktestExporter()
     result = agent.backtest(market, exporter=exporter)
     exporter.finalize(tmp)
-    curves: dict[str, pl.DataFrame] = {"agent": result.metrics_df}
-    baselines: dict[str, Any] = {}
-    names = config.evaluation.baselines
-    if "hold" in names:
-        res = backtest_model(env_cfg, HoldModel(), market, strategy_id="hold")
-        baselines["hold"] = res.summary
-        curves["hold"] = res.metrics_df
-    if "random" in names:
-        runs = [backtest_model(env_cfg, RandomActionModel(env_cfg, seed), market, strategy_id=f"random{seed}")
-                for seed in range(n_seeds)]
-        mean, std = _stats([r.summary for r in runs])
-        baselines["random"] = {"mean": mean, "std": std, "seeds": list(range(n_seeds)),
-                               "total_returns": [r.summary["total_return"] for r in runs]}
-        eq = np.mean([r.metrics_df.get_column("equity").to_numpy() for r in runs], axis=0)
-        curves[f"random (mean of {n_seeds})"] = runs[0].metrics_df.with_columns(pl.Series("equity", eq))
-    if "threshold" in names:
-        thr = config.evaluation.threshold
-        res = backtest_model(env_cfg, ThresholdModel(thr), market, strategy_id="threshold")
-        baselines["threshold"] = {**res.summary, "threshold": thr}
-        curves[f"threshold {thr:g}"] = res.metrics_df
-    if "buy_and_hold" in names:
-        res = buy_and_hold(market, env_cfg)
-        baselines["buy_and_hold"] = res.summary
-        curves["buy_and_hold"] = res.metrics_df
-
-    agent_ret = result.summary["total_return"]
-    margins = {}
-    if "hold" in baselines:
-        margins["vs_hold"] = agent_ret - baselines["hold"]["total_return"]
-    if "random" in baselines:
-        margins["vs_random_mean"] = agent_ret - baselines["random"]["mean"]["total_return"]
-        sd = baselines["random"]["std"]["total_return"]
-        margins["vs_random_mean_in_std"] = margins["vs_random_mean"] / sd if sd > 0 else math.inf
+    baselines = _Baselines(env_cfg, config, market, n_seeds)
+    curves: dict[str, pl.DataFrame] = {"agent": result.metrics_df, **baselines.curves}
+    extra = manifest.get("extra") or {}
+    seed = (extra.get("experiment") or {}).get("train", {}).get("seed")
+    entries, _ = _uncertainty([({"policy": "agent", "seed": seed}, result.metrics_df)], baselines,
+                              env_cfg.broker.initial_capital)
     report = {
+        "kind": "single_run",
         "agent": result.summary,
-        "baselines": baselines,
-        "margins": margins,
+        "baselines": baselines.summaries,
+        "margins": _margins(result.summary["total_return"], baselines.summaries),
+        **entries,
         "period": {"split": split_name, **period_of(raw), "fingerprint": market.fingerprint()},
         "run": {
             "run_dir": str(run_dir),
             "name": config.name,
             "algorithm": manifest["algorithm"],
-            "num_timesteps": (manifest.get("extra") or {}).get("num_timesteps"),
-            "selected_model": (manifest.get("extra") or {}).get("selected_model"),
+            "num_timesteps": extra.get("num_timesteps"),
+            "selected_model": extra.get("selected_model"),
         },
         "files": {"report_json": "report.json", "report_md": "report.md", "bars": "bars.parquet",
                   "trades": "trades.parquet"},
@@ -253,16 +340,102 @@ def _evaluate_into(tmp: Path, out: Path, run_dir: Path, agent: Any, config: Expe
         report["files"]["equity_png"] = "equity.png"
         report["files"]["trades_png"] = "trades.png"
     # on disk, paths relative to the report folder (it is built elsewhere and swapped in, and may be moved)
-    on_disk = {**report, "run": {**report["run"], "run_dir": os.path.relpath(run_dir.absolute(), out.absolute())}}
-    write_text_atomic(tmp / "report.json", json.dumps(jsonable(on_disk), indent=2) + "\n")
-    write_text_atomic(tmp / "report.md", report_markdown(report))
-    report["files"] = {k: str(out / v) for k, v in report["files"].items()}
+    return _write_report(tmp, out, report, run_dir)
+
+
+def _evaluate_experiment(exp_dir: Path, *, data: Data | None, split: str | None, out_dir: str | Path | None,
+                         n_random_seeds: int | None, plot: bool, allow_overlap: bool, overwrite: bool) -> dict[str, Any]:
+    """`evaluate` for a multi-seed experiment directory: every seed's agent, the baselines once."""
+    from signalflow_gym.bridge import RLTradingModel
+
+    run_dirs = seed_runs(exp_dir)  # refuses an unfinished experiment, naming the missing seeds
+    config = experiment_config(exp_dir)
+    seeds = list(config.train.seeds)
+    loaded = [load_experiment(d) for d in run_dirs]
+    for seed, d, (cfg, _) in zip(seeds, run_dirs, loaded):
+        if cfg.to_dict() != seed_config(config, seed).to_dict():
+            raise ConfigError(f"{d} was not trained with the experiment's config for seed {seed} "
+                              f"({exp_dir / 'experiment.yaml'}); retrain it: signalflow-gym train --config "
+                              f"{exp_dir / 'experiment.yaml'} --out {exp_dir} --overwrite")
+    first_cfg, first_manifest = loaded[0]
+    raw, signals, split_name = select_data(first_cfg, first_manifest, data=data, split=split, allow_overlap=allow_overlap)
+    market = MarketData.build(raw, signals)
+    for d, (_, manifest) in zip(run_dirs, loaded):
+        if not allow_overlap:
+            check_no_overlap(raw, ((manifest.get("extra") or {}).get("periods") or {}).get("train"),
+                             what=f"{split_name} data of {d.name}")
+            if data is None:
+                check_recorded_data(market, split_name, manifest, source=config.data.source)
+    out = Path(out_dir) if out_dir is not None else exp_dir / EVALUATION_DIR / split_name
+    n_seeds = config.evaluation.n_random_seeds if n_random_seeds is None else int(n_random_seeds)
+    if n_seeds < 1:
+        raise ConfigError(f"`n_random_seeds` must be >= 1, was {n_random_seeds}")
+    agents = [RLTradingModel.load(d) for d in run_dirs]
+    with building(out, kind="evaluation", overwrite=overwrite, known=REPORT_FILES) as tmp:
+        report = _experiment_into(tmp, out, exp_dir, run_dirs, agents, config, loaded, raw, market, split_name,
+                                  n_seeds, plot)
     return report
 
 
+def _experiment_into(tmp: Path, out: Path, exp_dir: Path, run_dirs: list[Path], agents: list[Any],
+                     config: ExperimentConfig, loaded: list[tuple[ExperimentConfig, dict[str, Any]]], raw: pl.DataFrame,
+                     market: MarketData, split_name: str, n_seeds: int, plot: bool) -> dict[str, Any]:
+    """The multi-seed report's backtests and files, written into `tmp` (which becomes `out`)."""
+    seeds = list(config.train.seeds)
+    env_cfg = agents[0].config
+    results = []
+    for seed, agent in zip(seeds, agents):
+        exporter = BacktestExporter()
+        results.append(agent.backtest(market, exporter=exporter))
+        exporter.finalize(tmp / SEEDS_DIR / f"seed_{seed}")
+    baselines = _Baselines(env_cfg, config, market, n_seeds)
+    summaries = [r.summary for r in results]
+    mean, std = _stats(summaries)
+    entries, shown = _uncertainty([({"policy": "agent", "seed": s}, r.metrics_df) for s, r in zip(seeds, results)],
+                                  baselines, env_cfg.broker.initial_capital)
+    per_seed = [{"seed": s, "run_dir": str(d), "num_timesteps": (m.get("extra") or {}).get("num_timesteps"),
+                 "selected_model": (m.get("extra") or {}).get("selected_model")}
+                for s, d, (_, m) in zip(seeds, run_dirs, loaded)]
+    report = {
+        "kind": "multi_seed",
+        "agent": {"mean": mean, "std": std, "seeds": seeds, "total_returns": [s["total_return"] for s in summaries],
+                  "summaries": summaries},
+        "baselines": baselines.summaries,
+        "margins": _margins(mean["total_return"], baselines.summaries),
+        **entries,
+        "period": {"split": split_name, **period_of(raw), "fingerprint": market.fingerprint()},
+        "run": {
+            "run_dir": str(exp_dir),
+            "name": config.name,
+            "algorithm": loaded[0][1]["algorithm"],
+            "num_timesteps": per_seed[0]["num_timesteps"],
+            "selected_model": ", ".join(f"seed {p['seed']}: {p['selected_model']}" for p in per_seed),
+            "seeds": per_seed,
+        },
+        "files": {"report_json": "report.json", "report_md": "report.md",
+                  **{f"bars_seed_{s}": f"{SEEDS_DIR}/seed_{s}/bars.parquet" for s in seeds},
+                  **{f"trades_seed_{s}": f"{SEEDS_DIR}/seed_{s}/trades.parquet" for s in seeds}},
+    }
+    if plot:
+        title = f"{config.name}: {split_name} split ({report['period']['start']} .. {report['period']['end']})"
+        plot_seed_equity({s: r.metrics_df for s, r in zip(seeds, results)},
+                         {k: v for k, v in baselines.curves.items() if k != "hold"}, tmp / "equity.png",
+                         title=f"{title}: {len(seeds)} seeds")
+        plot_performance_profiles(shown, tmp / "profile.png", title=f"{title}: performance profiles")
+        report["files"]["equity_png"] = "equity.png"
+        report["files"]["profile_png"] = "profile.png"
+    return _write_report(tmp, out, report, exp_dir)
+
+
 def report_table(report: dict[str, Any]) -> str:
-    """The markdown summary table of a report (agent first, then each baseline)."""
-    rows: dict[str, dict[str, float]] = {"agent": report["agent"]}
+    """The markdown summary table of a report (the agent first, one row per seed of a multi-seed
+    experiment, then each baseline)."""
+    rows: dict[str, dict[str, float]] = {}
+    if report.get("kind") == "multi_seed":
+        for seed, summary in zip(report["agent"]["seeds"], report["agent"]["summaries"]):
+            rows[f"agent seed {seed}"] = summary
+    else:
+        rows["agent"] = report["agent"]
     for name, value in report["baselines"].items():
         if name == "random":
             rows[f"random (mean of {len(value['seeds'])})"] = value["mean"]
@@ -273,13 +446,86 @@ def report_table(report: dict[str, Any]) -> str:
     return format_summary_table(rows)
 
 
+def _policy_name(report: dict[str, Any], name: str) -> str:
+    if name == "threshold" and "threshold" in report["baselines"]:
+        return f"threshold {report['baselines']['threshold']['threshold']:g}"
+    return name
+
+
+def format_interval(estimate: dict[str, Any], *, percent: bool = False, digits: int = 2) -> str:
+    """``value [low, high]`` of an interval entry of a report (``value`` alone when it has no CI)."""
+    scale, unit = (100.0, "%") if percent else (1.0, "")
+
+    def num(x: Any) -> str:
+        x = float(x)
+        return f"{scale * x:.{digits}f}{unit}" if math.isfinite(x) else str(x)
+
+    if estimate.get("low") is None:
+        return f"{num(estimate['value'])} (no CI)"
+    return f"{num(estimate['value'])} [{num(estimate['low'])}, {num(estimate['high'])}]"
+
+
+def headline(report: dict[str, Any]) -> list[str]:
+    """The report's key lines: the agent's IQM total return with its CI, and its probability of
+    improvement over each baseline with its CI."""
+    agg = report["aggregates"]["agent"]
+    lines = [f"agent IQM total return over {agg['n_runs']} run(s): "
+             f"{format_interval(agg['total_return']['iqm'], percent=True)} (95% CI)"]
+    for name, est in report["improvement"].items():
+        lines.append(f"P(agent > {_policy_name(report, name)}): {format_interval(est)} (95% CI; "
+                     f"{est['n_agent_runs']} x {est['n_baseline_runs']} run pairs)")
+    return lines
+
+
+def uncertainty_markdown(report: dict[str, Any]) -> list[str]:
+    """The report's uncertainty tables: aggregates over runs, probability of improvement, per-run Sharpe and PSR."""
+    lines = ["## Over runs (95% CIs)", "",
+             "Total return in %, annualised Sharpe. Mean, median and IQM (mean of the middle 50% of runs) over each "
+             "policy's runs, with 95% stratified bootstrap CIs; a deterministic baseline has one run and no CI.", "",
+             "| policy | runs | mean return | median return | IQM return | mean Sharpe | median Sharpe | IQM Sharpe |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, agg in report["aggregates"].items():
+        if agg["n_runs"] == 1 and name in DETERMINISTIC_POLICIES:  # one run, no spread: its value
+            cells = [f"{100 * agg['total_return'][k]['value']:.2f}%" for k in ("mean", "median", "iqm")]
+            cells += [f"{agg['sharpe'][k]['value']:.2f}" for k in ("mean", "median", "iqm")]
+        else:
+            cells = [format_interval(agg["total_return"][k], percent=True) for k in ("mean", "median", "iqm")]
+            cells += [format_interval(agg["sharpe"][k]) for k in ("mean", "median", "iqm")]
+        lines.append(f"| {_policy_name(report, name)} | {agg['n_runs']} | " + " | ".join(cells) + " |")
+    lines += ["", "Probability of improvement P(agent > baseline): the share of (agent run, baseline run) pairs whose "
+              "total return the agent beats (ties count 1/2), with its 95% bootstrap CI. 0.5 = no difference.", "",
+              "| baseline | P(agent > baseline) | run pairs |", "|---|---:|---:|"]
+    for name, est in report["improvement"].items():
+        lines.append(f"| {_policy_name(report, name)} | {format_interval(est)} | "
+                     f"{est['n_agent_runs']} x {est['n_baseline_runs']} |")
+    lines += ["", "Per run: annualised Sharpe with its 95% stationary-bootstrap CI of per-bar returns; PSR = probability "
+              "that the true Sharpe exceeds 0 / buy-and-hold's Sharpe (Bailey & López de Prado 2012).", "",
+              "| policy | run | total return | Sharpe [95% CI] | PSR vs 0 | PSR vs buy-and-hold |",
+              "|---|---|---:|---:|---:|---:|"]
+    for name, items in report["runs"].items():
+        for r in items:
+            run = f"seed {r['seed']}" if r.get("seed") is not None else "-"
+            psr0, psrb = r.get("psr_vs_zero", math.nan), r.get("psr_vs_buy_and_hold", math.nan)
+            lines.append(f"| {_policy_name(report, name)} | {run} | {100 * r['total_return']:.2f}% | "
+                         f"{format_interval(r['sharpe'])} | {psr0:.3f} | {psrb:.3f} |")
+    return lines
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     p, r = report["period"], report["run"]
+    multi = report.get("kind") == "multi_seed"
+    if multi:
+        seeds = ", ".join(str(s["seed"]) for s in r["seeds"])
+        title = f"# Evaluation of `{r['name']}` ({r['algorithm']}, {r['num_timesteps']} steps, seeds {seeds})"
+    else:
+        title = f"# Evaluation of `{r['name']}` ({r['algorithm']}, {r['num_timesteps']} steps, {r['selected_model']} model)"
     lines = [
-        f"# Evaluation of `{r['name']}` ({r['algorithm']}, {r['num_timesteps']} steps, {r['selected_model']} model)",
+        title,
         "",
         f"Split **{p['split']}**: {p['start']} .. {p['end']}, {p['n_bars']} bars, pairs {', '.join(p['pairs'])}.",
         "All runs trade the same bars through the same runner wiring (fees, sizing, TP/SL) as the environment.",
+        "",
+        *[f"- {line}" for line in headline(report)],
         "",
         report_table(report),
         "",
@@ -297,8 +543,12 @@ def report_markdown(report: dict[str, Any]) -> str:
             parts.append(f"{100 * m['vs_hold']:+.2f} pp vs always-HOLD")
         if "vs_random_mean" in m:
             parts.append(f"{100 * m['vs_random_mean']:+.2f} pp vs the random mean")
-        lines.append(f"Agent margin (total return): {', '.join(parts)}.")
-    lines += ["", "![equity](equity.png)", "", "![trades](trades.png)", ""]
+        lines.append(f"Agent{' (mean over seeds)' if multi else ''} margin (total return): {', '.join(parts)}.")
+    lines += ["", *uncertainty_markdown(report), ""]
+    if multi:
+        lines += ["![equity of every seed](equity.png)", "", "![performance profiles](profile.png)", ""]
+    else:
+        lines += ["![equity](equity.png)", "", "![trades](trades.png)", ""]
     return "\n".join(lines)
 
 

@@ -1,4 +1,6 @@
-"""The report pictures: equity curves with drawdowns, and each pair's prices with the agent's trades.
+"""The report pictures: equity curves with drawdowns, each pair's prices with the agent's trades,
+and for a multi-seed experiment the equity of every seed (median and interquartile band) and the
+performance profiles of every policy.
 
 Both are drawn off-screen (matplotlib's Agg canvas, no display needed) and written atomically
 as PNG files.
@@ -16,7 +18,7 @@ from signalflow.core.enums import ExitReason
 from signalflow.data.market import MarketData
 from signalflow_gym.outputs import atomic_file
 
-__all__ = ["new_figure", "save_figure", "plot_equity", "plot_trades"]
+__all__ = ["new_figure", "save_figure", "plot_equity", "plot_trades", "plot_seed_equity", "plot_performance_profiles"]
 
 #: Marker of each exit reason in `plot_trades` (other reasons: "x").
 EXIT_MARKERS = {
@@ -91,5 +93,51 @@ def plot_trades(market: MarketData, trades: pl.DataFrame, path: Path, *, title: 
     axes[0].figure.suptitle(title, fontsize=10)
     axes[-1].set_xlabel("time")
     fig.autofmt_xdate()
+    save_figure(fig, path)
+    return fig
+
+
+def plot_seed_equity(seeds: dict[int, pl.DataFrame], baselines: dict[str, pl.DataFrame], path: Path, *,
+                     title: str) -> None:
+    """The agent's equity for every seed (thin grey lines), their median (black) and interquartile
+    band (25th-75th percentile at each bar, shaded) above each baseline's equity (coloured), on the
+    same bars. `seeds`: seed -> frame with `timestamp`, `equity` (all on the same bars)."""
+    fig = new_figure(10, 5)
+    ax = fig.subplots(1, 1)
+    frames = list(seeds.values())
+    ts = frames[0].get_column("timestamp").to_list()
+    equity = np.stack([df.get_column("equity").to_numpy() for df in frames])
+    for seed, row in zip(seeds, equity):
+        ax.plot(ts, row, lw=0.6, color="0.6")
+    q25, q50, q75 = np.percentile(equity, [25, 50, 75], axis=0)
+    ax.fill_between(ts, q25, q75, color="0.3", alpha=0.25, lw=0, label=f"agent: interquartile range of {len(frames)} seeds")
+    ax.plot(ts, q50, lw=1.8, color="k", label="agent: median over seeds")
+    for name, df in baselines.items():
+        ax.plot(df.get_column("timestamp").to_list(), df.get_column("equity").to_numpy(), lw=0.9, label=name)
+    ax.set_ylabel("equity")
+    ax.set_xlabel("time")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    save_figure(fig, path)
+
+
+def plot_performance_profiles(profiles: dict[str, Any], path: Path, *, title: str) -> Any:
+    """One step line per policy: the share of its runs whose total return (in %) exceeds each
+    threshold, with its 95% bootstrap band where it has one (`PerformanceProfile` values, the
+    agent in black). Returns the figure."""
+    fig = new_figure(8, 5)
+    ax = fig.subplots(1, 1)
+    for name, profile in profiles.items():
+        x = 100.0 * np.asarray(profile.thresholds)
+        color = "k" if name == "agent" else None
+        (line,) = ax.step(x, profile.share, where="post", lw=1.8 if name == "agent" else 1.0, color=color, label=name)
+        if profile.low is not None:
+            ax.fill_between(x, profile.low, profile.high, step="post", alpha=0.2, color=line.get_color(), lw=0)
+    ax.set_xlabel("total return threshold tau (%)")
+    ax.set_ylabel("share of runs with total return > tau")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
     save_figure(fig, path)
     return fig

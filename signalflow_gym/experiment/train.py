@@ -24,6 +24,22 @@ What a crash leaves, and what a rerun does (`_prepare_run`):
   and swap it in when it is complete, so until then, and after any crash, the previous
   complete run stays in place. The `evaluation/` and `episodes/` folders of the previous
   model are not carried over.
+
+A multi-seed experiment (`train.seeds` non-empty; layout in `signalflow_gym.experiment.seeds`)
+trains each seed as the single run above into ``out_dir/seed_<s>`` and writes the
+experiment's marker when every seed is complete:
+
+- killed at any instant, every seed that was complete stays complete (each is its own
+  result); the experiment has no marker until the end;
+- a rerun with the same config skips the complete seeds and trains the missing ones (and
+  seeds that failed before their first checkpoint); a seed interrupted after a checkpoint
+  needs `resume=True` (continue it), as a single run does. A different config is refused;
+- `resume=True` continues every seed (interrupted ones, and complete ones to a larger
+  `train.total_timesteps`, the only change allowed); the experiment's marker is removed
+  first and written again once every seed is complete, and its `evaluation/` folder (reports
+  about the previous models) is deleted when a seed is trained further;
+- `overwrite=True` trains the whole experiment again in a temporary sibling, swapped in
+  once every seed is complete (until then the previous experiment stays in place).
 """
 
 from __future__ import annotations
@@ -46,6 +62,13 @@ from signalflow.core.errors import ConfigError
 from signalflow_gym.experiment.config import ExperimentConfig, algorithm_class
 from signalflow_gym.experiment.data import load_data, period_of, split_data
 from signalflow_gym.experiment.envs import make_vec_env, validation_config
+from signalflow_gym.experiment.seeds import (
+    EVALUATION_DIR,
+    MULTI_SEED_KIND,
+    is_seed_dir_name,
+    seed_config,
+    seed_dir_name,
+)
 from signalflow_gym.outputs import (
     MARKER,
     atomic_file,
@@ -59,7 +82,7 @@ from signalflow_gym.outputs import (
     write_json_atomic,
 )
 
-__all__ = ["train", "coerce_config", "latest_checkpoint", "CHECKPOINT_DIR", "BEST_DIR"]
+__all__ = ["train", "coerce_config", "config_differences", "latest_checkpoint", "CHECKPOINT_DIR", "BEST_DIR"]
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_DIR = "best"
@@ -254,8 +277,16 @@ def train(
     validation_data: Data | None = None,
     overwrite: bool = False,
     verbose: int = 0,
+    num_cpus: int | None = None,
+    address: str | None = None,
 ) -> Path:
     """Train `config.train.algo` on the train split; write a run package to `out_dir`; return it.
+
+    With a non-empty `config.train.seeds`, `out_dir` becomes a multi-seed experiment directory
+    instead (`signalflow_gym.experiment.seeds`): one run per seed in ``out_dir/seed_<s>``, each
+    trained exactly as a single run with ``train.seed = s``; as Ray tasks when Ray is installed
+    and `address` is given or `num_cpus` > 1 (see `init_ray`), else one after the other. What a
+    crash leaves and what a rerun does: see the module doc.
 
     Data: `train_data` / `validation_data` when given (used as they are), else
     `load_data(config.data)` split by `split_data`. Every source of randomness is seeded
@@ -272,6 +303,10 @@ def train(
 
     config = coerce_config(config)
     out_dir = Path(out_dir)
+    if config.train.seeds:
+        return _train_experiment(config, out_dir, resume=resume, overwrite=overwrite, progress=progress,
+                                 verbose=verbose, num_cpus=num_cpus, address=address,
+                                 data=None if train_data is None else (train_data, validation_data))
 
     # ---- data
     periods: dict[str, Any] = {}
@@ -629,3 +664,186 @@ def _make_save_best_extras() -> type:
 
 def _SaveBestExtras(best_dir: Path) -> Any:  # noqa: N802 - a factory standing for a class
     return _make_save_best_extras()(best_dir)
+
+
+# =========================================================================== multi-seed experiments
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], *, prefix: str = "") -> list[str]:
+    """The dotted keys (e.g. ``train.total_timesteps``) whose values differ between two config dicts."""
+    keys = sorted(set(old) | set(new), key=str)
+    out: list[str] = []
+    for key in keys:
+        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += config_differences(a, b, prefix=f"{name}.")
+        elif a != b:
+            out.append(name)
+    return out
+
+
+def _check_experiment_dir(out_dir: Path, config: ExperimentConfig, *, resume: bool, overwrite: bool) -> str:
+    """Whether `out_dir` may receive the experiment: "new" (absent or empty), "replace" (an experiment,
+    with `overwrite`) or "continue" (an unfinished one with the same config, or a complete one with
+    `resume`). Every other case is a `ConfigError` naming what is there and the flag that helps."""
+    if resume and overwrite:
+        raise ConfigError("pass either --resume (continue the experiment's seeds) or --overwrite (train it again), "
+                          "not both")
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise ConfigError(f"output directory {out_dir} is a file; choose another --out")
+    entries = {p.name for p in out_dir.iterdir() if not is_temporary(p.name)} if out_dir.is_dir() else set()
+    if not entries:
+        return "new"
+    marker = read_marker(out_dir)
+    if marker is not None and marker["kind"] != MULTI_SEED_KIND:
+        raise ConfigError(f"output directory {out_dir} holds {kind_name(marker['kind'], article=True)}, not a "
+                          "multi-seed experiment; choose another --out")
+    foreign = sorted(n for n in entries if n not in (EXPERIMENT_FILE, MARKER, EVALUATION_DIR) and not is_seed_dir_name(n))
+    if foreign:
+        raise ConfigError(f"output directory {out_dir} holds files that are not from a multi-seed experiment "
+                          f"({', '.join(foreign[:5])}); choose another --out")
+    if overwrite:
+        return "replace"
+    if not (out_dir / EXPERIMENT_FILE).is_file():
+        raise ConfigError(f"output directory {out_dir} holds seed folders but no {EXPERIMENT_FILE}; pass --overwrite "
+                          "to train the experiment again, or choose another --out")
+    old = ExperimentConfig.from_yaml(out_dir / EXPERIMENT_FILE).to_dict()
+    new = config.to_dict()
+    diff = [k for k in config_differences(old, new) if not (resume and k == "train.total_timesteps")]
+    if diff:
+        allowed = "only `train.total_timesteps` may change on --resume; " if resume else ""
+        raise ConfigError(f"output directory {out_dir} holds a multi-seed experiment with another config (it differs "
+                          f"in {', '.join(diff)}); {allowed}pass --overwrite to train it again, or choose another --out")
+    if marker is not None and not resume:
+        raise ConfigError(f"output directory {out_dir} already holds a complete multi-seed experiment (completed "
+                          f"{marker.get('completed_at')}); pass --resume to continue its seeds (with a larger "
+                          "`train.total_timesteps`), --overwrite to train it again, or choose another --out")
+    return "continue"
+
+
+def _plan_seeds(work: Path, out_dir: Path, config: ExperimentConfig, *, resume: bool) -> list[tuple[int, bool]]:
+    """``(seed, resume it)`` for every seed still to train in `work`; complete seeds trained with their
+    config are skipped. Refuses, before anything is trained, seeds that need --resume."""
+    jobs: list[tuple[int, bool]] = []
+    blocked: list[str] = []
+    for seed in config.train.seeds:
+        folder = work / seed_dir_name(seed)
+        recover(folder)
+        if not folder.is_dir():
+            jobs.append((seed, False))
+            continue
+        marker = read_marker(folder)
+        if marker is not None and marker["kind"] == "train" and (folder / EXPERIMENT_FILE).is_file():
+            recorded = ExperimentConfig.from_yaml(folder / EXPERIMENT_FILE).to_dict()
+            diff = config_differences(recorded, seed_config(config, seed).to_dict())
+            if not diff:
+                continue  # complete, as asked
+            if resume:
+                jobs.append((seed, True))
+            else:
+                blocked.append(f"{out_dir / folder.name} is complete but was trained with another "
+                               f"{', '.join(diff)}")
+        elif latest_checkpoint(folder) is not None:
+            if resume:
+                jobs.append((seed, True))
+            else:
+                blocked.append(f"{out_dir / folder.name} was interrupted (newest checkpoint "
+                               f"{latest_checkpoint(folder)[0].name})")
+        else:
+            jobs.append((seed, False))  # never started or failed before its first checkpoint: train it again
+    if blocked:
+        raise ConfigError(f"cannot finish the multi-seed experiment in {out_dir}: {'; '.join(blocked)}; pass --resume "
+                          "to continue those seeds, --overwrite to train the whole experiment again, or choose "
+                          "another --out")
+    return jobs
+
+
+def _use_ray(num_cpus: int | None, address: str | None) -> bool:
+    """Seeds go as Ray tasks when a cluster is named, or when Ray is installed and > 1 CPU is asked for."""
+    if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
+        raise ConfigError(f"--num-cpus must be a positive integer, was {num_cpus!r}")
+    if address is not None:
+        return True  # `init_ray` says how to install Ray when it is missing
+    return num_cpus is not None and num_cpus > 1 and importlib.util.find_spec("ray") is not None
+
+
+def _train_seed_task(config_dict: dict[str, Any], folder: str, resume: bool, data: Any, verbose: int) -> str:
+    """One seed's run, in a Ray worker (data: ``(train_data, validation_data)`` or None)."""
+    train_data, validation_data = data if data is not None else (None, None)
+    return str(train(ExperimentConfig.from_dict(config_dict), folder, resume=resume, progress=False,
+                     train_data=train_data, validation_data=validation_data, verbose=verbose))
+
+
+def _run_seeds(jobs: list[tuple[int, bool]], work: Path, config: ExperimentConfig, *, progress: bool, verbose: int,
+               num_cpus: int | None, address: str | None, data: tuple[Data, Data | None] | None) -> None:
+    """Train the planned seeds into `work`, sequentially or as Ray tasks, with a progress bar over seeds.
+
+    A failed seed does not stop the others (Ray); the first failure is raised once all have ended.
+    """
+    from tqdm.auto import tqdm
+
+    seeds = config.train.seeds
+    bar = tqdm(total=len(seeds), initial=len(seeds) - len(jobs), desc=f"{config.name}: seeds", unit="seed",
+               disable=not progress)
+    try:
+        if not _use_ray(num_cpus, address):
+            for seed, resume_seed in jobs:
+                bar.set_postfix_str(f"seed {seed}")
+                train(seed_config(config, seed), work / seed_dir_name(seed), resume=resume_seed, progress=False,
+                      train_data=None if data is None else data[0], validation_data=None if data is None else data[1],
+                      verbose=verbose)
+                bar.update(1)
+            return
+        from signalflow_gym.scale.ray_utils import init_ray, task_cpus
+
+        ray = init_ray(address, num_cpus)
+        remote = ray.remote(num_cpus=task_cpus(config.train.n_envs, config.train.vec_env), max_retries=0)(_train_seed_task)
+        data_ref = ray.put(data) if data is not None else None
+        pending = {remote.remote(seed_config(config, seed).to_dict(), str(work / seed_dir_name(seed)), resume_seed,
+                                 data_ref, verbose): seed for seed, resume_seed in jobs}
+        failures: list[tuple[int, BaseException]] = []
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            seed = pending.pop(done[0])
+            try:
+                ray.get(done[0])
+            except Exception as exc:  # the seed's error, or its worker died
+                failures.append((seed, getattr(exc, "cause", None) or exc))
+            bar.update(1)
+        if failures:
+            seed, cause = failures[0]
+            others = f" ({len(failures) - 1} other seed(s) failed too)" if len(failures) > 1 else ""
+            message = f"seed {seed} of the experiment failed{others}: {' '.join(str(cause).split())[:500]}"
+            if isinstance(cause, ConfigError):
+                raise ConfigError(message) from None
+            raise RuntimeError(message) from cause
+    finally:
+        bar.close()
+
+
+def _train_experiment(config: ExperimentConfig, out_dir: Path, *, resume: bool, overwrite: bool, progress: bool,
+                      verbose: int, num_cpus: int | None, address: str | None,
+                      data: tuple[Data, Data | None] | None) -> Path:
+    """`train` for a non-empty `train.seeds`: the experiment directory (see the module doc)."""
+    recover(out_dir)
+    state = _check_experiment_dir(out_dir, config, resume=resume, overwrite=overwrite)
+    swap = state == "replace"
+    work = new_sibling(out_dir) if swap else out_dir
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        if (work / MARKER).exists():
+            (work / MARKER).unlink()  # resuming a complete experiment: unfinished until every seed is again
+        config.to_yaml(work / EXPERIMENT_FILE)
+        jobs = _plan_seeds(work, out_dir, config, resume=resume)
+        if jobs and (work / EVALUATION_DIR).is_dir():
+            shutil.rmtree(work / EVALUATION_DIR)  # reports about models that are about to change
+        _run_seeds(jobs, work, config, progress=progress, verbose=verbose, num_cpus=num_cpus, address=address,
+                   data=data)
+        seeds = list(config.train.seeds)
+        mark_complete(work, kind=MULTI_SEED_KIND, open_dirs=[EVALUATION_DIR, *(seed_dir_name(s) for s in seeds)],
+                      info={"seeds": seeds, "runs": [seed_dir_name(s) for s in seeds]})
+    except BaseException:
+        if swap:
+            shutil.rmtree(work, ignore_errors=True)  # the previous experiment is untouched
+        raise
+    if swap:
+        swap_in(work, out_dir)
+    return out_dir

@@ -242,18 +242,29 @@ def probability_of_improvement(x_scores: Any, y_scores: Any) -> float:
 
 
 def probability_of_improvement_interval(
-    x_scores: Any, y_scores: Any, *, confidence: float = 0.95, reps: int = 10_000, seed: int = 0
+    x_scores: Any,
+    y_scores: Any,
+    *,
+    confidence: float = 0.95,
+    reps: int = 10_000,
+    seed: int = 0,
+    min_y_runs: int = 2,
 ) -> IntervalEstimate:
     """`probability_of_improvement` with its stratified bootstrap percentile interval.
 
     Each replication resamples X's runs and Y's runs independently within every stratum (at
-    least 2 runs of each per stratum) and recomputes the mean over strata of P(X > Y).
+    least 2 runs of X per stratum, and `min_y_runs` of Y) and recomputes the mean over strata
+    of P(X > Y). ``min_y_runs=1`` admits a deterministic Y (e.g. a fixed rule backtested once
+    on the same bars: one run, no spread over seeds); its single run is then redrawn as itself,
+    so the interval reflects the spread of X's runs only.
     """
     confidence = check_confidence(confidence)
     reps = check_reps(reps)
+    if isinstance(min_y_runs, bool) or not isinstance(min_y_runs, (int, np.integer)) or min_y_runs < 1:
+        raise ConfigError(f"`min_y_runs` must be an int >= 1, was {min_y_runs!r}; use 1 for a deterministic Y, else 2")
     x, y = _paired_strata(x_scores, y_scores)
     require_runs_per_stratum(x, name="x_scores")
-    require_runs_per_stratum(y, name="y_scores")
+    require_runs_per_stratum(y, name="y_scores", minimum=int(min_y_runs))
     rng = np.random.default_rng(seed)
     per_stratum = [
         _improvement(xs[rng.integers(0, xs.size, size=(reps, xs.size))], ys[rng.integers(0, ys.size, size=(reps, ys.size))])
