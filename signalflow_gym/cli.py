@@ -1,9 +1,9 @@
 """`signalflow-gym`: train, evaluate, export and demo from the command line.
 
     signalflow-gym train --config configs/ppo.yaml [--set key=value ...] [--out runs/NAME] [--resume]
-                         [--seeds 0,1,2 [--num-cpus N | --address auto]]
+                         [--seeds 0 1 2 [--num-cpus N | --address auto]]
     signalflow-gym evaluate --run RUN_OR_EXPERIMENT_DIR [--data PATH] [--signals PATH] [--split test]
-    signalflow-gym export (--run RUN_DIR | --policy random|threshold) --episodes N [--out DIR]
+    signalflow-gym export (--run RUN_DIR | --policy hold|random|threshold) --episodes N [--out DIR]
                           [--format parquet|minari --dataset-id NAMESPACE/NAME-v0]
     signalflow-gym demo [--out runs/demo] [--quick]
     signalflow-gym configs [--copy NAME [--to PATH]]
@@ -44,8 +44,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--seeds", default=None, metavar="S0,S1,...",
-                   help="train one run per seed into --out/seed_<s> (a multi-seed experiment; sets train.seeds)")
+    p.add_argument("--seeds", nargs="+", default=None, metavar="SEED",
+                   help="train one run per seed into --out/seed_<s>: 0 1 2 or 0,1,2 (a multi-seed experiment; "
+                   "sets train.seeds)")
     p.add_argument("--num-cpus", type=int, default=None,
                    help="with --seeds: CPUs of a local Ray instance; > 1 runs the seeds as Ray tasks (default: one "
                         "after the other)")
@@ -69,7 +70,8 @@ def add_evaluate_args(p: argparse.ArgumentParser) -> None:
 def add_export_args(p: argparse.ArgumentParser) -> None:
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--run", default=None, help="run package directory: export its policy's episodes")
-    who.add_argument("--policy", default=None, choices=["random", "threshold"], help="a baseline policy instead")
+    who.add_argument("--policy", default=None, metavar="BASELINE",
+                     help="a baseline policy instead: hold, random or threshold (`experiment.baselines.POLICY_BASELINES`)")
     p.add_argument("--episodes", type=int, required=True, help="number of episodes")
     p.add_argument("--config", default=None, help="experiment YAML for --policy (default: built-in defaults)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -124,7 +126,7 @@ def run_train(args: argparse.Namespace) -> Path:
 
     config = ExperimentConfig.from_yaml(args.config, args.overrides)
     if args.seeds is not None:
-        config = config.replace(train={"seeds": list(parse_seeds(args.seeds))})
+        config = config.replace(train={"seeds": list(parse_seeds(",".join(args.seeds)))})
     multi = bool(config.train.seeds)
     if not multi and (args.num_cpus is not None or args.address is not None):
         raise ConfigError("--num-cpus and --address are for a multi-seed experiment; add --seeds 0,1,2 "

@@ -300,7 +300,8 @@ def verify_complete(folder: str | Path, *, kind: str | None = None) -> dict[str,
 
 # =========================================================================== folders
 _KIND_NAMES = {"run_package": "run package", "train": "training run", "evaluation": "evaluation report",
-               "export": "episode dataset", "walkforward": "walk-forward", "sweep": "sweep"}
+               "export": "episode dataset", "walkforward": "walk-forward", "sweep": "sweep",
+               "multi_seed": "multi-seed experiment", "fold": "walk-forward fold"}
 
 
 def kind_name(kind: str, *, article: bool = False) -> str:

@@ -36,15 +36,9 @@ import polars as pl
 from signalflow.core.errors import ConfigError
 from signalflow.data import validate_ohlcv, validate_signals
 from signalflow.strategy.exporter import BacktestExporter
-from signalflow.strategy.metrics import format_summary_table
+from signalflow.strategy.metrics import bar_returns, format_summary_table
 from signalflow.strategy.runner import MarketData
-from signalflow_gym.experiment.baselines import (
-    HoldModel,
-    RandomActionModel,
-    ThresholdModel,
-    backtest_model,
-    buy_and_hold,
-)
+from signalflow_gym.experiment.baselines import baseline_result, describe
 from signalflow_gym.experiment.config import ExperimentConfig
 from signalflow_gym.experiment.data import SPLIT_NAMES, check_no_overlap, load_data, period_of, split_data
 from signalflow_gym.experiment.plots import plot_equity, plot_performance_profiles, plot_seed_equity, plot_trades
@@ -58,7 +52,6 @@ from signalflow_gym.experiment.seeds import (
 from signalflow_gym.experiment.uncertainty import (
     DETERMINISTIC_POLICIES,
     improvement,
-    per_bar_returns,
     policy_aggregates,
     profiles,
     run_statistics,
@@ -232,14 +225,15 @@ class _Baselines:
         #: policy -> [(label, metrics_df)], one per run
         self.runs: dict[str, list[tuple[dict[str, Any], pl.DataFrame]]] = {}
         names = config.evaluation.baselines
+        #: name -> one line saying exactly what the baseline does (`baselines.describe`)
+        self.descriptions = {name: describe(name, threshold=config.evaluation.threshold) for name in names}
         if "hold" in names:
-            res = backtest_model(env_cfg, HoldModel(), market, strategy_id="hold")
+            res = baseline_result("hold", env_cfg, market)
             self.summaries["hold"] = res.summary
             self.curves["hold"] = res.metrics_df
             self.runs["hold"] = [({"policy": "hold"}, res.metrics_df)]
         if "random" in names:
-            runs = [backtest_model(env_cfg, RandomActionModel(env_cfg, seed), market, strategy_id=f"random{seed}")
-                    for seed in range(n_seeds)]
+            runs = [baseline_result("random", env_cfg, market, seed=seed) for seed in range(n_seeds)]
             mean, std = _stats([r.summary for r in runs])
             self.summaries["random"] = {"mean": mean, "std": std, "seeds": list(range(n_seeds)),
                                         "total_returns": [r.summary["total_return"] for r in runs]}
@@ -248,13 +242,13 @@ class _Baselines:
             self.runs["random"] = [({"policy": "random", "seed": seed}, r.metrics_df) for seed, r in enumerate(runs)]
         if "threshold" in names:
             thr = config.evaluation.threshold
-            res = backtest_model(env_cfg, ThresholdModel(thr), market, strategy_id="threshold")
+            res = baseline_result("threshold", env_cfg, market, threshold=thr)
             self.summaries["threshold"] = {**res.summary, "threshold": thr}
             self.curves[f"threshold {thr:g}"] = res.metrics_df
             self.runs["threshold"] = [({"policy": "threshold"}, res.metrics_df)]
-        bh = buy_and_hold(market, env_cfg)
+        bh = baseline_result("buy_and_hold", env_cfg, market)
         #: buy-and-hold's per-bar returns: the PSR benchmark of every run (also when not a listed baseline)
-        self.benchmark_returns = per_bar_returns(bh.metrics_df.get_column("equity").to_numpy(),
+        self.benchmark_returns = bar_returns(bh.metrics_df.get_column("equity").to_numpy(),
                                                  env_cfg.broker.initial_capital)
         if "buy_and_hold" in names:
             self.summaries["buy_and_hold"] = bh.summary
@@ -320,6 +314,7 @@ def _evaluate_into(tmp: Path, out: Path, run_dir: Path, agent: Any, config: Expe
         "kind": "single_run",
         "agent": result.summary,
         "baselines": baselines.summaries,
+        "baseline_descriptions": baselines.descriptions,
         "margins": _margins(result.summary["total_return"], baselines.summaries),
         **entries,
         "period": {"split": split_name, **period_of(raw), "fingerprint": market.fingerprint()},
@@ -401,6 +396,7 @@ def _experiment_into(tmp: Path, out: Path, exp_dir: Path, run_dirs: list[Path], 
         "agent": {"mean": mean, "std": std, "seeds": seeds, "total_returns": [s["total_return"] for s in summaries],
                   "summaries": summaries},
         "baselines": baselines.summaries,
+        "baseline_descriptions": baselines.descriptions,
         "margins": _margins(mean["total_return"], baselines.summaries),
         **entries,
         "period": {"split": split_name, **period_of(raw), "fingerprint": market.fingerprint()},
@@ -530,6 +526,9 @@ def report_markdown(report: dict[str, Any]) -> str:
         report_table(report),
         "",
     ]
+    descriptions = report.get("baseline_descriptions") or {}
+    if descriptions:
+        lines += ["Baselines:", *[f"- **{name}**: {text}" for name, text in descriptions.items()], ""]
     rnd = report["baselines"].get("random")
     if rnd is not None:
         lines.append(

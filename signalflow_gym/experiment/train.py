@@ -327,7 +327,7 @@ def train(
     for name, (raw_part, signals_part) in others.items():  # what `evaluate` checks a recomputed split against
         periods[name] = {**period_of(raw_part), "fingerprint": MarketData.build(raw_part, signals_part).fingerprint()}
     env_cfg = config.env
-    _check_episode_fits(env_cfg, train_market.n_bars)
+    env_cfg.episode.check_fits(train_market.n_bars, what="the training data", fix="use shorter episodes or more data")
 
     work, swap = _prepare_run(out_dir, config, resume=resume, overwrite=overwrite)
     try:
@@ -474,15 +474,6 @@ def _train_in(work: Path, out_dir: Path, config: ExperimentConfig, *, resume: bo
         venv.close()
         if eval_env is not None:
             eval_env.close()
-
-
-def _check_episode_fits(env_cfg: Any, n_bars: int) -> None:
-    ep = env_cfg.episode
-    if ep.length is not None and ep.length + ep.warmup_bars > n_bars:
-        raise ConfigError(
-            f"the training data has {n_bars} bars, fewer than `env.episode.length` + `env.episode.warmup_bars` "
-            f"({ep.length} + {ep.warmup_bars}); use shorter episodes or more data"
-        )
 
 
 def _dummy_env(env_cfg: Any, data: Data) -> Any:

@@ -6,8 +6,6 @@ run per training seed, the random baseline one per random seed, and the determin
 takes finished backtests (per-bar equity curves, summaries) and returns plain dicts for
 ``report.json``; the statistics themselves come from `signalflow_gym.experiment.statistics`.
 
-- `per_bar_returns`: ``equity[t] / equity[t-1] - 1`` with ``equity[-1] = initial_capital``
-  (a fraction per bar), as `signalflow.strategy.metrics.summarize` computes them;
 - `run_statistics`: per run, the annualised Sharpe with its 95% stationary-bootstrap CI of the
   per-bar returns, and the Probabilistic Sharpe Ratio against 0 and against a benchmark's
   per-bar Sharpe (buy-and-hold's in the report);
@@ -28,7 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from signalflow.strategy.metrics import periods_per_year
+from signalflow.strategy.metrics import bar_returns, periods_per_year
 from signalflow_gym.experiment.statistics import (
     IntervalEstimate,
     PerformanceProfile,
@@ -44,7 +42,6 @@ from signalflow_gym.experiment.statistics import (
 __all__ = [
     "CONFIDENCE",
     "DETERMINISTIC_POLICIES",
-    "per_bar_returns",
     "run_statistics",
     "policy_aggregates",
     "improvement",
@@ -63,13 +60,6 @@ PROFILE_REPS = 2_000
 MIN_BARS_FOR_CI = 10
 
 
-def per_bar_returns(equity: np.ndarray, initial_capital: float) -> np.ndarray:
-    """Simple per-bar returns of an equity curve (fractions), the first against `initial_capital`."""
-    equity = np.asarray(equity, dtype=np.float64)
-    previous = np.concatenate(([float(initial_capital)], equity[:-1]))
-    return equity / previous - 1.0
-
-
 def run_statistics(metrics_df: pl.DataFrame, *, initial_capital: float, benchmark_returns: np.ndarray | None,
                    label: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One run's numbers: total return, Sharpe (annualised) with its CI, PSR vs 0 and vs a benchmark.
@@ -80,7 +70,7 @@ def run_statistics(metrics_df: pl.DataFrame, *, initial_capital: float, benchmar
     variance (never traded). The Sharpe CI is null below `MIN_BARS_FOR_CI` bars.
     """
     equity = metrics_df.get_column("equity").to_numpy()
-    returns = per_bar_returns(equity, initial_capital)
+    returns = bar_returns(equity, initial_capital)
     ppy = periods_per_year(metrics_df.get_column("timestamp")) if metrics_df.height >= 2 else 1.0
     out: dict[str, Any] = dict(label or {})
     out["total_return"] = float(equity[-1] / initial_capital - 1.0) if equity.size else 0.0

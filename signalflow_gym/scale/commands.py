@@ -28,9 +28,17 @@ def _common_args(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default all)")
 
 
+def _seeds(args: argparse.Namespace) -> list[int] | None:
+    """``--seeds`` as a list of seeds (``0 1 2`` or ``0,1,2``, as `train --seeds` takes them), or None."""
+    from signalflow_gym.experiment.seeds import parse_seeds
+
+    given = getattr(args, "seeds", None)
+    return None if given is None else list(parse_seeds(",".join(given)))
+
+
 def _seed_overrides(args: argparse.Namespace) -> list[str]:
     """``--seeds 0 1 2`` as the override ``train.seeds=[0, 1, 2]`` (after the --set ones)."""
-    seeds = getattr(args, "seeds", None)
+    seeds = _seeds(args)
     return [*args.overrides, *([f"train.seeds=[{', '.join(str(s) for s in seeds)}]"] if seeds else [])]
 
 
@@ -43,7 +51,7 @@ def add_walkforward_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gap", type=int, default=0, help="bars left out between each training and test window (default 0)")
     p.add_argument("--test-bars", type=int, default=None, help="bars per test window (default bars // (K + 1))")
     p.add_argument("--train-bars", type=int, default=None, help="rolling window length (default: the first fold's)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+    p.add_argument("--seeds", nargs="+", default=None, metavar="SEED",
                    help="train every fold once per seed (sets train.seeds); reports give CIs over folds x seeds")
     _common_args(p, "walkforward")
     p.add_argument("--sequential", action="store_true", help="run the folds one after another in this process, "
@@ -83,7 +91,7 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rungs", type=int, default=3, help="training steps per trial with --asha (default 3)")
     p.add_argument("--metric", default=None, help="validation metric to rank by (overrides the space file's)")
     p.add_argument("--mode", default=None, choices=["max", "min"], help="max or min (overrides the space file's)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+    p.add_argument("--seeds", nargs="+", default=None, metavar="SEED",
                    help="seeds crossed with the space (overrides the space file's `seeds`)")
     _common_args(p, "sweep")
     p.add_argument("--random-seeds", type=int, default=None, help="random-policy seeds per validation report")
@@ -101,7 +109,7 @@ def run_sweep(args: argparse.Namespace) -> dict[str, Any]:
     config = ExperimentConfig.from_yaml(args.config, args.overrides)
     space = load_space(args.space)
     changes = {k: v for k, v in (("metric", args.metric), ("mode", args.mode),
-                                 ("seeds", getattr(args, "seeds", None))) if v is not None}
+                                 ("seeds", _seeds(args))) if v is not None}
     if changes:
         space = space.replace(source=args.space, **changes)
     out = args.out or str(Path("runs") / f"sweep_{config.name}__{time.strftime('%Y%m%d-%H%M%S')}")

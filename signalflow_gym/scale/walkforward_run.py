@@ -196,8 +196,7 @@ def walk_forward(
         raw = validate_ohlcv(data[0])
         signals = validate_signals(data[1], ohlcv=raw)
     ts = raw.get_column("timestamp").unique().sort()
-    ep = cfg.env.episode
-    need = (ep.length or 1) + ep.warmup_bars
+    need = cfg.env.episode.bars_needed
     plan = plan_folds(len(ts), folds, scheme=scheme, gap=gap, test_bars=test_bars, train_bars=train_bars,
                       min_train_bars=need, min_test_bars=max(need, 2))
     seeds = list(cfg.train.seeds)

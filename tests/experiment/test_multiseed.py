@@ -27,7 +27,7 @@ from signalflow_gym.experiment import evaluate, train
 from signalflow_gym.experiment.evaluate import load_experiment
 from signalflow_gym.experiment.seeds import is_multi_seed, parse_seeds, seed_runs
 from signalflow_gym.experiment.statistics import probabilistic_sharpe_ratio_of_returns
-from signalflow_gym.experiment.uncertainty import per_bar_returns
+from signalflow.strategy.metrics import bar_returns
 from signalflow_gym.outputs import read_marker, verify_complete
 
 POLICIES = {"agent", "hold", "random", "threshold", "buy_and_hold"}
@@ -116,7 +116,7 @@ def test_multi_seed_report_carries_consistent_uncertainty_numbers(experiment):
         assert run["sharpe"]["n_bars"] == on_disk["period"]["n_bars"]
         bars = pl.read_parquet(out / "seeds" / f"seed_{seed}" / "bars.parquet")
         equity = bars.group_by("timestamp", maintain_order=True).agg(pl.col("metric_equity").first())["metric_equity"]
-        r = per_bar_returns(equity.to_numpy(), cfg.env.broker.initial_capital)
+        r = bar_returns(equity.to_numpy(), cfg.env.broker.initial_capital)
         expected = probabilistic_sharpe_ratio_of_returns(r)
         assert run["psr_vs_zero"] == pytest.approx(expected, nan_ok=True)
         assert 0.0 <= run["psr_vs_buy_and_hold"] <= 1.0

@@ -7,7 +7,8 @@ import pytest
 
 from signalflow.core.errors import ConfigError
 from signalflow_gym.experiment.statistics import probability_of_improvement_interval
-from signalflow_gym.experiment.uncertainty import improvement, per_bar_returns, policy_aggregates, profiles
+from signalflow.strategy.metrics import bar_returns
+from signalflow_gym.experiment.uncertainty import improvement, policy_aggregates, profiles
 
 
 def test_improvement_over_a_deterministic_baseline_is_the_share_of_seeds_that_beat_it():
@@ -44,8 +45,8 @@ def test_aggregates_of_one_run_depend_on_whether_the_policy_is_deterministic():
     assert many["total_return"]["mean"]["value"] == pytest.approx(2.12)
 
 
-def test_per_bar_returns_start_from_the_initial_capital():
-    np.testing.assert_allclose(per_bar_returns(np.array([110.0, 99.0]), 100.0), [0.1, -0.1])
+def test_bar_returns_start_from_the_initial_capital():
+    np.testing.assert_allclose(bar_returns(np.array([110.0, 99.0]), 100.0), [0.1, -0.1])
 
 
 def test_profiles_share_common_thresholds_and_fall_from_one_to_zero():
