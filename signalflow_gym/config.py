@@ -2,7 +2,7 @@
 
 An `EnvConfig` is a frozen, keyword-only dataclass made of nested frozen sections
 (`broker`, `sizing`, `exit`, `features`, `actions`, `reward`, `episode`,
-`termination`, `data`) plus `skip_idle_bars`. Every option has a default; every
+`termination`, `augment`, `data`) plus `skip_idle_bars`. Every option has a default; every
 value is validated in `__post_init__` with a message of the form
 "`section.key` must be <rule>, was <value>; <fix>". Unknown keys are an error.
 
@@ -40,6 +40,7 @@ from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
 
 __all__ = [
     "ActionsConfig",
+    "AugmentConfig",
     "BrokerConfig",
     "DataConfig",
     "EnvConfig",
@@ -400,6 +401,28 @@ class TerminationConfig(_Section):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AugmentConfig(_Section):
+    """Training-time augmentation of episodes (never of evaluation; see `SignalFlowEnv`).
+
+    - `mirror`: the probability (in [0, 1], per episode) that a randomly started episode
+      runs on the mirrored market: every pair's prices reflected in log space about its
+      first open ``p0`` (``p -> p0**2 / p``: a rise becomes a fall of the same log size;
+      high and low swap) and every signal's direction flipped ("rise" <-> "fall"). The
+      planted edge of a signal is the same in both markets, a drift is reversed, so an
+      agent cannot profit from a direction learned from the training window. 0 (default):
+      off. Episodes with a fixed start (`episode.random_start: false`, or a `start` reset
+      option, as validation uses) are never mirrored.
+    """
+
+    SECTION: ClassVar[str] = "augment"
+    mirror: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._set("mirror", check_number("augment.mirror", self.mirror, lo=0.0, hi=1.0,
+                                        fix="use the probability that an episode is mirrored, e.g. 0.5, or 0 to disable it"))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DataConfig(_Section):
     """Parameters of the embedded synthetic market (used only when no data is passed).
 
@@ -435,9 +458,11 @@ _SECTIONS: dict[str, type[_Section]] = {
     "reward": RewardConfig,
     "episode": EpisodeConfig,
     "termination": TerminationConfig,
+    "augment": AugmentConfig,
     "data": DataConfig,
 }
-_TOP_LEVEL = ("broker", "sizing", "exit", "features", "actions", "reward", "episode", "skip_idle_bars", "termination", "data")
+_TOP_LEVEL = ("broker", "sizing", "exit", "features", "actions", "reward", "episode", "skip_idle_bars", "termination",
+              "augment", "data")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -459,6 +484,7 @@ class EnvConfig:
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)
     skip_idle_bars: bool = False
     termination: TerminationConfig = field(default_factory=TerminationConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:

@@ -15,6 +15,7 @@ from signalflow.data.market import MarketData
 from signalflow.strategy.runner.result import BacktestResult
 from signalflow.strategy.runner.run import BacktestRun
 from signalflow_gym.actions import make_action_mapper
+from signalflow_gym.augment import mirror_market
 from signalflow_gym.config import EnvConfig, build_runner
 from signalflow_gym.data import default_market
 from signalflow_gym.features import FeatureBuilder
@@ -120,6 +121,15 @@ class SignalFlowEnv(gym.Env):
     sets the window explicitly (evaluation). With `skip_idle_bars`, bars with no
     signal, no open position and no pending order are processed without a step.
 
+    Training-time augmentation (`augment.mirror` = q > 0): a randomly started episode
+    runs, with probability q (one draw from `self.np_random` per reset, after the start),
+    on the mirrored market (`signalflow_gym.augment.mirror_market`: prices reflected about
+    each pair's first open, high and low swapped, "rise" <-> "fall"). An episode with a
+    fixed start (`episode.random_start: false`, or a `start` reset option: validation
+    and evaluation) is never mirrored; backtests (`build_runner`, the bridge) never are.
+    ``info["mirrored"]`` of `reset` says which market the episode runs on, and
+    `episode_market` is that market (`market` is always the original).
+
     ## Episode End
 
     - `terminated`: at the close of a bar, equity < `termination.ruin_fraction` x
@@ -143,7 +153,9 @@ class SignalFlowEnv(gym.Env):
 
     `equity`, `cash`, `positions` (open count), `decisions` (this step's),
     `fills`, `rejected`, `skipped`, `closed` (positions closed this step),
-    `idle_bars`, `action_mask` (for the next observation), `bar`, `timestamp`.
+    `idle_bars`, `action_mask` (for the next observation), `bar`, `timestamp`;
+    `reset` gives `equity`, `cash`, `positions`, `action_mask`, `bar`, `timestamp`,
+    `window` (start, end) and `mirrored` (see Starting State).
 
     ## Vectorised use
 
@@ -207,6 +219,11 @@ class SignalFlowEnv(gym.Env):
         self._hold_only = np.zeros(self.action_space.n, dtype=bool)
         self._hold_only[0] = True
 
+        self._mirror_probability = cfg.augment.mirror
+        self._mirrored_market: MarketData | None = None  # built at the first mirrored episode
+        self._episode_market = market
+        self._mirrored = False
+
         self._run: BacktestRun | None = None
         self._ctx: ModelContext | None = None
         self._last_ctx: ModelContext | None = None
@@ -268,7 +285,7 @@ class SignalFlowEnv(gym.Env):
         last = self._last_ctx
         if last is None:  # nothing to decide in the whole window (skip_idle_bars)
             t = max(run.end - 1, run.start)
-            m = self.market
+            m = self._episode_market
             return ModelContext(
                 timestamp=m.datetime_at(t),
                 signals=m.signals_at(t),
@@ -284,6 +301,34 @@ class SignalFlowEnv(gym.Env):
             last, positions=portfolio.open_positions(), metrics=metrics, pending=PendingOrders.of(portfolio)
         )
 
+    def _draw_mirrored(self, options: Mapping[str, Any] | None) -> bool:
+        """Whether this episode runs on the mirrored market (`augment.mirror`; random starts only).
+
+        No draw is made when mirroring is off or the start is fixed, so the episodes of such
+        an env are the ones it had before the option existed.
+        """
+        q = self._mirror_probability
+        if q <= 0.0 or not self.config.episode.random_start or "start" in (options or {}):
+            return False
+        return bool(self.np_random.random() < q)
+
+    @property
+    def mirrored_market(self) -> MarketData:
+        """The mirror of `market` (`signalflow_gym.augment.mirror_market`), built once on first use."""
+        if self._mirrored_market is None:
+            self._mirrored_market = mirror_market(self.market)
+        return self._mirrored_market
+
+    @property
+    def episode_market(self) -> MarketData:
+        """The market the current episode runs on: `market`, or `mirrored_market` (`augment.mirror`)."""
+        return self._episode_market
+
+    @property
+    def mirrored(self) -> bool:
+        """Whether the current episode runs on the mirrored market."""
+        return self._mirrored
+
     def _begin_bar(self, run: BacktestRun) -> ModelContext | None:
         """The run's next bar, its context carrying the orders pending for a next open
         (as `decisions_for` hands it to a model, so masks agree with the bridge's)."""
@@ -294,9 +339,11 @@ class SignalFlowEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         start, end = self._window(options)
+        self._mirrored = self._draw_mirrored(options)
+        market = self._episode_market = self.mirrored_market if self._mirrored else self.market
         if self._run is not None:
             self._run.close()  # release the previous episode's run now, not at the next GC
-        run = self._run = self.runner.start(self.market, start=start, end=end)
+        run = self._run = self.runner.start(market, start=start, end=end)
         reset = getattr(self._reward, "reset", None)
         if callable(reset):
             reset()
@@ -325,6 +372,7 @@ class SignalFlowEnv(gym.Env):
             "bar": ctx.bar_index if ctx is not None else start,
             "timestamp": ctx.timestamp if ctx is not None else self.market.datetime_at(start),
             "window": (start, end),
+            "mirrored": self._mirrored,
         }
         return obs, info
 
@@ -447,7 +495,7 @@ class SignalFlowEnv(gym.Env):
         from matplotlib.figure import Figure
 
         run = self._run
-        market = self.market
+        market = self._episode_market
         bars = run.bars_done
         lo, hi = run.start, run.start + max(bars, 1)
         fig = Figure(figsize=(8, 5), dpi=80)

@@ -56,7 +56,7 @@ def test_config_coerce_accepts_config_dict_path_and_none(tmp_path):
 def test_config_unknown_top_level_key_names_it_and_lists_valid_keys():
     msg = (
         "unknown key `sizng` in the env config; did you mean `sizing`? valid keys: `broker`, `sizing`, `exit`, "
-        "`features`, `actions`, `reward`, `episode`, `skip_idle_bars`, `termination`, `data`"
+        "`features`, `actions`, `reward`, `episode`, `skip_idle_bars`, `termination`, `augment`, `data`"
     )
     with pytest.raises(ConfigError, match=exact(msg)):
         EnvConfig.from_dict({"sizng": {}})
