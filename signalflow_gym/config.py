@@ -418,7 +418,7 @@ class AugmentConfig(_Section):
     mirror: float = 0.0
 
     def __post_init__(self) -> None:
-        self._set("mirror", check_number("augment.mirror", self.mirror, lo=0.0, hi=1.0,
+        self._set("mirror", check_number(self.key_path("mirror"), self.mirror, lo=0.0, hi=1.0,
                                         fix="use the probability that an episode is mirrored, e.g. 0.5, or 0 to disable it"))
 
 
@@ -580,6 +580,11 @@ class EnvConfig:
                 v = _SECTIONS[k].from_dict({**getattr(self, k).to_dict(), **v})
             merged[k] = v
         return dataclasses.replace(self, **merged)
+
+    def without_augmentation(self) -> "EnvConfig":
+        """This config with training-time augmentation off (`augment`'s defaults): what
+        validation, evaluation and episode export run, so they see the real market."""
+        return self if self.augment == AugmentConfig() else self.replace(augment=AugmentConfig())
 
 
 # --------------------------------------------------------------------------- runner wiring

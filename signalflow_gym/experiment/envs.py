@@ -37,8 +37,9 @@ class EnvFactory:
 
 
 def validation_config(config: EnvConfig) -> EnvConfig:
-    """`config` with one episode = the whole data (fixed start, no warm-up): a deterministic score."""
-    return config.replace(episode={"length": None, "random_start": False, "warmup_bars": 0})
+    """`config` with one episode = the whole data (fixed start, no warm-up, no augmentation): a
+    deterministic score on the real market."""
+    return config.without_augmentation().replace(episode={"length": None, "random_start": False, "warmup_bars": 0})
 
 
 def make_vec_env(raw_data: pl.DataFrame, signals: pl.DataFrame, config: EnvConfig, *, n_envs: int = 1,

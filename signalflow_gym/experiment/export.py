@@ -136,7 +136,8 @@ def prepare_export(*, run_dir: str | Path | None, policy: str | None, episodes: 
         from signalflow_gym.experiment.train import coerce_config
 
         exp = coerce_config(config) if config is not None else ExperimentConfig()
-    env_cfg = package.config if package is not None else exp.env
+    # exported episodes are the real market's: training-time augmentation (mirrored episodes) is off
+    env_cfg = (package.config if package is not None else exp.env).without_augmentation()
     if data is None:
         raw, signals = load_data(exp.data)
         sl = getattr(split_data(exp.data, raw, signals, env=env_cfg), split)
