@@ -217,7 +217,8 @@ def bar_returns(equity: np.ndarray | pl.Series, initial_capital: float) -> np.nd
         raise ConfigError(f"`initial_capital` must be a positive finite number, was {initial_capital!r}")
     eq = np.asarray(equity, dtype=np.float64)
     previous = np.concatenate(([float(initial_capital)], eq[:-1]))
-    return eq / previous - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # after a bar at zero equity: inf or NaN, as polars gives
+        return eq / previous - 1.0
 
 
 def _return_stats(equity: np.ndarray, initial_capital: float, ppy: float | None) -> dict[str, float]:
