@@ -48,11 +48,30 @@ EPISODE_TRADING_FIGURES = ("total_return", "sharpe", "max_drawdown", "n_trades",
 class SignalFlowEnv(gym.Env):
     """Trade signals through the SignalFlow backtester, one bar (all pairs) per step.
 
-    Each step, the action becomes `StrategyDecision` objects that enter the bar's
-    decision cache; the same `ModelExitRule`, optional `TakeProfitStopLossExit`,
-    `ModelEntryRule` and `BacktestBroker` as in a backtest (`build_runner`) turn
-    them into fills; then the run advances to the next bar. An episode is a
-    stepped `BacktestRun`; `episode_result()` is its `BacktestResult`.
+    ## Description
+
+    A portfolio trades a set of pairs from a stream of signals (a detector's or a
+    model's "rise"/"fall" calls with a probability). At each bar that needs a decision
+    the agent sees the account, the bar's top-ranked signals and its open positions,
+    and chooses to hold, enter a signal or close positions; fees, slippage, sizing and
+    the take-profit / stop-loss fallback are those of the backtest. Each step, the
+    action becomes `StrategyDecision` objects that enter the bar's decision cache; the
+    same `ModelExitRule`, optional `TakeProfitStopLossExit`, `ModelEntryRule` and
+    `BacktestBroker` as in a backtest (`build_runner`) turn them into fills; then the
+    run advances to the next bar. An episode is a stepped `BacktestRun`;
+    `episode_result()` is its `BacktestResult`, and a policy trained here runs
+    unchanged in a backtest through `signalflow_gym.RLTradingModel`.
+
+    ```python
+    import gymnasium as gym
+    import signalflow_gym
+
+    gym.register_envs(signalflow_gym)   # registers SignalFlow-v0
+    env = gym.make("SignalFlow-v0", config={"episode": {"length": 500}})
+    obs, info = env.reset(seed=0)
+    action = env.action_space.sample(mask=info["action_mask"].astype("int8"))  # a valid action
+    obs, reward, terminated, truncated, info = env.step(action)
+    ```
 
     ## Action Space
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -39,9 +40,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import numpy as np
+
 from signalflow.core.errors import ConfigError
 
 __all__ = [
+    "jsonable",
     "MARKER",
     "OutputError",
     "atomic_file",
@@ -124,6 +128,21 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 def write_json_atomic(path: str | Path, data: Any, *, sort_keys: bool = False) -> Path:
     """Write `data` as indented JSON to `path` atomically (non-JSON values via `str`)."""
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=sort_keys, default=str) + "\n")
+
+
+def jsonable(x: Any) -> Any:
+    """`x` with only JSON types: dict keys as str, tuples as lists, numpy numbers as Python ones,
+    and non-finite floats as the strings "nan", "inf", "-inf" (JSON has no such numbers)."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
 def sha256_file(path: str | Path) -> str:

@@ -3,8 +3,11 @@ baselines, and export episodes as parquet. The `signalflow-gym` CLI and `agents/
 
 - `ExperimentConfig` (`TrainConfig`, `DataSpec`, `EvaluationConfig`, plus the `EnvConfig`)
 - `load_data` / `split_data`: validated bars and signals, chronological splits
-- `train(config, out_dir)` -> run package directory
-- `evaluate(run_dir)` -> report dict (+ report.json / report.md / equity.png / bars / trades)
+- `train(config, out_dir)` -> run package directory; with `train.seeds`, a multi-seed
+  experiment directory of one run per seed (`seeds`: its layout; `seed_training`)
+- `evaluate(run_dir)` -> report dict (+ report.json / report.md / equity.png / bars / trades);
+  with per-run Sharpe CIs and PSRs, aggregates over runs with CIs and the probability of
+  improvement over each baseline (`uncertainty`, on `statistics`; read by `report`)
 - `export_episodes(out_dir, run_dir=... | policy=..., episodes=N)` -> dataset directory
 - `export_minari(dataset_id, run_dir=... | policy=..., episodes=N)` -> a Minari dataset (minari extra)
 - `run_demo(out_dir)`: train -> evaluate -> export with `configs/demo.yaml`

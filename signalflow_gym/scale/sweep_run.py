@@ -53,8 +53,7 @@ import polars as pl
 
 from signalflow.core.errors import ConfigError
 from signalflow.strategy.exporter import write_parquet_atomic
-from signalflow_gym.experiment.evaluate import jsonable
-from signalflow_gym.outputs import building, check_target, mark_complete, recover, write_json_atomic, write_text_atomic
+from signalflow_gym.outputs import building, check_target, jsonable, mark_complete, recover, write_json_atomic, write_text_atomic
 from signalflow_gym.scale.driver import error_text
 from signalflow.strategy.metrics import bar_returns
 from signalflow_gym.scale.stitching import agent_equity

@@ -23,8 +23,7 @@ import polars as pl
 
 from signalflow.strategy.exporter import write_parquet_atomic
 from signalflow.strategy.metrics import equity_curve_summary
-from signalflow_gym.experiment.evaluate import jsonable
-from signalflow_gym.outputs import write_text_atomic
+from signalflow_gym.outputs import jsonable, write_text_atomic
 from signalflow_gym.scale.scores import policy_strata, score_summary, scores_markdown
 from signalflow_gym.scale.stitching import stitch_equity
 

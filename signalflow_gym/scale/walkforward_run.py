@@ -51,8 +51,7 @@ import polars as pl
 
 from signalflow.core.errors import ConfigError
 from signalflow.strategy.exporter import write_parquet_atomic
-from signalflow_gym.experiment.evaluate import jsonable
-from signalflow_gym.outputs import building, check_target, recover, relocate, write_text_atomic
+from signalflow_gym.outputs import building, check_target, jsonable, recover, relocate, write_text_atomic
 from signalflow_gym.scale.driver import BACKENDS, error_text, run_tasks
 from signalflow_gym.scale.folds import Fold, fold_record, fold_times, plan_folds, plan_runs
 from signalflow_gym.scale.stitching import run_equity_frame
