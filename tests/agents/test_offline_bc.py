@@ -11,7 +11,7 @@ import pytest
 from signalflow.core.errors import ConfigError
 from signalflow_gym.experiment.export import export_episodes
 
-from tests.experiment.experiment_helpers import REPO, tiny_config
+from tests.signalflow_gym.experiment.experiment_helpers import REPO, tiny_config
 
 
 def _offline_bc():

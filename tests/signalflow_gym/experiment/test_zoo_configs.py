@@ -14,7 +14,7 @@ import yaml
 
 rl_zoo3 = pytest.importorskip("rl_zoo3", reason="the `zoo` extra (pip install -e '.[zoo]') provides rl_zoo3")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ALGOS = ("ppo", "a2c", "dqn")
 
 

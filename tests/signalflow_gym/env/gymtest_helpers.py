@@ -9,7 +9,7 @@ from pathlib import Path
 from signalflow.data.synthetic import make_synthetic_market
 from signalflow.strategy.runner.market_data import MarketData
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ENV_CONFIGS = sorted((ROOT / "configs").glob("env_*.yaml"))
 
 

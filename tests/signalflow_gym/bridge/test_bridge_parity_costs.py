@@ -15,7 +15,7 @@ from stable_baselines3 import PPO
 
 from signalflow_gym import SignalFlowEnv
 
-from tests.bridge.test_bridge_parity import _assert_identical, _backtest, _config, _env_episode, _train
+from tests.signalflow_gym.bridge.test_bridge_parity import _assert_identical, _backtest, _config, _env_episode, _train
 
 
 COST_VARIANTS = {

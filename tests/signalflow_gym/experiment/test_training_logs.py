@@ -15,7 +15,7 @@ from signalflow_gym import SignalFlowEnv
 from signalflow_gym.env import EPISODE_TRADING_FIGURES
 from signalflow_gym.experiment.train import train
 
-from tests.experiment.experiment_helpers import tiny_config
+from tests.signalflow_gym.experiment.experiment_helpers import tiny_config
 
 
 def _sb3_folders() -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 #: Tiny budgets: 2 pairs x 3000 one-minute bars, 256 PPO steps, one random-policy seed.
 TINY = [

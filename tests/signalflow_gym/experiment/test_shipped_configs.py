@@ -16,7 +16,7 @@ from signalflow_gym.cli import main
 from signalflow_gym.experiment import ExperimentConfig
 from signalflow_gym.shipped import SHIPPED_CONFIGS, resolve_config, shipped_configs
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_the_checkout_configs_folder_is_the_shipped_one():

@@ -7,7 +7,7 @@ from typing import Any
 
 from signalflow_gym.experiment import ExperimentConfig
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CONFIGS = REPO / "configs"
 SHIPPED = ["ppo", "a2c", "dqn", "maskable_ppo", "recurrent_ppo", "demo"]
 #: Small budgets per algorithm (a round trip, not learning).

@@ -13,7 +13,7 @@ from signalflow_gym import SignalFlowEnv
 from signalflow_gym.bridge import RLTradingModel
 from signalflow_gym.policy import PolicyAdapter
 
-from tests.bridge.test_bridge_parity import LENGTH, START, _assert_identical, _backtest, _config
+from tests.signalflow_gym.bridge.test_bridge_parity import LENGTH, START, _assert_identical, _backtest, _config
 
 
 def scripted(obs: np.ndarray, mask: np.ndarray) -> int:

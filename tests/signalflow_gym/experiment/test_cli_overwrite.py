@@ -7,7 +7,7 @@ import polars as pl
 
 from signalflow_gym.cli import main
 
-from tests.experiment.experiment_helpers import tiny_config
+from tests.signalflow_gym.experiment.experiment_helpers import tiny_config
 
 
 def test_export_rerun_needs_overwrite_on_the_cli(tmp_path, capsys):
