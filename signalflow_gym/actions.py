@@ -42,7 +42,7 @@ ENTER decisions carry ``confidence = signal probability`` and
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from gymnasium import spaces
@@ -52,10 +52,14 @@ from signalflow.core.errors import SignalFlowError
 from signalflow.core.position import Position
 from signalflow.strategy.model.context import ModelContext
 from signalflow.strategy.model.decision import StrategyAction, StrategyDecision
-from signalflow_gym.config import EnvConfig, FeaturesConfig, SizingConfig
+from signalflow.core.enums import PositionType, SignalType
+
+if TYPE_CHECKING:  # the configs name these mappers (MAPPERS), so they are only types here
+    from signalflow_gym.config import EnvConfig, FeaturesConfig, SizingConfig
 
 __all__ = [
     "ActionMapper",
+    "MAPPERS",
     "InvalidActionError",
     "SimpleActionMapper",
     "PerSignalActionMapper",
@@ -124,7 +128,7 @@ class _Base:
         pair, signal_type, prob = signal
         if pair not in context.prices or prob < self.min_confidence:
             return False
-        if signal_type == "fall" and not self.allow_shorts:
+        if signal_type == SignalType.FALL and not self.allow_shorts:
             return False
         return self._has_slot(context)
 
@@ -135,7 +139,7 @@ class _Base:
     @staticmethod
     def _enter(signal: tuple[str, str, float]) -> StrategyDecision:
         pair, signal_type, prob = signal
-        direction = "short" if signal_type == "fall" else "long"
+        direction = (PositionType.SHORT if signal_type == SignalType.FALL else PositionType.LONG).value
         return StrategyDecision(
             action=_ENTER,
             pair=pair,
@@ -258,8 +262,12 @@ class PerSignalActionMapper(_Base):
         return np.array(mask, dtype=bool)
 
 
+#: The action mappers by the name `actions.mapper` takes (the config's choices come from here).
+MAPPERS: dict[str, type] = {"simple": SimpleActionMapper, "per_signal": PerSignalActionMapper}
+
+
 def make_action_mapper(config: EnvConfig) -> SimpleActionMapper | PerSignalActionMapper:
-    """The mapper named by `config.actions.mapper`."""
-    if config.actions.mapper == "per_signal":
+    """The mapper named by `config.actions.mapper` (`MAPPERS`)."""
+    if MAPPERS[config.actions.mapper] is PerSignalActionMapper:
         return PerSignalActionMapper(config.sizing, config.features)
     return SimpleActionMapper(config.sizing)

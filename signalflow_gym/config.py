@@ -36,6 +36,8 @@ from signalflow_gym.validation import (
     dotted,
     unknown_key_error,
 )
+from signalflow_gym.actions import MAPPERS
+from signalflow_gym.rewards import REWARD_NAMES
 from signalflow_gym.yaml_io import read_yaml, write_yaml_atomic
 
 __all__ = [
@@ -54,8 +56,8 @@ __all__ = [
 ]
 
 FILL_AT_CHOICES = tuple(f.value for f in FillAt)
-MAPPER_CHOICES = ("simple", "per_signal")
-REWARD_CHOICES = ("log_return", "pnl", "differential_sharpe")
+MAPPER_CHOICES: tuple[str, ...] = tuple(MAPPERS)
+REWARD_CHOICES: tuple[str, ...] = REWARD_NAMES
 
 
 # --------------------------------------------------------------------------- files

@@ -22,11 +22,13 @@ called on every `env.reset`.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from signalflow_gym.config import RewardConfig
+if TYPE_CHECKING:  # the config names these rewards (REWARD_NAMES), so it is only a type here
+    from signalflow_gym.config import RewardConfig
 
 __all__ = [
+    "REWARD_NAMES",
     "RewardFn",
     "Reward",
     "DifferentialSharpe",
@@ -37,6 +39,9 @@ __all__ = [
 ]
 
 RewardFn = Callable[[Mapping[str, float], Mapping[str, float]], float]
+
+#: The rewards `reward.name` may take (the config's choices come from here).
+REWARD_NAMES: tuple[str, ...] = ("log_return", "pnl", "differential_sharpe")
 
 #: Floor for equity inside `log_return` (equity can reach 0 or below only through shorts).
 _TINY = 1e-12

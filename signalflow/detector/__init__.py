@@ -2,4 +2,7 @@
 
 from signalflow.detector.momentum import MomentumZScoreDetector, MovingAverageCrossDetector
 
-__all__ = ["MomentumZScoreDetector", "MovingAverageCrossDetector"]
+__all__ = ["DETECTORS", "MomentumZScoreDetector", "MovingAverageCrossDetector"]
+
+#: The built-in detectors by the name configs use (`data.detector`).
+DETECTORS: dict[str, type] = {"momentum": MomentumZScoreDetector, "ma_cross": MovingAverageCrossDetector}

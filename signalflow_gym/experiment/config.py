@@ -35,6 +35,7 @@ from signalflow.core.errors import ConfigError
 from signalflow.core.times import as_utc_naive
 from signalflow_gym.config import DataConfig, EnvConfig
 from signalflow_gym.experiment.baselines import BASELINES
+from signalflow.detector import DETECTORS
 from signalflow_gym.run_package import ALGORITHMS
 from signalflow_gym.validation import (
     ConfigSection,
@@ -63,7 +64,7 @@ __all__ = [
 
 ALGO_CHOICES: tuple[str, ...] = tuple(ALGORITHMS)
 VEC_ENV_CHOICES = ("dummy", "subproc")
-DETECTOR_CHOICES = ("momentum", "ma_cross")
+DETECTOR_CHOICES: tuple[str, ...] = tuple(DETECTORS)
 BASELINE_CHOICES: tuple[str, ...] = tuple(BASELINES)
 DEFAULT_POLICY = {"RecurrentPPO": "MlpLstmPolicy"}
 #: Constructor arguments that `train()` sets itself (not allowed in `algo_kwargs`).

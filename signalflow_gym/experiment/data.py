@@ -28,10 +28,10 @@ SPLIT_NAMES = ("train", "validation", "test")
 
 
 def make_detector(name: str, kwargs: dict[str, Any] | None = None) -> Any:
-    """The built-in detector `name` ("momentum" or "ma_cross") with `kwargs`."""
-    from signalflow.detector import MomentumZScoreDetector, MovingAverageCrossDetector
+    """The built-in detector `name` (`signalflow.detector.DETECTORS`: "momentum" or "ma_cross") with `kwargs`."""
+    from signalflow.detector import DETECTORS
 
-    cls = {"momentum": MomentumZScoreDetector, "ma_cross": MovingAverageCrossDetector}[name]
+    cls = DETECTORS[name]
     try:
         return cls(**(kwargs or {}))
     except TypeError as exc:
