@@ -28,6 +28,22 @@ def _common_args(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default all)")
 
 
+def _config_file(given: str) -> str:
+    """`--config` as a file: a shipped name or a YAML path as given, or the `experiment.yaml` of a
+    trained experiment directory (`train --seeds`, or a single run), so that walk-forward and
+    sweeps take the config, seeds included, that trained it."""
+    from signalflow.core.errors import ConfigError
+    from signalflow_gym.experiment.seeds import EXPERIMENT_FILE
+
+    folder = Path(given)
+    if folder.is_dir():
+        if not (folder / EXPERIMENT_FILE).is_file():
+            raise ConfigError(f"--config {given} is a directory without {EXPERIMENT_FILE}; give an experiment YAML, "
+                              "a shipped config name, or a directory that `signalflow-gym train` wrote")
+        return str(folder / EXPERIMENT_FILE)
+    return given
+
+
 def _seeds(args: argparse.Namespace) -> list[int] | None:
     """``--seeds`` as a list of seeds (``0 1 2`` or ``0,1,2``, as `train --seeds` takes them), or None."""
     from signalflow_gym.experiment.seeds import parse_seeds
@@ -44,7 +60,7 @@ def _seed_overrides(args: argparse.Namespace) -> list[str]:
 
 def add_walkforward_args(p: argparse.ArgumentParser) -> None:
     """The options of ``walkforward``."""
-    p.add_argument("--config", required=True, help="experiment YAML, e.g. configs/ppo.yaml")
+    p.add_argument("--config", required=True, help="experiment YAML (e.g. configs/ppo.yaml) or a directory `train` wrote (its experiment.yaml, seeds included)")
     p.add_argument("--folds", type=int, required=True, help="number of folds K")
     p.add_argument("--scheme", choices=SCHEMES, default="expanding",
                    help="expanding (train from the first bar) or rolling (a fixed-length window); default expanding")
@@ -69,7 +85,7 @@ def run_walkforward(args: argparse.Namespace) -> dict[str, Any]:
 
     if not getattr(args, "sequential", False):
         require_ray()
-    config = ExperimentConfig.from_yaml(args.config, _seed_overrides(args))
+    config = ExperimentConfig.from_yaml(_config_file(args.config), _seed_overrides(args))
     out = args.out or str(Path("runs") / f"walkforward_{config.name}__{time.strftime('%Y%m%d-%H%M%S')}")
     report = walk_forward(config, out, folds=args.folds, scheme=args.scheme, gap=args.gap, test_bars=args.test_bars,
                           train_bars=args.train_bars, address=args.address, num_cpus=args.num_cpus,
@@ -83,7 +99,7 @@ def run_walkforward(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_sweep_args(p: argparse.ArgumentParser) -> None:
     """The options of ``sweep``."""
-    p.add_argument("--config", required=True, help="experiment YAML, e.g. configs/ppo.yaml")
+    p.add_argument("--config", required=True, help="experiment YAML (e.g. configs/ppo.yaml) or a directory `train` wrote (its experiment.yaml, seeds included)")
     p.add_argument("--space", required=True, help="search space YAML, e.g. configs/sweep.yaml")
     p.add_argument("--trials", type=int, default=None,
                    help="number of trials (grid: a random subset if fewer than the grid; random: draws)")
@@ -106,7 +122,7 @@ def run_sweep(args: argparse.Namespace) -> dict[str, Any]:
     from signalflow_gym.scale.trials import load_space
 
     require_tune()
-    config = ExperimentConfig.from_yaml(args.config, args.overrides)
+    config = ExperimentConfig.from_yaml(_config_file(args.config), args.overrides)
     space = load_space(args.space)
     changes = {k: v for k, v in (("metric", args.metric), ("mode", args.mode),
                                  ("seeds", _seeds(args))) if v is not None}

@@ -198,3 +198,32 @@ def test_sweep_space_replace_validates_again():
     assert space.seeds == []  # the original is unchanged
     with pytest.raises(ConfigError, match="`seeds` must be a list of integers >= 0"):
         space.replace(seeds=[-1])
+
+
+def test_walkforward_takes_a_trained_experiment_directory_and_either_seed_form(monkeypatch, tmp_path, capsys):
+    import signalflow_gym.scale.walkforward_run as walkforward_run
+    from signalflow_gym.cli import main
+    from signalflow_gym.experiment import ExperimentConfig
+
+    exp_dir = tmp_path / "exp"
+    exp_dir.mkdir()
+    ExperimentConfig.from_yaml("configs/ppo.yaml", ["train.seeds=[4, 2]", "train.total_timesteps=1234"]).to_yaml(
+        exp_dir / "experiment.yaml")
+    seen = {}
+
+    def fake_walk_forward(config, out, **kwargs):
+        seen.setdefault("configs", []).append(config)
+        (tmp_path / "folds.md").write_text("the table")
+        return {"n_failed": 0, "files": {"folds_md": str(tmp_path / "folds.md")}}
+
+    monkeypatch.setattr(walkforward_run, "walk_forward", fake_walk_forward)
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["walkforward", "--config", str(exp_dir), "--folds", "2", "--sequential", "--out", str(tmp_path / "a")]) == 0
+    assert main(["walkforward", "--config", str(exp_dir), "--folds", "2", "--sequential", "--seeds", "7,8",
+                 "--out", str(tmp_path / "b")]) == 0
+    first, second = seen["configs"]
+    assert first.train.seeds == (4, 2) and first.train.total_timesteps == 1234  # the experiment's own config
+    assert second.train.seeds == (7, 8)
+    (tmp_path / "empty").mkdir()
+    assert main(["walkforward", "--config", str(tmp_path / "empty"), "--folds", "2", "--sequential"]) == 2
+    assert "is a directory without experiment.yaml" in capsys.readouterr().err
