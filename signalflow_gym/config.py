@@ -293,7 +293,11 @@ class ExitConfig(_Section):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FeaturesConfig(_Section):
-    """Observation layout (see `signalflow_gym.features.FeatureBuilder`)."""
+    """Observation layout (see `signalflow_gym.features.FeatureBuilder`).
+
+    `direction_invariant`: express the signal and position features relative to the
+    trade's own direction (no rise/fall, long/short sign the policy could pick a side
+    from); false keeps the default layout unchanged."""
 
     SECTION: ClassVar[str] = "features"
     top_k_signals: int = 3
@@ -301,8 +305,10 @@ class FeaturesConfig(_Section):
     runtime_features: tuple[str, ...] = ()
     bars_held_scale: int = 100
     runtime_clip: float = 10.0
+    direction_invariant: bool = False
 
     def __post_init__(self) -> None:
+        check_boolean(self.key_path("direction_invariant"), self.direction_invariant, fix="write true or false")
         self._set("top_k_signals", check_integer(self.key_path("top_k_signals"), self.top_k_signals, lo=0,
                                                  fix="use the number of ranked signals to observe, e.g. 3"))
         self._set("max_position_features", check_integer(self.key_path("max_position_features"), self.max_position_features, lo=0,

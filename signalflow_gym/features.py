@@ -24,6 +24,27 @@ position{m}.bars_held       0          1       bars since entry / `features.bars
 position{m}.side            -1         1       +1 long, -1 short, 0 absent
 runtime.{name}              -clip      clip    float(context.runtime[name]) (0 if absent or not finite)
 ==========================  =========  ======  =====================================================
+
+Direction-invariant layout (``features.direction_invariant: true``): the same length, with
+every signal and position feature expressed relative to the side a trade takes, so that
+flipping the market (rise <-> fall, long <-> short) leaves the observation unchanged and
+the policy cannot learn to prefer a side. A signal's *trade side* is +1 (long) for "rise"
+and "none", -1 (short) for "fall", as `ModelEntryRule` opens them; the *top side* is
+signal0's trade side. The three columns that carry a sign are replaced:
+
+==========================  =========  ======  =====================================================
+signal{k}.agrees_with_top   -1         1       +1 same trade side as signal0, -1 opposite, 0 absent
+                                               (signal0 itself: 1 if present)
+signal{k}.held_side         -1         1       mean over open positions in the signal's pair of +1
+                                               (on the signal's trade side) / -1 (opposite); 0 none
+position{m}.with_top        -1         1       +1 on the top side, -1 opposite, 0 absent or no
+                                               signal this bar
+==========================  =========  ======  =====================================================
+
+``position{m}.pnl`` is already in the position's own direction and ``bars_held`` has no
+sign, so both stay; the portfolio block has no direction. ``runtime.{name}`` values are
+the caller's and are passed through unchanged (multiply a directional one by the
+signal's side before putting it in ``context.runtime``).
 """
 
 from __future__ import annotations
@@ -38,7 +59,14 @@ from signalflow.core.enums import PositionType
 from signalflow.strategy.model.context import ModelContext
 from signalflow_gym.config import FeaturesConfig, SizingConfig
 
-__all__ = ["FeatureBuilder", "PORTFOLIO_FEATURES", "SIGNAL_FEATURES", "POSITION_FEATURES"]
+__all__ = [
+    "FeatureBuilder",
+    "PORTFOLIO_FEATURES",
+    "SIGNAL_FEATURES",
+    "POSITION_FEATURES",
+    "INVARIANT_SIGNAL_FEATURES",
+    "INVARIANT_POSITION_FEATURES",
+]
 
 PORTFOLIO_FEATURES: tuple[tuple[str, float, float], ...] = (
     ("total_return", -1.0, 10.0),
@@ -50,9 +78,24 @@ PORTFOLIO_FEATURES: tuple[tuple[str, float, float], ...] = (
 )
 SIGNAL_FEATURES: tuple[tuple[str, float, float], ...] = (("probability", 0.0, 1.0), ("direction", -1.0, 1.0), ("held", 0.0, 1.0))
 POSITION_FEATURES: tuple[tuple[str, float, float], ...] = (("pnl", -1.0, 10.0), ("bars_held", 0.0, 1.0), ("side", -1.0, 1.0))
+INVARIANT_SIGNAL_FEATURES: tuple[tuple[str, float, float], ...] = (
+    ("probability", 0.0, 1.0),
+    ("agrees_with_top", -1.0, 1.0),
+    ("held_side", -1.0, 1.0),
+)
+INVARIANT_POSITION_FEATURES: tuple[tuple[str, float, float], ...] = (
+    ("pnl", -1.0, 10.0),
+    ("bars_held", 0.0, 1.0),
+    ("with_top", -1.0, 1.0),
+)
 
 _DIRECTION = {"rise": 1.0, "fall": -1.0}
 _LONG = PositionType.LONG
+
+
+def _trade_side(signal_type: str) -> float:
+    """+1 (long) for "rise" and "none", -1 (short) for "fall": the side `ModelEntryRule` opens."""
+    return -1.0 if signal_type == "fall" else 1.0
 
 
 class FeatureBuilder:
@@ -72,6 +115,9 @@ class FeatureBuilder:
         self._inv_max_positions = 1.0 / sizing.max_positions
         self._inv_bars = 1.0 / features.bars_held_scale
         self._rclip = features.runtime_clip
+        self.direction_invariant = features.direction_invariant
+        signal_table = INVARIANT_SIGNAL_FEATURES if self.direction_invariant else SIGNAL_FEATURES
+        position_table = INVARIANT_POSITION_FEATURES if self.direction_invariant else POSITION_FEATURES
         names: list[str] = []
         lows: list[float] = []
         highs: list[float] = []
@@ -84,9 +130,9 @@ class FeatureBuilder:
 
         add("portfolio", PORTFOLIO_FEATURES)
         for k in range(self.top_k):
-            add(f"signal{k}", SIGNAL_FEATURES)
+            add(f"signal{k}", signal_table)
         for m in range(self.max_pos):
-            add(f"position{m}", POSITION_FEATURES)
+            add(f"position{m}", position_table)
         for n in self.runtime_names:
             names.append(f"runtime.{n}")
             lows.append(-self._rclip)
@@ -130,8 +176,12 @@ class FeatureBuilder:
             return out
         n_open = len(positions) * self._inv_max_positions
         row = [tr, cash_frac, dd, mdd, 1.0 if n_open > 1.0 else n_open, exposure]
-        self._fill_signals(row, ranked, positions)
-        self._fill_positions(row, positions, context.bar_index)
+        if self.direction_invariant:
+            self._fill_invariant_signals(row, ranked, positions)
+            self._fill_invariant_positions(row, positions, context.bar_index, _trade_side(ranked[0][1]) if ranked else 0.0)
+        else:
+            self._fill_signals(row, ranked, positions)
+            self._fill_positions(row, positions, context.bar_index)
         if self.runtime_names:
             self._fill_runtime(row, context.runtime)
         return np.array(row, dtype=np.float32)
@@ -165,6 +215,44 @@ class FeatureBuilder:
             row.append(-1.0 if ret < -1.0 else (10.0 if ret > 10.0 else ret))
             row.append(min(max((bar - p.entry_bar) * inv_bars, 0.0), 1.0))
             row.append(1.0 if long else -1.0)
+        missing = n - len(positions)
+        if missing > 0:
+            row += self._position_zeros[: 3 * missing]
+
+    def _fill_invariant_signals(self, row: list[float], ranked: list[tuple[str, str, float]], positions: list[Any]) -> None:
+        k = self.top_k
+        if not k:
+            return
+        if not ranked:
+            row += self._signal_zeros
+            return
+        sides: dict[str, list[float]] = {}
+        for p in positions:
+            sides.setdefault(p.pair, []).append(1.0 if p.position_type is _LONG else -1.0)
+        top_side = _trade_side(ranked[0][1])
+        for pair, signal_type, prob in ranked[:k]:
+            side = _trade_side(signal_type)
+            row.append(min(max(prob, 0.0), 1.0))
+            row.append(side * top_side)
+            held = sides.get(pair)
+            row.append(side * sum(held) / len(held) if held else 0.0)
+        missing = k - len(ranked)
+        if missing > 0:
+            row += self._signal_zeros[: 3 * missing]
+
+    def _fill_invariant_positions(self, row: list[float], positions: list[Any], bar: int, top_side: float) -> None:
+        n = self.max_pos
+        if not n:
+            return
+        inv_bars = self._inv_bars
+        for p in positions[:n]:
+            long = p.position_type is _LONG
+            ret = p.last_price / p.entry_price - 1.0
+            if not long:
+                ret = -ret
+            row.append(-1.0 if ret < -1.0 else (10.0 if ret > 10.0 else ret))
+            row.append(min(max((bar - p.entry_bar) * inv_bars, 0.0), 1.0))
+            row.append(top_side if long else 0.0 - top_side)  # 0.0 - x: no -0.0
         missing = n - len(positions)
         if missing > 0:
             row += self._position_zeros[: 3 * missing]
