@@ -178,7 +178,7 @@ class FeatureBuilder:
         row = [tr, cash_frac, dd, mdd, 1.0 if n_open > 1.0 else n_open, exposure]
         if self.direction_invariant:
             self._fill_invariant_signals(row, ranked, positions)
-            self._fill_invariant_positions(row, positions, context.bar_index, _trade_side(ranked[0][1]) if ranked else 0.0)
+            self._fill_positions(row, positions, context.bar_index, top_side=_trade_side(ranked[0][1]) if ranked else 0.0)
         else:
             self._fill_signals(row, ranked, positions)
             self._fill_positions(row, positions, context.bar_index)
@@ -202,7 +202,9 @@ class FeatureBuilder:
         if missing > 0:
             row += self._signal_zeros[: 3 * missing]
 
-    def _fill_positions(self, row: list[float], positions: list[Any], bar: int) -> None:
+    def _fill_positions(self, row: list[float], positions: list[Any], bar: int, top_side: float | None = None) -> None:
+        """Per position: return in its own direction, bars held, and its side (+1 long / -1 short),
+        or with `top_side` (direction-invariant features) the side relative to the top signal's."""
         n = self.max_pos
         if not n:
             return
@@ -214,7 +216,10 @@ class FeatureBuilder:
                 ret = -ret
             row.append(-1.0 if ret < -1.0 else (10.0 if ret > 10.0 else ret))
             row.append(min(max((bar - p.entry_bar) * inv_bars, 0.0), 1.0))
-            row.append(1.0 if long else -1.0)
+            if top_side is None:
+                row.append(1.0 if long else -1.0)
+            else:
+                row.append(top_side if long else 0.0 - top_side)  # 0.0 - x: no -0.0
         missing = n - len(positions)
         if missing > 0:
             row += self._position_zeros[: 3 * missing]
@@ -239,23 +244,6 @@ class FeatureBuilder:
         missing = k - len(ranked)
         if missing > 0:
             row += self._signal_zeros[: 3 * missing]
-
-    def _fill_invariant_positions(self, row: list[float], positions: list[Any], bar: int, top_side: float) -> None:
-        n = self.max_pos
-        if not n:
-            return
-        inv_bars = self._inv_bars
-        for p in positions[:n]:
-            long = p.position_type is _LONG
-            ret = p.last_price / p.entry_price - 1.0
-            if not long:
-                ret = -ret
-            row.append(-1.0 if ret < -1.0 else (10.0 if ret > 10.0 else ret))
-            row.append(min(max((bar - p.entry_bar) * inv_bars, 0.0), 1.0))
-            row.append(top_side if long else 0.0 - top_side)  # 0.0 - x: no -0.0
-        missing = n - len(positions)
-        if missing > 0:
-            row += self._position_zeros[: 3 * missing]
 
     def _fill_runtime(self, row: list[float], runtime: dict[str, Any]) -> None:
         c = self._rclip
