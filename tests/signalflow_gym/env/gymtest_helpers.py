@@ -34,3 +34,18 @@ def check_accounting(state, initial_capital: float) -> None:
     unrealized = sum(p.unrealized_pnl for p in open_positions)
     assert math.isclose(initial_capital + pf.realized_pnl + unrealized - pf.fees_paid, equity, rel_tol=1e-9, abs_tol=1e-7)
     assert math.isclose(state.metrics["equity"], equity, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def roll_observations(env, obs, policy) -> list:
+    """Every observation of the rest of `env`'s episode from `obs` on, acting `policy(obs, mask)`."""
+    seen = [obs]
+    while True:
+        obs, _, terminated, truncated, _ = env.step(policy(obs, env.action_masks()))
+        seen.append(obs)
+        if terminated or truncated:
+            return seen
+
+
+def enter_when_possible(obs, mask) -> int:
+    """Action 1 (ENTER the top signal) when the mask allows it, else HOLD."""
+    return 1 if mask[1] else 0

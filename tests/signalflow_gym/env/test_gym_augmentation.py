@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from gymtest_helpers import small_market_data, small_synthetic
+from gymtest_helpers import enter_when_possible, roll_observations, small_market_data, small_synthetic
 from signalflow.core.errors import ConfigError
 from signalflow_gym import EnvConfig, SignalFlowEnv
 from signalflow_gym.augment import mirror_market, mirror_reference_prices, mirror_signals
@@ -76,19 +76,6 @@ def test_mirror_signals_keeps_other_types_and_empty_frames():
 
 
 # --------------------------------------------------------------------------- the env option
-def _roll(env: SignalFlowEnv, obs: np.ndarray, policy) -> list[np.ndarray]:
-    seen = [obs]
-    while True:
-        obs, _, terminated, truncated, _ = env.step(policy(obs, env.action_masks()))
-        seen.append(obs)
-        if terminated or truncated:
-            return seen
-
-
-def enter_when_possible(obs: np.ndarray, mask: np.ndarray) -> int:
-    return 1 if mask[1] else 0
-
-
 def test_a_mirrored_episode_is_the_exact_mirror_of_the_original_one():
     market = small_market_data()
     plain = SignalFlowEnv(market=market, config=_config(0.0))
@@ -101,7 +88,7 @@ def test_a_mirrored_episode_is_the_exact_mirror_of_the_original_one():
     names = plain.feature_names
     direction = [i for i, n in enumerate(names) if n.endswith(".direction") or n.endswith(".side")]
     same = [i for i in range(len(names)) if i not in direction and not n_is_pnl_or_portfolio(names[i])]
-    s1, s2 = _roll(plain, o1, enter_when_possible), _roll(mirrored, o2, enter_when_possible)
+    s1, s2 = roll_observations(plain, o1, enter_when_possible), roll_observations(mirrored, o2, enter_when_possible)
     assert len(s1) == len(s2) > 10
     a, b = np.array(s1), np.array(s2)
     assert np.array_equal(a[:, direction], -b[:, direction])  # signal directions and position sides flip
@@ -176,7 +163,7 @@ def test_the_bridge_never_mirrors():
     env = SignalFlowEnv(market=market, config=_config(1.0).replace(episode={"length": None, "random_start": False}))
     obs, info = env.reset(seed=0)
     assert not info["mirrored"]
-    _roll(env, obs, enter_when_possible)
+    roll_observations(env, obs, enter_when_possible)
     assert env.episode_result().trades_df.equals(with_option)
 
 

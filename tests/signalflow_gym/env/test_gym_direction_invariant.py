@@ -11,7 +11,7 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
-from gymtest_helpers import small_market_data
+from gymtest_helpers import enter_when_possible, roll_observations, small_market_data
 from signalflow.core.enums import PositionType
 from signalflow.core.errors import ConfigError
 from signalflow.core.position import Position
@@ -128,19 +128,6 @@ def test_a_non_boolean_option_is_refused(value):
 
 
 # --------------------------------------------------------------------------- in the env
-def _roll(env: SignalFlowEnv, obs: np.ndarray, policy) -> list[np.ndarray]:
-    seen = [obs]
-    while True:
-        obs, _, terminated, truncated, _ = env.step(policy(obs, env.action_masks()))
-        seen.append(obs)
-        if terminated or truncated:
-            return seen
-
-
-def _enter_when_possible(obs: np.ndarray, mask: np.ndarray) -> int:
-    return 1 if mask[1] else 0
-
-
 def test_a_mirrored_episode_observes_the_same_signals_and_positions():
     changes = {"exit": {"take_profit_pct": None, "stop_loss_pct": None}, "episode": {"length": 200}}
     market = small_market_data()
@@ -149,8 +136,8 @@ def test_a_mirrored_episode_observes_the_same_signals_and_positions():
     o1, _ = plain.reset(seed=3)
     o2, info = mirrored.reset(seed=3)
     assert info["mirrored"]
-    a = np.array(_roll(plain, o1, _enter_when_possible))
-    b = np.array(_roll(mirrored, o2, _enter_when_possible))
+    a = np.array(roll_observations(plain, o1, enter_when_possible))
+    b = np.array(roll_observations(mirrored, o2, enter_when_possible))
     names = plain.feature_names
     sided = [i for i, n in enumerate(names) if n.startswith(("signal", "position")) and not n.endswith(".pnl")]
     assert a.shape == b.shape and a.shape[0] > 10
@@ -179,7 +166,7 @@ def test_env_observations_and_trades_equal_the_bridge_backtest(mapper):
 
     env = SignalFlowEnv(config=cfg)
     obs, _ = env.reset(seed=0)
-    _roll(env, obs, recorder(seen_env))
+    roll_observations(env, obs, recorder(seen_env))
     result = RLTradingModel(recorder(seen_bridge), cfg).backtest(env.market)
     episode = env.episode_result()
     assert episode.trades_df.height >= 5
