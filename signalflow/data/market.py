@@ -186,7 +186,7 @@ class MarketData:
     @property
     def datetimes(self) -> list[datetime]:
         """Every bar's datetime (built on each call: O(bars); per bar, use `datetime_at`)."""
-        return pl.Series(self.timestamps).cast(pl.Datetime("us")).to_list()
+        return self.timestamps.astype("datetime64[us]").tolist()
 
     def prices_at(self, t: int) -> PriceMap:
         """Close of every pair that has a bar at `t` (the tradable prices), read-only; the
@@ -279,7 +279,8 @@ class BarCursor:
         a, b = t, min(t + self.block, market.n_bars)
         if not 0 <= a < b:
             raise IndexError(f"bar {t} is outside the market's [0, {market.n_bars})")
-        self._datetimes = pl.Series(market.timestamps[a:b], dtype=pl.Int64).cast(pl.Datetime("us")).to_list()
+        # numpy converts int64 microseconds to naive datetimes in C, about 4x faster than polars to_list
+        self._datetimes = market.timestamps[a:b].astype("datetime64[us]").tolist()
         self._marks = market.mark[a:b].tolist()
         self._closes = market.close[a:b].tolist()
         self._complete = market.all_pairs_have_bar[a:b].tolist()
