@@ -254,12 +254,13 @@ class BarCursor:
     """Reads one run's per-bar values of a market in blocks of `block` bars.
 
     A bar's datetime, mark row and tradable prices are read from Python lists that one
-    numpy (or polars) call makes per block, not converted one bar at a time; only the
+    numpy (or polars) call makes per block, not converted one bar at a time (a bar where
+    every pair has a bar trades at its mark row; others read their closes); only the
     current block is held (a few hundred KB), so memory does not grow with the run.
     Reading bar t outside the current block loads the block that starts at t.
     """
 
-    __slots__ = ("market", "block", "start", "stop", "_datetimes", "_marks", "_closes", "_complete", "_signal_rows",
+    __slots__ = ("market", "block", "start", "stop", "_datetimes", "_marks", "_complete", "_signal_rows",
                  "_signal_counts", "_signal_offsets")
 
     def __init__(self, market: MarketData, *, block: int = 1024) -> None:
@@ -268,7 +269,6 @@ class BarCursor:
         self.start = self.stop = 0
         self._datetimes: list[datetime] = []
         self._marks: list[list[float]] = []
-        self._closes: list[list[float]] = []
         self._complete: list[bool] = []
         self._signal_rows: list[tuple[Any, ...]] = []  # the block's rows of `market.signals`
         self._signal_counts: list[int] = []  # per bar of the block: its number of signals
@@ -282,7 +282,6 @@ class BarCursor:
         # numpy converts int64 microseconds to naive datetimes in C, about 4x faster than polars to_list
         self._datetimes = market.timestamps[a:b].astype("datetime64[us]").tolist()
         self._marks = market.mark[a:b].tolist()
-        self._closes = market.close[a:b].tolist()
         self._complete = market.all_pairs_have_bar[a:b].tolist()
         self._signal_counts = market.signal_counts[a:b].tolist()
         first = int(market.signal_starts[a])
@@ -309,7 +308,10 @@ class BarCursor:
         if not self.start <= t < self.stop:
             self._load(t)
         i = t - self.start
-        return self.market.tradable_prices(t, self._closes[i], self._complete[i])
+        if not self._complete[i]:  # some pair has no bar: read its row of closes
+            return self.market.price_table(t)
+        # every pair has a bar at t, so its mark (last close at or before t) is its close
+        return self.market.tradable_prices(t, self._marks[i], True)
 
     def signals_at(self, t: int) -> Signals:
         """`MarketData.signals_at(t)`, from the block's rows."""
