@@ -33,9 +33,15 @@ from signalflow_gym.outputs import read_marker, verify_complete
 POLICIES = {"agent", "hold", "random", "threshold", "buy_and_hold"}
 
 
+#: The report's per-run PSRs need agents that trade. After 256 steps a policy on ppo.yaml's
+#: direction-invariant observation may keep HOLDing (its returns are then constant and its
+#: PSR undefined); on the plain observation an untrained policy trades, so these tiny runs use it.
+PLAIN_OBSERVATION = ("env.features.direction_invariant=false", "env.augment.mirror=0.0")
+
+
 def _config(*extra: str):
-    return tiny_config("ppo", "train.seeds=[0, 1]", "train.eval_freq=128", "train.checkpoint_freq=128", *extra,
-                       total=256)
+    return tiny_config("ppo", "train.seeds=[0, 1]", "train.eval_freq=128", "train.checkpoint_freq=128",
+                       *PLAIN_OBSERVATION, *extra, total=256)
 
 
 @pytest.fixture(scope="module")
