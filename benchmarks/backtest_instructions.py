@@ -1,7 +1,7 @@
 """CPU instructions per bar of the backtester's bar loop, counted by callgrind (deterministic).
 
 Wall-clock figures on a shared machine move by 10% or more from minute to minute; an
-instruction count moves much less (within about ±2% here), so this is the figure to compare two versions
+instruction count moves much less (within about ±2.5% here), so this is the figure to compare two versions
 of the loop with. It runs `backtest_speed.py`'s strategy (the guide's model + TP/SL fallback)
 under `valgrind --tool=callgrind` twice, once building the market and warming the caches and
 once doing that plus one more full run, and divides the difference by the number of bars:

@@ -16,7 +16,7 @@ threshold rule, HOLD and buy-and-hold are deterministic: their score on a market
 for every training seed (each run's report repeats it; bootstrapping a constant is exact).
 Target (issue 15): P(agent > threshold) >= 0.75 with the CI's lower end above 0.5.
 
-`--set key=value` overrides the config (e.g. ``--set env.augment.mirror=0.5``) to measure a
+`--set key=value` overrides the config (e.g. ``--set env.actions.mapper=per_signal``) to measure a
 design lever. `--out` receives ``runs/market<M>/seed<S>/`` (run packages with their
 evaluation reports) and ``results.json`` (every run's figures and the aggregates), built in a
 temporary sibling and swapped in when complete (`signalflow_gym.outputs.building`).
@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", choices=("validation", "test"), default="test",
                         help="where to score (choose designs on validation; test for the final figures)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, repeatable (e.g. env.augment.mirror=0.5)")
+                        help="config override, repeatable (e.g. env.actions.mapper=per_signal)")
     parser.add_argument("--num-cpus", type=int, default=os.cpu_count() or 1,
                         help="Ray workers (1: sequential, in this process)")
     parser.add_argument("--out", type=Path, default=Path("runs/learning_benchmark"), help="output folder")

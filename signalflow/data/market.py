@@ -4,8 +4,9 @@ What is computed once per market: the timestamp axis, the price grids (open, hig
 close, volume, has_bar, mark), and where each bar's signals start in the signals frame.
 What is built when a bar is opened, and not kept: the bar's datetime (`datetime_at`), its
 tradable prices (`prices_at`), its mark row (`mark_row`) and its signals view
-(`signals_at`); a run reads them through a `BarCursor`, which converts them a block of bars
-at a time. So memory stays near the arrays' own size (about 50 bytes per
+(`signals_at`); a run reads them through a `BarCursor`, which converts datetimes, mark rows
+and signal rows a block of bars at a time (a bar where a pair has no bar reads its closes
+when its prices are asked for). So memory stays near the arrays' own size (about 50 bytes per
 pair-bar) however long the data, and the bar loop never filters a DataFrame.
 """
 
@@ -255,7 +256,8 @@ class BarCursor:
 
     A bar's datetime, mark row and tradable prices are read from Python lists that one
     numpy (or polars) call makes per block, not converted one bar at a time (a bar where
-    every pair has a bar trades at its mark row; others read their closes); only the
+    every pair has a bar trades at its mark row; a bar where some pair has none reads its
+    row of closes when its prices are asked for); only the
     current block is held (a few hundred KB), so memory does not grow with the run.
     Reading bar t outside the current block loads the block that starts at t.
     """
