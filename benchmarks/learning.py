@@ -48,7 +48,9 @@ POLICIES = {"agent": "agent (PPO)", "threshold": "threshold rule", "hold": "alwa
 TARGET_POI = 0.75
 
 
-def _int_list(text: str) -> tuple[int, ...]:
+def int_list(text: str) -> tuple[int, ...]:
+    """argparse type: "101,202,303" -> (101, 202, 303); distinct non-negative integers
+    (market or training seeds), else `argparse.ArgumentTypeError` saying so."""
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
@@ -198,8 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="ppo", help="experiment YAML or shipped config name (default: ppo)")
-    parser.add_argument("--markets", type=_int_list, default=DEFAULT_MARKETS, help="synthetic market seeds")
-    parser.add_argument("--seeds", type=_int_list, default=DEFAULT_SEEDS, help="training seeds (at least 2)")
+    parser.add_argument("--markets", type=int_list, default=DEFAULT_MARKETS, help="synthetic market seeds")
+    parser.add_argument("--seeds", type=int_list, default=DEFAULT_SEEDS, help="training seeds (at least 2)")
     parser.add_argument("--timesteps", type=int, default=None, help="training budget (default: the config's)")
     parser.add_argument("--split", choices=("validation", "test"), default="test",
                         help="where to score (choose designs on validation; test for the final figures)")

@@ -32,6 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.stats
 
+from learning import int_list  # this folder's learning.py (the script's folder is on sys.path)
 from signalflow.strategy.runner import MarketData
 from signalflow_gym.actions import make_action_mapper
 from signalflow_gym.bridge import RLTradingModel
@@ -63,13 +64,6 @@ class HorizonExitPolicy:
             if mask[action] and obs[feature] >= self.limit:
                 return action
         return self.entry(obs, mask)
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    values = tuple(int(v) for v in text.split(",") if v.strip())
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, was {text!r}")
-    return values
 
 
 def cases(markets: Sequence[int], splits: Sequence[str]) -> list[dict[str, Any]]:
@@ -106,7 +100,7 @@ def cases(markets: Sequence[int], splits: Sequence[str]) -> list[dict[str, Any]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--markets", type=_int_list, default=DEFAULT_MARKETS)
+    parser.add_argument("--markets", type=int_list, default=DEFAULT_MARKETS)
     parser.add_argument("--splits", type=lambda s: tuple(v for v in s.split(",") if v), default=("validation", "test"))
     args = parser.parse_args()
     if not args.splits:
