@@ -122,6 +122,8 @@ class _Base:
         return mask
 
     def _index(self, action: object) -> int:
+        if type(action) is int and 0 <= action < self.n:  # (the common case: a plain in-range int)
+            return action
         return action_index(action, self.action_space, self.action_names)
 
     def _can_enter(self, signal: tuple[str, str, float], context: ModelContext) -> bool:

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import gymnasium as gym
 import numpy as np
 
+from signalflow.core.bar_metrics import metric_reader
 from signalflow.core.errors import ConfigError, RunStateError
 from signalflow.strategy.model.context import ModelContext, PendingOrders, context_with_pending
 from signalflow.data.market import MarketData
@@ -43,6 +44,10 @@ class _AgentModel:
 
 #: Summary figures put in the last step's ``info["trading"]`` of every episode.
 EPISODE_TRADING_FIGURES = ("total_return", "sharpe", "max_drawdown", "n_trades", "fees")
+
+#: What each step reads from the bar's metrics (one call each, see `metric_reader`).
+_read_termination_metrics = metric_reader("equity", "current_drawdown")
+_read_info_metrics = metric_reader("equity", "cash", "open_positions")
 
 
 class SignalFlowEnv(gym.Env):
@@ -412,9 +417,8 @@ class SignalFlowEnv(gym.Env):
         report = run.end_bar()
         post = report.metrics
         self._steps += 1
-        terminated = post["equity"] < self._ruin_equity or (
-            self._max_dd is not None and post["current_drawdown"] >= self._max_dd
-        )
+        post_equity, post_drawdown = _read_termination_metrics(post)
+        terminated = post_equity < self._ruin_equity or (self._max_dd is not None and post_drawdown >= self._max_dd)
         if terminated:
             run.stop()  # end the run here: finish() will not process later bars
             nxt = None
@@ -446,10 +450,11 @@ class SignalFlowEnv(gym.Env):
             bar, ts = report.bar, report.timestamp
         else:
             bar, ts = self._run.start, self.market.datetime_at(self._run.start)
+        equity, cash, n_open = _read_info_metrics(metrics)
         return {
-            "equity": metrics["equity"],
-            "cash": metrics["cash"],
-            "positions": int(metrics["open_positions"]),
+            "equity": equity,
+            "cash": cash,
+            "positions": int(n_open),
             "decisions": decisions,
             "fills": report.fills if report is not None else [],
             "rejected": report.rejected if report is not None else [],

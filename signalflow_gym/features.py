@@ -55,6 +55,7 @@ from typing import Any, Sequence
 import numpy as np
 from gymnasium import spaces
 
+from signalflow.core.bar_metrics import metric_reader
 from signalflow.core.enums import PositionType
 from signalflow.strategy.model.context import ModelContext
 from signalflow_gym.config import FeaturesConfig, SizingConfig
@@ -96,6 +97,10 @@ _LONG = PositionType.LONG
 def _trade_side(signal_type: str) -> float:
     """+1 (long) for "rise" and "none", -1 (short) for "fall": the side `ModelEntryRule` opens."""
     return -1.0 if signal_type == "fall" else 1.0
+
+
+#: The metrics the portfolio block is built from, read in one call per observation.
+_read_portfolio_metrics = metric_reader("equity", "total_return", "cash", "current_drawdown", "max_drawdown", "exposure")
 
 
 class FeatureBuilder:
@@ -151,15 +156,10 @@ class FeatureBuilder:
 
     def build(self, context: ModelContext) -> np.ndarray:
         """The observation for `context` (float32, inside `observation_space`)."""
-        m = context.metrics
         positions = context.positions
         ranked = context.signals.ranked()
-        equity = m["equity"]
-        tr = m["total_return"]
-        cash_frac = m["cash"] / equity if equity > 0.0 else 0.0
-        dd = m["current_drawdown"]
-        mdd = m["max_drawdown"]
-        exposure = m["exposure"]
+        equity, tr, cash, dd, mdd, exposure = _read_portfolio_metrics(context.metrics)
+        cash_frac = cash / equity if equity > 0.0 else 0.0
         tr = -1.0 if tr < -1.0 else (10.0 if tr > 10.0 else tr)
         cash_frac = 0.0 if cash_frac < 0.0 else (2.0 if cash_frac > 2.0 else cash_frac)
         dd = 0.0 if dd < 0.0 else (1.0 if dd > 1.0 else dd)

@@ -8,8 +8,9 @@ Every value is read from the `Portfolio` (cash, marked values, PnL, fees) and th
 from __future__ import annotations
 
 import mmap
+import operator
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from signalflow.core.portfolio import Portfolio
     from signalflow.core.state import RunLog
 
-__all__ = ["METRIC_NAMES", "BarMetrics", "MetricsRecorder"]
+__all__ = ["METRIC_NAMES", "BarMetrics", "MetricsRecorder", "metric_reader"]
 
 
 #: Keys of `StrategyState.metrics` and columns of `metrics_df` (after `timestamp`).
@@ -99,6 +100,34 @@ class BarMetrics(Mapping):
         return Mapping.__eq__(self, other)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def metric_reader(*names: str) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function that reads `names` from a metrics mapping in one call, as a tuple in that order.
+
+    For code that reads several metrics every step (an environment's observation, reward and
+    info): on a `BarMetrics` it picks the values by position from `values_list` (one C call,
+    where ``m[name]`` costs a Python call per name); any other mapping (e.g. a hand-built
+    context's plain dict) is read name by name, so a missing name raises `KeyError` as
+    ``m[name]`` would. Unknown names are refused here, once, not at every read.
+    """
+    if not names:
+        raise ValueError("metric_reader needs at least one metric name (see METRIC_NAMES)")
+    unknown = [n for n in names if n not in _INDEX]
+    if unknown:
+        raise ValueError(f"unknown metric name(s) {unknown}; the names are METRIC_NAMES: {', '.join(METRIC_NAMES)}")
+    if len(names) == 1:
+        only = _INDEX[names[0]]
+        pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda values: (values[only],)
+    else:
+        pick = operator.itemgetter(*(_INDEX[n] for n in names))
+
+    def read(metrics: Mapping[str, Any]) -> tuple[Any, ...]:
+        if type(metrics) is BarMetrics:
+            return pick(metrics.values_list)
+        return tuple([metrics[n] for n in names])
+
+    return read
 
 
 class MetricsRecorder:

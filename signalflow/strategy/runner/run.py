@@ -158,12 +158,15 @@ class BacktestRun:
         log = state.log
         fill_start, skip_start, reject_start = self._marks
         bar_fills = self.broker.fills[fill_start:]
-        positions = state.portfolio.positions
+        closed = []
+        if bar_fills:
+            positions = state.portfolio.positions
+            closed = [positions[f.position_id] for f in bar_fills if not f.is_entry]
         return BarReport(
             bar=ctx.bar_index,
             timestamp=ctx.timestamp,
             fills=bar_fills,
-            closed=[positions[f.position_id] for f in bar_fills if not f.is_entry],
+            closed=closed,
             skipped=log.skipped[skip_start:],
             rejected=log.rejected[reject_start:],
             metrics=state.metrics,
@@ -262,6 +265,9 @@ class BacktestRun:
             )
 
     def _check_can_drive(self) -> None:
+        """Not failed, not called from inside the bar loop, and still the broker's run."""
+        if self._failed is None and not self._in_bar and self.broker.serves(self.state):
+            return  # (every step passes here: the three checks below only say which one failed)
         self._check_not_failed()
         self._check_not_inside()
         # A runner's broker serves one run at a time: a newer `runner.start()` invalidates this run.
