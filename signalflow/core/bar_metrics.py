@@ -105,8 +105,8 @@ class BarMetrics(Mapping):
 def metric_reader(*names: str) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
     """A function that reads `names` from a metrics mapping in one call, as a tuple in that order.
 
-    For code that reads several metrics every step (an environment's observation, reward and
-    info): on a `BarMetrics` it picks the values by position from `values_list` (one C call,
+    For code that reads several metrics every step (an environment's observation, termination
+    check and info): on a `BarMetrics` it picks the values by position from `values_list` (one C call,
     where ``m[name]`` costs a Python call per name); any other mapping (e.g. a hand-built
     context's plain dict) is read name by name, so a missing name raises `KeyError` as
     ``m[name]`` would. Unknown names are refused here, once, not at every read.

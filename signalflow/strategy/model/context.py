@@ -103,9 +103,7 @@ def context_with_pending(context: ModelContext, portfolio: "Portfolio") -> Model
     The model rules call it before `model.decide(context)` (`decisions_for`) and the
     environment before computing its action masks, so both see the same orders.
     """
-    if not portfolio.pending_entries and not portfolio.pending_close and context.pending is NO_PENDING_ORDERS:
-        return context  # (most bars: nothing pending, before or now)
     pending = PendingOrders.of(portfolio)
-    if pending == context.pending:
+    if pending is context.pending or pending == context.pending:  # (most bars: NO_PENDING_ORDERS both)
         return context
     return dataclasses.replace(context, pending=pending)
