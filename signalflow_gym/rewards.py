@@ -124,12 +124,16 @@ class Reward:
         name, scale, weight, initial, dsr = self.name, self.scale, self.penalty, self.initial, self.dsr
         if name == "log_return":
             def base(prev: Mapping[str, float], cur: Mapping[str, float]) -> float:
+                if cur is prev:  # the same metrics object (nothing open or filled since): log(1)
+                    return 0.0
                 e, pe = cur["equity"], prev["equity"]
                 if e > 0.0 and pe > 0.0:
                     return math.log(e / pe)
                 return log_return(pe, e)
         elif name == "pnl":
             def base(prev: Mapping[str, float], cur: Mapping[str, float]) -> float:
+                if cur is prev:  # the same metrics object: no change
+                    return 0.0
                 return (cur["equity"] - prev["equity"]) / initial
         else:
             def base(prev: Mapping[str, float], cur: Mapping[str, float]) -> float:

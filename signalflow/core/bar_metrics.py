@@ -137,23 +137,30 @@ class MetricsRecorder:
     and the log's counters, updates the running peak and maximum drawdown, and returns
     the `BarMetrics`; `record(metrics)` packs them (`struct`) as the next bar's row into
     blocks of 1,024 rows of float64: 8 bytes per value, no Python object per bar kept.
-    `columns()` gives the rows as one ``[len(METRIC_NAMES), bars]`` array, each metric
+    A bar that records the very object recorded last (nothing was measured since: no
+    position open, nothing filled or pending) is only counted; such a run of repeated rows
+    is written in one numpy assignment when the next different row comes or when the rows
+    are read. `columns()` gives the rows as one ``[len(METRIC_NAMES), bars]`` array, each metric
     contiguous, which polars wraps without a copy. Each block is an anonymous memory map, so
     with `release=True` it goes back to the system as soon as it is copied: the rows are
     never held twice (malloc would keep freed blocks of this size in the process).
     """
 
-    __slots__ = ("initial_capital", "peak", "max_drawdown", "count", "released", "_blocks")
+    __slots__ = ("initial_capital", "peak", "max_drawdown", "count", "released", "_blocks", "_last", "_written")
 
     def __init__(self, initial_capital: float) -> None:
         self.initial_capital = float(initial_capital)
         self.peak = self.initial_capital
         self.max_drawdown = 0.0
+        #: rows recorded; those from `_written` on repeat `_last` and are not in the blocks yet
         self.count = 0
+        self._written = 0
+        self._last: BarMetrics | None = None
         self._blocks: list[mmap.mmap] = []
         self.released = False
 
     def __getstate__(self) -> dict[str, Any]:
+        self._write_repeats()
         state = {name: getattr(self, name) for name in self.__slots__}
         state["_blocks"] = [bytes(block) for block in self._blocks]  # memory maps do not pickle
         return state
@@ -206,17 +213,24 @@ class MetricsRecorder:
 
     def record(self, metrics: BarMetrics) -> None:
         """Write `metrics` as the next bar's row."""
+        if metrics is self._last:  # (most bars with nothing open: written later, in bulk)
+            self.count += 1
+            return
+        if self._written != self.count:
+            self._write_repeats()
         slot = self.count % _BLOCK_ROWS
         if slot == 0:
             self._check_not_released()
             self._blocks.append(_new_block())
         _ROW.pack_into(self._blocks[-1], slot * _ROW.size, *metrics.values_list)
-        self.count += 1
+        self.count = self._written = self.count + 1
+        self._last = metrics
 
     def columns(self, *, release: bool = False) -> np.ndarray:
         """The recorded rows as ``[len(METRIC_NAMES), bars recorded]``, one contiguous row per
         metric. `release=True` frees each block once copied (the recorder is then done)."""
         self._check_not_released()
+        self._write_repeats()
         out = np.empty((len(METRIC_NAMES), self.count), dtype=np.float64)
         for k, block in enumerate(self._blocks):
             start = k * _BLOCK_ROWS
@@ -230,6 +244,24 @@ class MetricsRecorder:
             self._blocks = []
             self.released = True
         return out
+
+    def _write_repeats(self) -> None:
+        """Write the rows counted since the last one written: each a copy of `_last`."""
+        first, stop = self._written, self.count
+        if first == stop:
+            return
+        self._check_not_released()
+        row = np.array(self._last.values_list, dtype=np.float64)
+        while first < stop:
+            k, slot = divmod(first, _BLOCK_ROWS)
+            if k == len(self._blocks):
+                self._blocks.append(_new_block())
+            n = min(stop - first, _BLOCK_ROWS - slot)
+            rows = np.frombuffer(self._blocks[k], dtype=np.float64).reshape(_BLOCK_ROWS, len(METRIC_NAMES))
+            rows[slot : slot + n] = row
+            del rows  # (a block with a live view cannot be closed)
+            first += n
+        self._written = stop
 
     def _check_not_released(self) -> None:
         if self.released:
