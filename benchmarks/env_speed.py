@@ -58,9 +58,10 @@ from signalflow.strategy.runner import MarketData
 from signalflow_gym import EnvConfig, SignalFlowEnv
 
 SEED = 0
-#: Issue 3 targets.
-TARGET_VS_GTE = 1.0  # SignalFlowEnv 1 pair steps/s >= gym-trading-env's
-TARGET_PPO_RATIO = 0.90  # PPO fps on SignalFlowEnv >= 90% of PPO fps on the trivial env
+#: Targets: SignalFlowEnv 1 pair steps/s >= 1.5x gym-trading-env's (the core-redesign issue; issue 3 asked 1.0x),
+#: PPO fps on SignalFlowEnv >= 90% of PPO fps on the trivial env (issue 3).
+TARGET_VS_GTE = 1.5
+TARGET_PPO_RATIO = 0.90
 WHOLE_DATA = {"episode": {"length": None, "random_start": False}}
 
 
@@ -182,6 +183,10 @@ def main() -> None:
     parser.add_argument("--skip-ppo", action="store_true", help="do not time PPO training")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile N direct steps of the 1-pair env")
     args = parser.parse_args()
+    if args.bars < 100 or args.repeats < 1:
+        parser.error("--bars must be >= 100 and --repeats >= 1")
+    if not args.skip_ppo and (args.ppo_steps < 2048 or (args.ppo_repeats is not None and args.ppo_repeats < 1)):
+        parser.error("--ppo-steps must be >= 2048 (one PPO rollout) and --ppo-repeats >= 1; or pass --skip-ppo")
     sys.stdout.reconfigure(line_buffering=True)
     ppo_repeats = args.ppo_repeats or args.repeats
     n_bars = args.bars
@@ -251,8 +256,8 @@ def main() -> None:
             print(f"  vs {name:<16} {ratio(d1, d)}, {ratio(w1, w)}   ({ratio(d5, d)}, {ratio(w5, w)})")
     if gte[0] is not None:
         met_d, met_w = d1 >= TARGET_VS_GTE * gte[0], w1 >= TARGET_VS_GTE * gte[1]
-        print(f"target: SignalFlowEnv 1 pair >= gym-trading-env: direct {'met' if met_d else 'NOT met'} "
-              f"({fmt(d1)} vs {fmt(gte[0])}), gym.make {'met' if met_w else 'NOT met'} ({fmt(w1)} vs {fmt(gte[1])})")
+        print(f"target: SignalFlowEnv 1 pair >= {TARGET_VS_GTE:g}x gym-trading-env: direct {'met' if met_d else 'NOT met'} "
+              f"({ratio(d1, gte[0])}), gym.make {'met' if met_w else 'NOT met'} ({ratio(w1, gte[1])})")
 
     if not args.skip_ppo:
         import torch

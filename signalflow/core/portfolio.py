@@ -41,7 +41,7 @@ class Portfolio:
     __slots__ = (
         "_cash", "_positions", "_open", "_fees_paid", "_realized_pnl", "_trades_closed", "_version",
         "_value", "_gross", "_unrealized", "_cost_basis", "_book", "_borrow_paid", "_shortfall", "_halted_at",
-        "_n_short", "pending_close", "pending_entries",
+        "_n_short", "_marking", "_marking_columns", "pending_close", "pending_entries",
     )
 
     def __init__(self, cash: float) -> None:
@@ -60,6 +60,10 @@ class Portfolio:
         # (position, pair, qty, entry price, is long, margin or None); rebuilt when a position
         # opens or closes
         self._book: list[tuple[Position, str, float, float, bool, float | None]] = []
+        # the book with each pair replaced by its column in `_marking_columns`, the pair ->
+        # column map `mark` was last given (looked up once per book and map, not per bar)
+        self._marking: list[tuple[Position, int, float, float, bool, float | None]] = []
+        self._marking_columns: Mapping[str, int] | None = None
         #: Ids of open positions with an exit order waiting for the next open.
         self.pending_close: set[str] = set()
         #: Entry orders waiting for the next open.
@@ -180,10 +184,17 @@ class Portfolio:
     # -- changes --------------------------------------------------------------------------------
     def mark(self, prices: Sequence[float], columns: Mapping[str, int], time: datetime) -> None:
         """Mark every open position to ``prices[columns[pair]]`` at `time` (a bar's row of
-        mark prices and the pair -> column map of that row); no cash moves."""
+        mark prices and the pair -> column map of that row); no cash moves.
+
+        The columns are looked up once per set of open positions and `columns` object (a run
+        passes its market's `pair_index` on every bar), so `columns` must not be changed in
+        place between calls."""
+        if columns is not self._marking_columns:
+            self._marking = [(p, columns[pair], qty, e, long, m) for p, pair, qty, e, long, m in self._book]
+            self._marking_columns = columns
         value = gross = 0.0
-        for position, pair, qty, entry, long, margin in self._book:  # (`Position.value_at`, inlined: once per position per bar)
-            price = prices[columns[pair]]
+        for position, column, qty, entry, long, margin in self._marking:  # (`Position.value_at`, inlined: once per position per bar)
+            price = prices[column]
             position.mark(price, time)
             exposure = qty * price
             gross += exposure
@@ -257,6 +268,7 @@ class Portfolio:
         self._book = [
             (p, p.pair, p.qty, p.entry_price, p.position_type is PositionType.LONG, p.margin) for p in self._open.values()
         ]
+        self._marking_columns = None  # (columns are looked up again at the next mark)
         self._n_short = sum(1 for entry in self._book if not entry[4])
         value = gross = cost = 0.0
         for position, _, qty, entry, _, margin in self._book:

@@ -18,6 +18,9 @@ __all__ = ["is_real", "is_integer", "is_finite_real"]
 
 def is_real(value: Any) -> bool:
     """A real number (Python or numpy: int, float, np.float32, np.int64, ...), not a bool."""
+    kind = type(value)
+    if kind is float or kind is int:  # (most values: answered without the ABC check; a bool's type is bool)
+        return True
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
@@ -28,4 +31,6 @@ def is_finite_real(value: Any) -> bool:
 
 def is_integer(value: Any) -> bool:
     """An integer (Python int or numpy integer), not a bool."""
+    if type(value) is int:  # (the common case, answered without the ABC check)
+        return True
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
