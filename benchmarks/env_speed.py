@@ -18,7 +18,7 @@ best of `--repeats`:
 
 The peers are also timed through their own ``gym.make`` ids ("TradingEnv",
 "stocks-v0"). Ratios are ours (1 pair) / theirs, direct vs direct and gym.make vs
-gym.make. Target (issue 3): SignalFlowEnv 1 pair >= gym-trading-env.
+gym.make. Target: SignalFlowEnv 1 pair >= 1.5x gym-trading-env (issue 3 asked for 1.0x).
 
 Part 2, Stable-Baselines3 PPO training fps (``PPO("MlpPolicy", n_steps=2048)``,
 default batch size, ``torch.set_num_threads(1)``, CPU, `--ppo-steps` timesteps per
@@ -185,8 +185,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.bars < 100 or args.repeats < 1:
         parser.error("--bars must be >= 100 and --repeats >= 1")
-    if not args.skip_ppo and (args.ppo_steps < 2048 or (args.ppo_repeats is not None and args.ppo_repeats < 1)):
-        parser.error("--ppo-steps must be >= 2048 (one PPO rollout) and --ppo-repeats >= 1; or pass --skip-ppo")
+    if not args.skip_ppo and (args.ppo_steps < 1 or (args.ppo_repeats is not None and args.ppo_repeats < 1)):
+        parser.error("--ppo-steps and --ppo-repeats must be >= 1 (PPO collects whole rollouts of 2048 steps "
+                     "either way); or pass --skip-ppo")
     sys.stdout.reconfigure(line_buffering=True)
     ppo_repeats = args.ppo_repeats or args.repeats
     n_bars = args.bars
@@ -257,7 +258,7 @@ def main() -> None:
     if gte[0] is not None:
         met_d, met_w = d1 >= TARGET_VS_GTE * gte[0], w1 >= TARGET_VS_GTE * gte[1]
         print(f"target: SignalFlowEnv 1 pair >= {TARGET_VS_GTE:g}x gym-trading-env: direct {'met' if met_d else 'NOT met'} "
-              f"({ratio(d1, gte[0])}), gym.make {'met' if met_w else 'NOT met'} ({ratio(w1, gte[1])})")
+              f"({d1 / gte[0]:.3f}x), gym.make {'met' if met_w else 'NOT met'} ({w1 / gte[1]:.3f}x)")
 
     if not args.skip_ppo:
         import torch

@@ -53,6 +53,9 @@ _INDEX: dict[str, int] = {name: i for i, name in enumerate(METRIC_NAMES)}
 #: Rows per block of `MetricsRecorder` (144 KiB).
 _BLOCK_ROWS = 1024
 
+#: `MetricsRecorder._last` when no row can be repeated (nothing recorded yet, or released).
+_NOTHING = object()
+
 #: One row of a `MetricsRecorder` block in memory: len(METRIC_NAMES) native float64s.
 _ROW = struct.Struct(f"={len(METRIC_NAMES)}d")
 
@@ -155,7 +158,7 @@ class MetricsRecorder:
         #: rows recorded; those from `_written` on repeat `_last` and are not in the blocks yet
         self.count = 0
         self._written = 0
-        self._last: BarMetrics | None = None
+        self._last: Any = _NOTHING  # the BarMetrics recorded last
         self._blocks: list[mmap.mmap] = []
         self.released = False
 
@@ -219,7 +222,7 @@ class MetricsRecorder:
         if self._written != self.count:
             self._write_repeats()
         slot = self.count % _BLOCK_ROWS
-        if slot == 0:
+        if slot == 0 or self.released:
             self._check_not_released()
             self._blocks.append(_new_block())
         _ROW.pack_into(self._blocks[-1], slot * _ROW.size, *metrics.values_list)
@@ -242,6 +245,7 @@ class MetricsRecorder:
                 block.close()
         if release:
             self._blocks = []
+            self._last = _NOTHING
             self.released = True
         return out
 

@@ -14,6 +14,9 @@ from signalflow.core.position import Position
 
 __all__ = ["Portfolio"]
 
+#: `Portfolio._marking_columns` when the book's columns must be looked up at the next mark.
+_NOT_LOOKED_UP: Any = object()
+
 
 class Portfolio:
     """Cash (quote currency) and every position opened in a run.
@@ -63,7 +66,7 @@ class Portfolio:
         # the book with each pair replaced by its column in `_marking_columns`, the pair ->
         # column map `mark` was last given (looked up once per book and map, not per bar)
         self._marking: list[tuple[Position, int, float, float, bool, float | None]] = []
-        self._marking_columns: Mapping[str, int] | None = None
+        self._marking_columns: Any = _NOT_LOOKED_UP
         #: Ids of open positions with an exit order waiting for the next open.
         self.pending_close: set[str] = set()
         #: Entry orders waiting for the next open.
@@ -268,7 +271,7 @@ class Portfolio:
         self._book = [
             (p, p.pair, p.qty, p.entry_price, p.position_type is PositionType.LONG, p.margin) for p in self._open.values()
         ]
-        self._marking_columns = None  # (columns are looked up again at the next mark)
+        self._marking_columns = _NOT_LOOKED_UP  # (columns are looked up again at the next mark)
         self._n_short = sum(1 for entry in self._book if not entry[4])
         value = gross = cost = 0.0
         for position, _, qty, entry, _, margin in self._book:

@@ -97,6 +97,31 @@ def test_portfolio_equity_is_cash_plus_marked_positions():
     assert pf.equity == pf.cash + pf.positions_value
 
 
+def test_marking_with_the_same_columns_includes_positions_opened_and_drops_those_closed_since():
+    pf = Portfolio(cash=1_000.0)
+    columns = {"A": 0, "B": 1}
+    pf.apply(_entry("a", qty=2.0, price=100.0))
+    pf.mark([110.0, 50.0], columns, T)
+    b = pf.apply(Fill(pair="B", side=OrderSide.BUY, position_type=PositionType.LONG, qty=1.0, price=50.0, fee=0.0,
+                      time=T, bar=1, position_id="b", is_entry=True))
+    pf.mark([120.0, 60.0], columns, T)  # the same columns object: "b" is marked too
+    assert (pf.positions_value, b.last_price) == (2.0 * 120.0 + 60.0, 60.0)
+    pf.apply(_exit(pf.get_open("a"), 120.0))
+    pf.mark([130.0, 70.0], columns, T)
+    assert pf.positions_value == 70.0 and pf.get_open("a") is None
+
+
+def test_marking_with_no_columns_map_raises():
+    pf = Portfolio(cash=1_000.0)
+    pf.apply(_entry("a"))
+    with pytest.raises(TypeError):  # right after a fill (columns not looked up yet) as after a mark
+        pf.mark([110.0], None, T)  # type: ignore[arg-type]
+    pf.mark([110.0], COLUMNS, T)
+    with pytest.raises(TypeError):
+        pf.mark([120.0], None, T)  # type: ignore[arg-type]
+    assert pf.positions_value == 2.0 * 110.0
+
+
 def test_a_fill_that_is_not_a_full_exit_is_refused():
     pf = Portfolio(cash=1_000.0)
     pos = pf.apply(_entry(qty=2.0))

@@ -65,3 +65,20 @@ def test_a_released_recorder_refuses_to_hand_out_rows_again():
     recorder.columns(release=True)
     with pytest.raises(ValueError, match="handed out by columns"):
         recorder.columns()
+
+
+def test_a_released_recorder_refuses_more_rows_even_the_last_one_again():
+    recorder = MetricsRecorder(10_000.0)
+    same = _metrics(1)
+    recorder.record(same)
+    recorder.columns(release=True)
+    with pytest.raises(ValueError, match="records no more"):
+        recorder.record(same)
+    assert recorder.count == 1
+
+
+def test_recording_something_that_is_not_metrics_fails_at_once():
+    recorder = MetricsRecorder(10_000.0)
+    with pytest.raises(AttributeError):
+        recorder.record(None)  # type: ignore[arg-type]
+    assert recorder.count == 0
