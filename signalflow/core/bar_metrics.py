@@ -31,9 +31,9 @@ METRIC_NAMES: tuple[str, ...] = (
     "gross_exposure",    # sum of |qty*price| of open positions
     "exposure",          # gross_exposure / equity
     "total_return",      # equity / initial_capital - 1
-    "peak_equity",       # running maximum of equity
+    "peak_equity",       # running maximum of the recorded equity (and of this equity)
     "current_drawdown",  # 1 - equity / peak_equity (>= 0)
-    "max_drawdown",      # running maximum of current_drawdown
+    "max_drawdown",      # running maximum of the recorded current_drawdown (and of this one)
     "open_positions",    # number of open positions
     "realized_pnl",      # cumulative gross realised PnL of closed positions (fees excluded)
     "unrealized_pnl",    # gross unrealised PnL of open positions
@@ -49,6 +49,7 @@ METRIC_NAMES: tuple[str, ...] = (
 
 
 _INDEX: dict[str, int] = {name: i for i, name in enumerate(METRIC_NAMES)}
+_PEAK, _MAX_DRAWDOWN = _INDEX["peak_equity"], _INDEX["max_drawdown"]
 
 #: Rows per block of `MetricsRecorder` (144 KiB).
 _BLOCK_ROWS = 1024
@@ -137,8 +138,9 @@ class MetricsRecorder:
     """The per-bar metrics of one run.
 
     `measure(portfolio, log)` reads the portfolio's totals (as of its last mark or fill)
-    and the log's counters, updates the running peak and maximum drawdown, and returns
-    the `BarMetrics`; `record(metrics)` packs them (`struct`) as the next bar's row into
+    and the log's counters, takes the peak and maximum drawdown of the rows recorded so far
+    with this measurement, and returns the `BarMetrics`; `record(metrics)` makes its peak and
+    maximum drawdown the running ones and packs it (`struct`) as the next bar's row into
     blocks of 1,024 rows of float64: 8 bytes per value, no Python object per bar kept.
     A bar that records the very object recorded last (nothing was measured since: no
     position open, nothing filled or pending) is only counted; such a run of repeated rows
@@ -179,17 +181,24 @@ class MetricsRecorder:
             self._blocks.append(block)
 
     def measure(self, portfolio: "Portfolio", log: "RunLog") -> BarMetrics:
-        """The metrics of `portfolio` now (see `METRIC_NAMES`)."""
+        """The metrics of `portfolio` now (see `METRIC_NAMES`).
+
+        `peak_equity` and `max_drawdown` are those of the rows recorded so far together with
+        this measurement; only `record` adds a measurement to the running figures. So the
+        pre-trade state a model sees (marked to the close, before the bar's fills) never
+        enters the recorded curve's peak: a position that an intrabar stop closed before the
+        close, or an exit fee not yet paid, cannot leave a peak the account never had.
+        """
         cash, value, gross, unrealized, realized, fees, n_open, n_closed, borrow = portfolio.totals()
         equity = cash + value
         peak = self.peak
         if equity > peak:
-            peak = self.peak = equity
+            peak = equity
         # peak >= initial_capital > 0, so the division is defined; equity <= peak, so dd >= 0
         drawdown = 1.0 - equity / peak
         max_drawdown = self.max_drawdown
         if drawdown > max_drawdown:
-            max_drawdown = self.max_drawdown = drawdown
+            max_drawdown = drawdown
         return BarMetrics(
             (
                 equity,
@@ -215,7 +224,8 @@ class MetricsRecorder:
         )
 
     def record(self, metrics: BarMetrics) -> None:
-        """Write `metrics` as the next bar's row."""
+        """Write `metrics` (a `measure` result) as the next bar's row; its peak and maximum
+        drawdown become the running ones."""
         if metrics is self._last:  # (most bars with nothing open: written later, in bulk)
             self.count += 1
             return
@@ -225,9 +235,11 @@ class MetricsRecorder:
         if slot == 0 or self.released:
             self._check_not_released()
             self._blocks.append(_new_block())
-        _ROW.pack_into(self._blocks[-1], slot * _ROW.size, *metrics.values_list)
+        values = metrics.values_list
+        _ROW.pack_into(self._blocks[-1], slot * _ROW.size, *values)
         self.count = self._written = self.count + 1
         self._last = metrics
+        self.peak, self.max_drawdown = values[_PEAK], values[_MAX_DRAWDOWN]
 
     def columns(self, *, release: bool = False) -> np.ndarray:
         """The recorded rows as ``[len(METRIC_NAMES), bars recorded]``, one contiguous row per

@@ -263,3 +263,19 @@ def test_invariants_model_called_once_per_bar_with_current_bar_only(market, cfg)
     runner = _runner(cfg, Recording(cfg["seed"], pairs))
     runner.run(raw, signals)
     assert seen == runner.metrics_df["timestamp"].to_list()
+
+
+@given(market=markets(), cfg=configs)
+def test_invariants_peak_and_drawdowns_are_those_of_the_recorded_equity(market, cfg):
+    # the pre-trade state a model sees (marked to the close, before intrabar stops and fees) never
+    # enters the recorded curve: peak_equity is the running maximum of the recorded equity itself
+    raw, signals, pairs = market
+    runner = _runner(cfg, RandomModel(cfg["seed"], pairs))
+    runner.run(raw, signals)
+    peak, max_dd = INITIAL, 0.0
+    for equity, row_peak, drawdown, row_max_dd in runner.metrics_df.select(
+        "equity", "peak_equity", "current_drawdown", "max_drawdown"
+    ).rows():
+        peak = max(peak, equity)
+        max_dd = max(max_dd, 1.0 - equity / peak)
+        assert (row_peak, drawdown, row_max_dd) == (peak, 1.0 - equity / peak, max_dd)
