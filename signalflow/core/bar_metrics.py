@@ -31,9 +31,9 @@ METRIC_NAMES: tuple[str, ...] = (
     "gross_exposure",    # sum of |qty*price| of open positions
     "exposure",          # gross_exposure / equity
     "total_return",      # equity / initial_capital - 1
-    "peak_equity",       # running maximum of the recorded equity (and of this equity)
+    "peak_equity",       # running maximum of equity
     "current_drawdown",  # 1 - equity / peak_equity (>= 0)
-    "max_drawdown",      # running maximum of the recorded current_drawdown (and of this one)
+    "max_drawdown",      # running maximum of current_drawdown
     "open_positions",    # number of open positions
     "realized_pnl",      # cumulative gross realised PnL of closed positions (fees excluded)
     "unrealized_pnl",    # gross unrealised PnL of open positions
@@ -138,9 +138,9 @@ class MetricsRecorder:
     """The per-bar metrics of one run.
 
     `measure(portfolio, log)` reads the portfolio's totals (as of its last mark or fill)
-    and the log's counters, takes the peak and maximum drawdown of the rows recorded so far
-    with this measurement, and returns the `BarMetrics`; `record(metrics)` makes its peak and
-    maximum drawdown the running ones and packs it (`struct`) as the next bar's row into
+    and the log's counters, updates the running peak and maximum drawdown (unless told not
+    to: see `fold`), and returns the `BarMetrics`; `record(metrics)` packs them (`struct`)
+    as the next bar's row into
     blocks of 1,024 rows of float64: 8 bytes per value, no Python object per bar kept.
     A bar that records the very object recorded last (nothing was measured since: no
     position open, nothing filled or pending) is only counted; such a run of repeated rows
@@ -180,14 +180,14 @@ class MetricsRecorder:
             block[:] = data
             self._blocks.append(block)
 
-    def measure(self, portfolio: "Portfolio", log: "RunLog") -> BarMetrics:
+    def measure(self, portfolio: "Portfolio", log: "RunLog", *, fold: bool = True) -> BarMetrics:
         """The metrics of `portfolio` now (see `METRIC_NAMES`).
 
-        `peak_equity` and `max_drawdown` are those of the rows recorded so far together with
-        this measurement; only `record` adds a measurement to the running figures. So the
-        pre-trade state a model sees (marked to the close, before the bar's fills) never
-        enters the recorded curve's peak: a position that an intrabar stop closed before the
-        close, or an exit fee not yet paid, cannot leave a peak the account never had.
+        `fold=True` makes this measurement part of the running peak and maximum drawdown (every
+        measurement of the run counts, pre-trade ones too). `fold=False` leaves them as they are
+        (the returned values still include this measurement) until `fold(metrics)` is called:
+        for a state that may turn out not to have existed, such as a bar's positions marked to
+        its close before an intrabar stop, known only later in the bar, closed one of them.
         """
         cash, value, gross, unrealized, realized, fees, n_open, n_closed, borrow = portfolio.totals()
         equity = cash + value
@@ -199,6 +199,8 @@ class MetricsRecorder:
         max_drawdown = self.max_drawdown
         if drawdown > max_drawdown:
             max_drawdown = drawdown
+        if fold:
+            self.peak, self.max_drawdown = peak, max_drawdown
         return BarMetrics(
             (
                 equity,
@@ -223,9 +225,16 @@ class MetricsRecorder:
             )
         )
 
+    def fold(self, metrics: BarMetrics) -> None:
+        """Make a `measure(..., fold=False)` result part of the running peak and maximum drawdown."""
+        values = metrics.values_list
+        if values[_PEAK] > self.peak:
+            self.peak = values[_PEAK]
+        if values[_MAX_DRAWDOWN] > self.max_drawdown:
+            self.max_drawdown = values[_MAX_DRAWDOWN]
+
     def record(self, metrics: BarMetrics) -> None:
-        """Write `metrics` (a `measure` result) as the next bar's row; its peak and maximum
-        drawdown become the running ones."""
+        """Write `metrics` (a `measure` result) as the next bar's row."""
         if metrics is self._last:  # (most bars with nothing open: written later, in bulk)
             self.count += 1
             return
@@ -235,11 +244,9 @@ class MetricsRecorder:
         if slot == 0 or self.released:
             self._check_not_released()
             self._blocks.append(_new_block())
-        values = metrics.values_list
-        _ROW.pack_into(self._blocks[-1], slot * _ROW.size, *values)
+        _ROW.pack_into(self._blocks[-1], slot * _ROW.size, *metrics.values_list)
         self.count = self._written = self.count + 1
         self._last = metrics
-        self.peak, self.max_drawdown = values[_PEAK], values[_MAX_DRAWDOWN]
 
     def columns(self, *, release: bool = False) -> np.ndarray:
         """The recorded rows as ``[len(METRIC_NAMES), bars recorded]``, one contiguous row per

@@ -91,6 +91,7 @@ class BacktestRun:
         broker.start(market=market, state=self.state, fill_at=fill_at)
         # Rules that fill inside the bar go first (stable otherwise): see ExitRule.
         self.exit_rules = tuple(sorted(exit_rules, key=lambda r: not getattr(r, "fills_intrabar", False)))
+        self._n_intrabar = sum(1 for r in self.exit_rules if getattr(r, "fills_intrabar", False))
         self.entry_rules = tuple(entry_rules)
         for rule in (*self.exit_rules, *self.entry_rules):
             rule.on_start(market)
@@ -316,7 +317,11 @@ class BacktestRun:
                 broker.settle(t)  # borrow, liquidations
                 changed = True
             if changed:
-                state.metrics = self.recorder.measure(portfolio, state.log)
+                # With intrabar exit rules, this pre-trade state (positions marked to the close)
+                # counts towards the running peak only once those rules have run (`_end_bar`):
+                # a position they close inside the bar was never worth its close.
+                fold = not (self._n_intrabar and portfolio.open_count)
+                state.metrics = self.recorder.measure(portfolio, state.log, fold=fold)
             if (
                 self.skip_idle
                 and not portfolio.open_count
@@ -340,6 +345,8 @@ class BacktestRun:
         t = ctx.bar_index
         events = log.events
         for i, rule in enumerate(self.exit_rules):
+            if i == self._n_intrabar and i:  # the intrabar rules have run: see _open_next_bar
+                self._fold_pre_trade(events)
             quiet_until, quiet_version = self._quiet[i]
             if t < quiet_until and quiet_version == portfolio.version:
                 continue
@@ -351,6 +358,8 @@ class BacktestRun:
             if self._skips_bars[i]:
                 k = rule.next_check_bar(ctx, state)
                 self._quiet[i] = (-1, -1) if k is None else (int(k), portfolio.version)
+        if self._n_intrabar == len(self.exit_rules) and self._n_intrabar:
+            self._fold_pre_trade(events)
         for rule in self.entry_rules:
             orders = rule.check_entries(ctx, state)
             if orders is None:
@@ -360,6 +369,15 @@ class BacktestRun:
         if log.events != events:  # a fill, rejection or skip: measure again
             state.metrics = self.recorder.measure(portfolio, log)
         self._record(t, ctx.timestamp, ctx.signals)
+
+    def _fold_pre_trade(self, events: int) -> None:
+        """After the intrabar exit rules of a bar: count its pre-trade state towards the running
+        peak, or, if those rules filled something, the state they left at the close instead."""
+        state = self.state
+        if state.log.events != events:
+            state.metrics = self.recorder.measure(state.portfolio, state.log)
+        else:
+            self.recorder.fold(state.metrics)
 
     def _record(self, t: int, time: Any, signals: Any) -> None:
         """Record the current metrics as bar t's row; export the bar and any closes."""

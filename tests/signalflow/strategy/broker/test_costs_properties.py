@@ -714,13 +714,13 @@ def test_costs_and_liquidations_match_an_independent_ledger_after_every_bar(bars
     assert close_enough(s["liquidation_shortfall"], ledger.shortfall, ledger.scale)
     assert close_enough(s["borrow_paid"], ledger.borrow, ledger.scale)
     assert result.metrics_df["borrow_paid"][-1] == s["borrow_paid"]
-    peak = max_dd = None  # the recorded peak and drawdowns are those of the recorded equity curve
-    for equity, row_peak, drawdown, row_max_dd in result.metrics_df.select(
+    top, max_dd = INITIAL, 0.0  # drawdowns follow the recorded equity and peak (no state that never existed)
+    for equity, peak, drawdown, row_max_dd in result.metrics_df.select(
         "equity", "peak_equity", "current_drawdown", "max_drawdown"
     ).rows():
-        peak = max(equity, INITIAL if peak is None else peak)
-        max_dd = max(1.0 - equity / peak, 0.0 if max_dd is None else max_dd)
-        assert (row_peak, drawdown, row_max_dd) == (peak, 1.0 - equity / peak, max_dd)
+        top = max(top, equity)
+        max_dd = max(max_dd, drawdown)
+        assert peak >= top and drawdown == 1.0 - equity / peak and row_max_dd == max_dd
     trades = result.trades_df
     assert close_enough(trades["fees"].sum() if trades.height else 0.0, ledger.fees, ledger.scale)
     assert (trades.filter(pl.col("exit_reason") == LIQ).height if trades.height else 0) == ledger.liquidations
