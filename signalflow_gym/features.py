@@ -42,7 +42,13 @@ position{m}.with_top        -1         1       +1 on the top side, -1 opposite, 
 ==========================  =========  ======  =====================================================
 
 ``position{m}.pnl`` is already in the position's own direction and ``bars_held`` has no
-sign, so both stay; the portfolio block has no direction. ``runtime.{name}`` values are
+sign, so both stay; the portfolio block has no direction.
+
+``position{m}.pnl`` is the return at the price the position is marked at (the bar's close
+for a pair with a bar). A position that an intrabar stop closes later in the same bar, before
+the bridge's model decides inside the backtest, keeps that price in the observation (the
+context's close of its pair, not the stop level), so the environment and `RLTradingModel` see
+the same observation. ``runtime.{name}`` values are
 the caller's and are passed through unchanged (multiply a directional one by the
 signal's side before putting it in ``context.runtime``).
 """
@@ -178,10 +184,10 @@ class FeatureBuilder:
         row = [tr, cash_frac, dd, mdd, 1.0 if n_open > 1.0 else n_open, exposure]
         if self.direction_invariant:
             self._fill_invariant_signals(row, ranked, positions)
-            self._fill_positions(row, positions, context.bar_index, top_side=_trade_side(ranked[0][1]) if ranked else 0.0)
+            self._fill_positions(row, positions, context, top_side=_trade_side(ranked[0][1]) if ranked else 0.0)
         else:
             self._fill_signals(row, ranked, positions)
-            self._fill_positions(row, positions, context.bar_index)
+            self._fill_positions(row, positions, context)
         if self.runtime_names:
             self._fill_runtime(row, context.runtime)
         return np.array(row, dtype=np.float32)
@@ -202,16 +208,24 @@ class FeatureBuilder:
         if missing > 0:
             row += self._signal_zeros[: 3 * missing]
 
-    def _fill_positions(self, row: list[float], positions: list[Any], bar: int, top_side: float | None = None) -> None:
-        """Per position: return in its own direction, bars held, and its side (+1 long / -1 short),
-        or with `top_side` (direction-invariant features) the side relative to the top signal's."""
+    def _fill_positions(
+        self, row: list[float], positions: list[Any], context: ModelContext, top_side: float | None = None
+    ) -> None:
+        """Per position: return in its own direction at its `last_price` (for a position closed
+        since the context was made, the context's price of its pair: the bar's close), bars held,
+        and its side (+1 long / -1 short), or with `top_side` (direction-invariant features) the
+        side relative to the top signal's."""
         n = self.max_pos
         if not n:
             return
         inv_bars = self._inv_bars
+        bar, prices = context.bar_index, context.prices
         for p in positions[:n]:
             long = p.position_type is _LONG
-            ret = p.last_price / p.entry_price - 1.0
+            price = p.last_price
+            if p.is_closed:  # closed later in this bar (an intrabar stop): its price at the close, as before
+                price = prices.get(p.pair, price)
+            ret = price / p.entry_price - 1.0
             if not long:
                 ret = -ret
             row.append(-1.0 if ret < -1.0 else (10.0 if ret > 10.0 else ret))
