@@ -268,7 +268,9 @@ def test_invariants_model_called_once_per_bar_with_current_bar_only(market, cfg)
 @given(market=markets(), cfg=configs)
 def test_invariants_drawdowns_follow_the_recorded_equity_and_peak(market, cfg):
     # max_drawdown is the running maximum of the recorded current_drawdown: no pre-trade state
-    # that never existed (a position an intrabar stop closed, marked to the close) leaves a deeper one
+    # that never existed (a position an intrabar stop closed, marked to the close) leaves a deeper
+    # one. Pre-trade states do count, and one can sit an ulp or two below the same bar's recorded
+    # equity (summed in another order), hence the tolerance.
     raw, signals, pairs = market
     runner = _runner(cfg, RandomModel(cfg["seed"], pairs))
     runner.run(raw, signals)
@@ -280,5 +282,5 @@ def test_invariants_drawdowns_follow_the_recorded_equity_and_peak(market, cfg):
         assert peak >= top and peak >= last_peak
         assert drawdown == 1.0 - equity / peak
         max_dd = max(max_dd, drawdown)
-        assert row_max_dd == max_dd
-        last_peak = peak
+        assert max_dd <= row_max_dd <= max_dd + 1e-12
+        max_dd, last_peak = row_max_dd, peak
