@@ -42,15 +42,15 @@ position{m}.with_top        -1         1       +1 on the top side, -1 opposite, 
 ==========================  =========  ======  =====================================================
 
 ``position{m}.pnl`` is already in the position's own direction and ``bars_held`` has no
-sign, so both stay; the portfolio block has no direction.
+sign, so both stay; the portfolio block has no direction. ``runtime.{name}`` values are
+the caller's and are passed through unchanged (multiply a directional one by the
+signal's side before putting it in ``context.runtime``).
 
 ``position{m}.pnl`` is the return at the price the position is marked at (the bar's close
 for a pair with a bar). A position that an intrabar stop closes later in the same bar, before
 the bridge's model decides inside the backtest, keeps that price in the observation (the
 context's close of its pair, not the stop level), so the environment and `RLTradingModel` see
-the same observation. ``runtime.{name}`` values are
-the caller's and are passed through unchanged (multiply a directional one by the
-signal's side before putting it in ``context.runtime``).
+the same observation.
 """
 
 from __future__ import annotations

@@ -139,9 +139,9 @@ class MetricsRecorder:
 
     `measure(portfolio, log)` reads the portfolio's totals (as of its last mark or fill)
     and the log's counters, updates the running peak and maximum drawdown (unless told not
-    to: see `fold`), and returns the `BarMetrics`; `record(metrics)` packs them (`struct`)
-    as the next bar's row into
-    blocks of 1,024 rows of float64: 8 bytes per value, no Python object per bar kept.
+    to: see `fold`), and returns the `BarMetrics`; `record(metrics)` packs them (`struct`) as
+    the next bar's row into blocks of 1,024 rows of float64: 8 bytes per value, no Python
+    object per bar kept.
     A bar that records the very object recorded last (nothing was measured since: no
     position open, nothing filled or pending) is only counted; such a run of repeated rows
     is written in one numpy assignment when the next different row comes or when the rows
@@ -185,9 +185,9 @@ class MetricsRecorder:
 
         `fold=True` makes this measurement part of the running peak and maximum drawdown (every
         measurement of the run counts, pre-trade ones too). `fold=False` leaves them as they are
-        (the returned values still include this measurement) until `fold(metrics)` is called:
-        for a state that may turn out not to have existed, such as a bar's positions marked to
-        its close before an intrabar stop, known only later in the bar, closed one of them.
+        (the returned values still include this measurement) until `fold(metrics)` is called.
+        That is for a state that may turn out never to have existed: a bar's positions marked
+        to its close, when an intrabar stop may still close one of them earlier in that bar.
         """
         cash, value, gross, unrealized, realized, fees, n_open, n_closed, borrow = portfolio.totals()
         equity = cash + value

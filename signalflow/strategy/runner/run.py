@@ -30,6 +30,11 @@ def _returned_none(check: Any) -> TypeError:
     return TypeError(f"{getattr(check, '__qualname__', check)}() returned None; return a list of orders ([] for none)")
 
 
+def _fills_intrabar(rule: ExitRule) -> bool:
+    """True for an exit rule that fills inside the bar (see `ExitRule.fills_intrabar`)."""
+    return bool(getattr(rule, "fills_intrabar", False))
+
+
 def _skips_bars(rule: ExitRule) -> bool:
     """True if the runner may act on `rule.next_check_bar`: its class overrides the hook and
     `check_exits` was not replaced on the instance (a replacement could close on any bar)."""
@@ -90,8 +95,8 @@ class BacktestRun:
         self.broker = broker
         broker.start(market=market, state=self.state, fill_at=fill_at)
         # Rules that fill inside the bar go first (stable otherwise): see ExitRule.
-        self.exit_rules = tuple(sorted(exit_rules, key=lambda r: not getattr(r, "fills_intrabar", False)))
-        self._n_intrabar = sum(1 for r in self.exit_rules if getattr(r, "fills_intrabar", False))
+        self.exit_rules = tuple(sorted(exit_rules, key=lambda r: not _fills_intrabar(r)))
+        self._n_intrabar = sum(map(_fills_intrabar, self.exit_rules))
         self.entry_rules = tuple(entry_rules)
         for rule in (*self.exit_rules, *self.entry_rules):
             rule.on_start(market)
