@@ -349,6 +349,20 @@ def test_square_root_impact_rejects_an_entry_on_a_zero_volume_bar_in_a_run(bars,
     assert [r.reason for r in runner.result.rejected] == ["bar volume is 0: the square-root impact model cannot price a fill"]
 
 
+def test_square_root_impact_prices_an_entry_reduced_to_the_free_cash_at_its_reduced_size(bars, scripted):
+    closes = [100.0, 101.0, 99.0, 102.0, 100.0, 103.0, 101.0]
+    frame = _with(bars({"A": closes}), volume=[1_000.0] * 7)
+    model = SquareRootImpact(1.0, window=3)
+    runner = _runner(scripted({5: [_enter(m=10.0)]}), VirtualSpotExecutor(fee_rate=0.0, slippage=model), base=1.0)
+    runner.run(frame, None)
+    (fill,) = runner.broker.fills
+    assert runner.summary["orders_reduced"] == 1
+    # asked 10x the equity; reduced to the free cash (10,000), priced at what that buys at the bar price
+    sigma = _stdev_of_past_returns(closes, 5, 3)
+    assert fill.price == pytest.approx(103.0 * (1 + sigma * math.sqrt(10_000.0 / 103.0 / 1_000.0)), rel=1e-12)
+    assert fill.qty * fill.price == pytest.approx(10_000.0, rel=1e-12)
+
+
 # ----------------------------------------------------------------------------- volume cap
 
 
