@@ -212,13 +212,19 @@ def summarize(
 def bar_returns(equity: np.ndarray | pl.Series, initial_capital: float) -> np.ndarray:
     """Per-bar simple returns of an equity curve (a fraction per bar, one value per bar of
     `equity`): bar t's return is ``equity[t] / equity[t - 1] - 1``, the first bar's against
-    `initial_capital`. What `summarize`'s Sharpe and Sortino are computed from."""
+    `initial_capital`. What `summarize`'s Sharpe and Sortino are computed from.
+
+    After a ruin (equity 0), a bar that stays at 0 returns 0.0: nothing is left to lose, and
+    the -100% bar itself keeps the ruined run's Sharpe and Sortino negative (0/0 would make
+    them NaN, reported as 0.0, the score of never trading)."""
     if not (is_finite_real(initial_capital) and initial_capital > 0):
         raise ConfigError(f"`initial_capital` must be a positive finite number, was {initial_capital!r}")
     eq = np.asarray(equity, dtype=np.float64)
     previous = np.concatenate(([float(initial_capital)], eq[:-1]))
-    with np.errstate(divide="ignore", invalid="ignore"):  # after a bar at zero equity: inf or NaN, as polars gives
-        return eq / previous - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero equity, then more: inf
+        returns = eq / previous - 1.0
+    returns[(previous == 0.0) & (eq == 0.0)] = 0.0
+    return returns
 
 
 def _return_stats(equity: np.ndarray, initial_capital: float, ppy: float | None) -> dict[str, float]:

@@ -151,6 +151,15 @@ def test_summarize_only_gains_sortino_zero_sharpe_positive() -> None:
     assert out["sharpe"] > 0.0
 
 
+def test_summarize_a_ruined_run_scores_negative_not_zero() -> None:
+    # equity hits 0 and stays there: the bars after the ruin return 0, not 0/0
+    out = summarize(_metrics_df([100.0, 50.0, 0.0, 0.0, 0.0]), NO_TRADES, initial_capital=100.0)
+    assert out["total_return"] == -1.0 and out["annual_return"] == -1.0
+    returns = np.array([0.0, -0.5, -1.0, 0.0, 0.0])
+    assert out["sharpe"] == pytest.approx(returns.mean() / returns.std(ddof=1) * math.sqrt(DAILY), rel=1e-12)
+    assert out["sharpe"] < 0.0 and out["sortino"] < 0.0
+
+
 def test_summarize_exposure_fraction_of_bars_with_positions() -> None:
     out = summarize(_metrics_df([100.0] * 4, open_positions=[0, 1, 2, 0]), NO_TRADES, initial_capital=100.0)
     assert out["exposure"] == 0.5
