@@ -179,8 +179,10 @@ class Executor:
         if notional > limit:
             notional = limit
             reduced = f"reduced to the free cash {budget:.6f}"
-            # a size-dependent slippage model prices the reduced quantity, not the one asked for
-            fill = self.slippage_model.fill_price(side, price, notional / price, bar, column)
+            if notional > self.min_notional and notional > 0.0:
+                # a size-dependent slippage model prices the reduced quantity, not the one asked for
+                estimate = notional / price if max_qty is None else min(notional / price, max_qty)
+                fill = self.slippage_model.fill_price(side, price, estimate, bar, column)
         if notional <= self.min_notional or notional <= 0.0:
             return f"not enough cash: {budget:.6f} free for {notional:.6f} notional"
         qty = notional / fill

@@ -417,6 +417,12 @@ class Ledger:
             notional = self.entries.notional[portfolio.positions[fill.position_id].meta["tag"]]
             estimate = notional / mp if cap is None else min(notional / mp, cap * bar["volume"])
             price = self.expected_price(buy, mp, estimate, t, fill.pair)
+            margin_rate = 1.0 / self.cfg["leverage"] if self.margin_account else 1.0
+            asked = notional if cap is None or notional / price <= cap * bar["volume"] else cap * bar["volume"] * price
+            limit = largest_notional(self.cfg["fee"], fill.pair, self.budget(), margin_rate)
+            if asked > limit:  # reduced to the free cash / margin: priced at the reduced size
+                estimate = limit / mp if cap is None else min(limit / mp, cap * bar["volume"])
+                price = self.expected_price(buy, mp, estimate, t, fill.pair)
             assert fill.market_price == mp
             assert (fill.price - mp if buy else mp - fill.price) >= 0.0  # slippage is paid, never earned
             assert math.isclose(fill.price, price, rel_tol=1e-9, abs_tol=1e-12), (fill.price, price)
@@ -433,11 +439,7 @@ class Ledger:
             assert math.isclose(fill.fee, fee, rel_tol=1e-12, abs_tol=1e-15)
             assert locked + fill.fee <= self.budget() * (1 + 1e-12) + 1e-9, "an entry beyond the free cash / margin"
             # sized as asked, unless the volume cap or the free cash / margin (with the fee) is smaller
-            size = notional
-            if cap is not None and notional / fill.price > cap * bar["volume"]:
-                size = cap * bar["volume"] * fill.price
-            margin_rate = 1.0 / self.cfg["leverage"] if self.margin_account else 1.0
-            size = min(size, largest_notional(self.cfg["fee"], fill.pair, self.budget(), margin_rate))
+            size = min(asked, limit)
             # (absolute 1e-9 quote currency: an account wiped down to ~1e-8 sizes from a budget whose
             # last digits cancellation has rounded differently in the ledger and the portfolio)
             assert math.isclose(fill.qty * fill.price, size, rel_tol=1e-9, abs_tol=1e-9), (fill.qty * fill.price, size)
