@@ -74,6 +74,9 @@ class BacktestBroker:
     def submit(self, order: Order, bar: int) -> Fill | None:
         """Fill `order` now (at this bar's close or its level) or queue it for the next open."""
         state = self._state
+        if order.pair not in self._market.pair_index:
+            self._reject(order, bar, f"pair {order.pair!r} is not in the market data; check the pair's spelling")
+            return None
         if self._fill_at is FillAt.NEXT_OPEN and order.price is None:
             if order.position_id is None:
                 state.portfolio.pending_entries += 1
@@ -85,7 +88,7 @@ class BacktestBroker:
             self._pending.append(order)
             return None
         j = self._market.pair_index.get(order.pair)
-        if j is None or not self._market.has_bar[bar, j]:
+        if not self._market.has_bar[bar, j]:
             self._reject(order, bar, f"pair {order.pair!r} has no bar at this timestamp")
             return None
         price = order.price if order.price is not None else float(self._market.close[bar, j])

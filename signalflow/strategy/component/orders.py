@@ -29,9 +29,15 @@ def entry_order(
 
     The notional is fixed now (equity marked to this bar's close, after this
     bar's exits); the broker converts it to a quantity at the fill price and
-    reduces it if cash (including the fee) is short.
+    reduces it if cash (including the fee) is short. Raises `ConfigError` unless `fraction`
+    is a finite number > 0 (it may exceed 1 on a margin account).
     """
-    notional = fraction * state.portfolio.equity
+    if not is_finite_real(fraction) or not fraction > 0.0:
+        raise ConfigError(
+            f"`fraction` of entry_order must be a finite share of equity > 0 (0.1 == 10%), was {fraction!r}; "
+            "return no order instead of a zero-sized one"
+        )
+    notional = fraction * state.portfolio.equity  # (equity <= 0 after a ruin: a 0 notional, rejected)
     side = OrderSide.BUY if position_type is PositionType.LONG else OrderSide.SELL
     return Order(
         pair=pair,

@@ -46,7 +46,8 @@ class ModelEntryRule(EntryRule):
     - Side: see `entry_side`; a short needs `allow_shorts=True`, otherwise the
       decision is skipped (a "fall" signal never opens a long).
     - Skipped, counted and logged in `state.log`: confidence below
-      `min_confidence`, a pair with no bar at this timestamp, `max_positions`
+      `min_confidence`, a pair with no bar at this timestamp (or not in the run's
+      market at all: the reason says so, e.g. a misspelt pair), `max_positions`
       reached (open + pending), shorts disabled.
     """
 
@@ -66,9 +67,20 @@ class ModelEntryRule(EntryRule):
         self.max_positions = check_max_positions(max_positions)
         self.min_confidence = check_probability("min_confidence", min_confidence)
         self.allow_shorts = bool(allow_shorts)
+        #: The pairs of the run's market (set by `on_start`; None before any run).
+        self.market_pairs: tuple[str, ...] | None = None
 
     def on_start(self, market) -> None:
+        self.market_pairs = tuple(market.pairs)
         notify_run_start(self.model)
+
+    def untradable_reason(self, pair: str) -> str:
+        """Why an entry in `pair` cannot be made at this bar (it has no price in the context)."""
+        pairs = self.market_pairs
+        if pairs is not None and pair not in pairs:
+            shown = ", ".join(map(repr, pairs[:10])) + (", ..." if len(pairs) > 10 else "")
+            return f"pair {pair!r} is not in the market data (its pairs: {shown}); check the pair's spelling"
+        return f"pair {pair!r} has no bar at this timestamp; it cannot be traded now"
 
     def check_entries(self, context: ModelContext, state: StrategyState) -> list[Order]:
         decisions = decisions_for(self.model, context, state)  # usually cached by ModelExitRule this bar
@@ -83,7 +95,7 @@ class ModelEntryRule(EntryRule):
                 record_skip(state, context, d, f"confidence {d.confidence:g} below min_confidence {self.min_confidence:g}")
                 continue
             if d.pair not in context.prices:
-                record_skip(state, context, d, f"pair {d.pair!r} has no bar at this timestamp; it cannot be traded now")
+                record_skip(state, context, d, self.untradable_reason(d.pair))
                 continue
             side = entry_side(d, context)
             if not isinstance(side, PositionType):

@@ -200,3 +200,12 @@ def test_decision_dataclass_subclass_is_validated_and_keeps_defaults():
     with pytest.raises(DecisionError, match="`action` must be a StrategyAction"):
         Tagged(action="bogus", pair=A)
     assert [f.default for f in dataclasses.fields(StrategyDecision)][1:5] == [None, None, 1.0, 1.0]
+
+
+def test_enter_pair_not_in_the_market_skipped_with_a_reason_naming_the_pairs(bars, scripted):
+    runner = _runner(scripted({1: [_enter("BTCUSD")]}))
+    runner.run(bars(PRICES), None)
+    assert [s.reason for s in runner.result.skipped] == [
+        "pair 'BTCUSD' is not in the market data (its pairs: 'A', 'B'); check the pair's spelling"
+    ]
+    assert runner.trades_df.height == 0
