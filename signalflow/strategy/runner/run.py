@@ -315,7 +315,12 @@ class BacktestRun:
             state.reset_tick_cache()
             changed = broker.has_pending
             if changed:
+                rejected = len(state.log.rejected)
                 broker.fill_pending(t)
+                if len(state.log.rejected) != rejected:
+                    # a pending exit that did not fill leaves its position open, which a rule's
+                    # quiet-bar promise (made while the exit was pending) did not account for
+                    self._quiet = [(-1, -1)] * len(self.exit_rules)
             time = bars.datetime_at(t)
             if portfolio.open_count:
                 portfolio.mark(bars.mark_row(t), market.pair_index, time)

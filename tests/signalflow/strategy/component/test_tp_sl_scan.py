@@ -13,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from signalflow.core.enums import PositionType
+from signalflow.strategy.broker import BacktestBroker
+from signalflow.strategy.broker.executor import VirtualSpotExecutor
 from signalflow.strategy.component.base import ExitRule
 from signalflow.strategy.component.exit import TakeProfitStopLossExit
 from signalflow.strategy.component.orders import exit_order
@@ -59,8 +61,9 @@ class RandomEntries:
         return out
 
 
-def _market(seed: int, n_bars: int, n_pairs: int, vol: float, gap_rate: float) -> pl.DataFrame:
+def _market(seed: int, n_bars: int, n_pairs: int, vol: float, gap_rate: float, zero_volume_rate: float = 0.0) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
+    zero_volume = np.random.default_rng((seed, 1)).random((n_pairs, n_bars)) < zero_volume_rate
     rows = []
     start = datetime(2024, 1, 1)
     for j in range(n_pairs):
@@ -69,14 +72,16 @@ def _market(seed: int, n_bars: int, n_pairs: int, vol: float, gap_rate: float) -
         keep[0] = True
         for t in np.flatnonzero(keep):
             c = float(close[t])
-            rows.append((f"P{j}", start + timedelta(minutes=int(t)), c, c * 1.001, c * 0.999, c, 1.0))
+            volume = 0.0 if zero_volume[j, t] else 1.0
+            rows.append((f"P{j}", start + timedelta(minutes=int(t)), c, c * 1.001, c * 0.999, c, volume))
     return pl.DataFrame(
         rows, schema=["pair", "timestamp", "open", "high", "low", "close", "volume"], orient="row"
     ).with_columns(pl.col("timestamp").cast(pl.Datetime("us"))).sort("pair", "timestamp")
 
 
-def _trades(exit_rule, data, *, seed, fill_at, tp_rule_first=True):
+def _trades(exit_rule, data, *, seed, fill_at, tp_rule_first=True, executor=None):
     runner = BacktestRunner(
+        broker=BacktestBroker(executor=executor or VirtualSpotExecutor(fee_rate=0.001)),
         entry_rules=[ModelEntryRule(RandomEntries(seed, 0.08), base_position_size=0.05, max_positions=12, allow_shorts=True)],
         exit_rules=[exit_rule],
         initial_capital=10_000.0,
@@ -99,6 +104,26 @@ def test_tp_sl_scan_matches_plain_per_bar_check(seed, vol, gap_rate, fill_at, le
     fast_trades, fast_metrics = _trades(TakeProfitStopLossExit(*levels), data, seed=seed, fill_at=fill_at)
     plain_trades, plain_metrics = _trades(PlainTakeProfitStopLoss(*levels), data, seed=seed, fill_at=fill_at)
     assert fast_trades.height > 0
+    assert fast_trades.equals(plain_trades)
+    assert fast_metrics.equals(plain_metrics)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    vol=st.sampled_from([0.01, 0.03]),
+    levels=st.sampled_from([(0.01, 0.01), (0.05, 0.03)]),
+)
+def test_tp_sl_scan_matches_plain_check_when_pending_exits_are_rejected(seed, vol, levels):
+    # zero-volume bars under a volume cap reject the orders due at their open: a rejected exit
+    # leaves its position open, and the rule must watch it again from the next bar on
+    data = _market(seed, n_bars=400, n_pairs=3, vol=vol, gap_rate=0.0, zero_volume_rate=0.15)
+    runs = [
+        _trades(rule, data, seed=seed, fill_at="next_open", executor=VirtualSpotExecutor(max_volume_participation=1.0))
+        for rule in (TakeProfitStopLossExit(*levels), PlainTakeProfitStopLoss(*levels))
+    ]
+    (fast_trades, fast_metrics), (plain_trades, plain_metrics) = runs
+    assert fast_trades.height > 0 and fast_metrics["orders_rejected"][-1] > 0
     assert fast_trades.equals(plain_trades)
     assert fast_metrics.equals(plain_metrics)
 
