@@ -122,6 +122,8 @@ def prepare_export(*, run_dir: str | Path | None, policy: str | None, episodes: 
                           f"{' or '.join(repr(p) for p in POLICY_CHOICES)})")
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ConfigError(f"`episodes` must be an integer >= 1, was {episodes!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"`seed` must be an integer >= 0 (it seeds the episode windows), was {seed!r}")
     if split not in SPLIT_NAMES:
         raise ConfigError(f"`split` must be one of {', '.join(SPLIT_NAMES)}, was {split!r}")
     package = None

@@ -184,6 +184,12 @@ def walk_forward(
         require_ray()
     elif backend not in BACKENDS:
         raise ConfigError(f"`backend` must be one of {list(BACKENDS)}, was {backend!r}; use ray or sequential")
+    if n_random_seeds is not None and (isinstance(n_random_seeds, bool) or int(n_random_seeds) != n_random_seeds
+                                       or n_random_seeds < 1):
+        raise ConfigError(
+            f"`n_random_seeds` must be an integer >= 1 (random-policy seeds per fold), was {n_random_seeds!r}; "
+            "checked before any fold trains"
+        )
     log = log or (lambda msg: None)
     cfg = coerce_config(config)
     out = Path(out_dir).absolute()

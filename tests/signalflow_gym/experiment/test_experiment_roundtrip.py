@@ -119,6 +119,15 @@ def test_export_is_reproducible_for_a_seed(tmp_path):
     assert pl.read_parquet(a / "transitions.parquet").equals(pl.read_parquet(b / "transitions.parquet"))
 
 
+@pytest.mark.parametrize("seed", [-1, 1.5, True])
+def test_export_refuses_a_seed_that_is_not_a_non_negative_integer(tmp_path, seed):
+    from signalflow.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^`seed` must be an integer >= 0 \(it seeds the episode windows\), was {seed!r}$"):
+        export_episodes(tmp_path / "x", policy="random", episodes=1, config=tiny_config("ppo"), seed=seed)
+    assert not (tmp_path / "x").exists()
+
+
 def test_evaluate_on_given_data_refuses_overlap_with_training(tmp_path):
     from signalflow.core.errors import ConfigError
     from signalflow_gym.experiment import load_data

@@ -72,3 +72,13 @@ def test_sweep_whose_splits_are_too_short_refused_before_ray(no_ray, data, tmp_p
     with pytest.raises(ConfigError, match=r"`rungs` must be at most `train.total_timesteps` \(256\)"):
         tune_sweep(tiny_config(), space, tmp_path / "sweep", data=data, asha=True, rungs=300)
     assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize("seeds", [0, -1, 1.5, True])
+def test_walkforward_refuses_a_random_seed_count_below_one_before_any_fold_trains(no_ray, data, tmp_path, seeds):
+    from signalflow_gym.scale import walk_forward
+
+    with pytest.raises(ConfigError, match=r"^`n_random_seeds` must be an integer >= 1 \(random-policy seeds per fold\), "
+                                          rf"was {seeds!r}; checked before any fold trains$"):
+        walk_forward(tiny_config(), tmp_path / "wf", folds=2, data=data, n_random_seeds=seeds)
+    assert not (tmp_path / "wf").exists()
