@@ -144,6 +144,14 @@ def _prepare_run(out_dir: Path, config: ExperimentConfig, *, resume: bool, overw
                 "(and set `train.checkpoint_freq` to write checkpoints)"
             )
         _check_resume_config(out_dir, config)
+        info = marker.get("info") if marker is not None else None
+        trained = max(ckpt[1], int(info.get("num_timesteps", 0)) if isinstance(info, dict) else 0)
+        budget = config.train.total_timesteps
+        if budget < trained or (marker is not None and budget == trained):
+            raise ConfigError(
+                f"cannot resume {out_dir}: it is already trained for {trained} steps and train.total_timesteps is "
+                f"{budget}; resume continues to a larger budget (e.g. --set train.total_timesteps={2 * trained})"
+            )
         if marker is None:
             return out_dir, False  # an interrupted run: continue it where it is
         work = new_sibling(out_dir)

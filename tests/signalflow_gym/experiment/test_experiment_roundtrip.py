@@ -90,6 +90,13 @@ def test_resume_refuses_a_changed_config_and_a_missing_checkpoint(tmp_path):
         train(cfg.replace(env={"sizing": {"max_positions": 2}}), run_dir, resume=True, progress=False)
     with pytest.raises(ConfigError, match="is not empty; pass --resume"):
         train(cfg, run_dir, progress=False)
+    # a budget the run has already reached trains nothing: refused, the run's files untouched
+    recorded = (run_dir / "experiment.yaml").read_bytes()
+    for total in (256, 128):
+        with pytest.raises(ConfigError, match=rf"already trained for \d+ steps and train.total_timesteps is {total}; "
+                                              "resume continues to a larger budget"):
+            train(tiny_config("ppo", total=total), run_dir, resume=True, progress=False)
+    assert (run_dir / "experiment.yaml").read_bytes() == recorded
 
 
 @pytest.mark.parametrize("policy", ["random", "threshold"])
