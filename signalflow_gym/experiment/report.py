@@ -10,6 +10,7 @@ The report dict is `signalflow_gym.experiment.evaluate.evaluate`'s.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from signalflow.strategy.metrics import format_summary_table
@@ -139,8 +140,10 @@ def report_markdown(report: dict[str, Any]) -> str:
             parts.append(f"{100 * m['vs_random_mean']:+.2f} pp vs the random mean")
         lines.append(f"Agent{' (mean over seeds)' if multi else ''} margin (total return): {', '.join(parts)}.")
     lines += ["", *uncertainty_markdown(report), ""]
-    if multi:
-        lines += ["![equity of every seed](equity.png)", "", "![performance profiles](profile.png)", ""]
-    else:
-        lines += ["![equity](equity.png)", "", "![trades](trades.png)", ""]
+    images = (("equity_png", "equity of every seed"), ("profile_png", "performance profiles")) if multi else (
+        ("equity_png", "equity"), ("trades_png", "trades"))
+    files = report.get("files") or {}
+    for key, title in images:  # only the plots written (none with plot=False / --no-plot)
+        if key in files:
+            lines += [f"![{title}]({Path(files[key]).name})", ""]
     return "\n".join(lines)

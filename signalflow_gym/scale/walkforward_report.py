@@ -85,7 +85,8 @@ def _runs(df: pl.DataFrame) -> list[tuple[int, int]]:
     return sorted(set(zip(df.get_column("fold").to_list(), df.get_column("seed").to_list())))
 
 
-def folds_markdown(df: pl.DataFrame, stitched: Mapping[str, Mapping[str, float]], meta: Mapping[str, Any]) -> str:
+def folds_markdown(df: pl.DataFrame, stitched: Mapping[str, Mapping[str, float]], meta: Mapping[str, Any], *,
+                   plotted: bool = True) -> str:
     """``folds.md``: each run's agent metrics, every policy's total return per run, the stitched curves."""
     seeds = meta.get("seeds") or []
     seeding = (f"each fold trains seeds {', '.join(map(str, seeds))}" if seeds else "seed = base seed + fold")
@@ -138,7 +139,8 @@ def folds_markdown(df: pl.DataFrame, stitched: Mapping[str, Mapping[str, float]]
         for name, s in stitched.items():
             lines.append(f"| {name} | {_fmt_pct(s['total_return'])} | {_fmt_num(s['sharpe'])} | "
                          f"{_fmt_pct(s['max_drawdown'])} | {int(s['n_bars'])} |")
-    lines += ["", "![out-of-sample equity](equity.png)", ""]
+    if plotted and stitched:  # (equity.png is drawn only then)
+        lines += ["", "![out-of-sample equity](equity.png)", ""]
     return "\n".join(lines)
 
 
@@ -250,7 +252,7 @@ def write_walkforward_report(records: list[dict[str, Any]], work: Path, out: Pat
     if plot and scores["n_runs"]:
         _plot_profiles(df, work / "profile.png", title=f"{meta['name']}: performance profiles over "
                                                         f"{scores['n_runs']} runs in {scores['n_folds']} folds")
-    md = folds_markdown(df, stitched, meta) + "\n" + scores_markdown(scores)
+    md = folds_markdown(df, stitched, meta, plotted=plot) + "\n" + scores_markdown(scores)
     write_text_atomic(work / "folds.md", md)
     fold_reports: dict[str, str] = {}
     if seeds:
@@ -269,7 +271,8 @@ def write_walkforward_report(records: list[dict[str, Any]], work: Path, out: Pat
         "scores": scores,
         "folds": [{k: v for k, v in r.items() if k != "traceback"} for r in records],
         "files": {"folds_parquet": str(out / "folds.parquet"), "folds_md": str(out / "folds.md"),
-                  "oos_equity": str(out / "oos_equity.parquet"), "plan": str(out / "plan.json"),
+                  **({"oos_equity": str(out / "oos_equity.parquet")} if stitched_df.height else {}),
+                  "plan": str(out / "plan.json"),
                   **({"equity_png": str(out / "equity.png")} if plot and stitched else {}),
                   **({"profile_png": str(out / "profile.png")} if (work / "profile.png").is_file() else {})},
         **({"fold_reports": fold_reports} if fold_reports else {}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import polars as pl
@@ -45,6 +46,10 @@ def test_train_evaluate_export_round_trip(name, tmp_path):
     assert report["period"]["start"] == periods["test"]["start"]
     assert json.loads((out / "report.json").read_text())["run"]["algorithm"] == ALGOS[name]
     assert "| agent |" in (out / "report.md").read_text()
+    # report.md links exactly the pictures written (none without plots)
+    linked = set(re.findall(r"\]\(([^)]+\.png)\)", (out / "report.md").read_text()))
+    assert linked == ({"equity.png", "trades.png"} if name == "ppo" else set())
+    assert all((out / f).is_file() for f in linked)
     # the report's agent is the package's policy through the bridge, on the same bars
     bars = pl.read_parquet(out / "bars.parquet")
     assert bars.get_column("timestamp").n_unique() == report["period"]["n_bars"]

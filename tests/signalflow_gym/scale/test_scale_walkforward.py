@@ -103,3 +103,14 @@ def test_a_fold_is_reproducible_from_its_seed_and_saved_config(walkforward_run, 
     first = next(f for f in report["folds"] if f["index"] == 1)
     assert again["report"]["agent"] == first["report"]["agent"]
     assert again["train_period"] == first["train_period"] and again["test_period"] == first["test_period"]
+
+
+def test_folds_md_links_the_equity_picture_only_when_it_is_drawn(walkforward_run):
+    from signalflow_gym.scale.walkforward_report import folds_markdown
+
+    _, _, out, report = walkforward_run
+    assert "](equity.png)" in (out / "folds.md").read_text() and (out / "equity.png").is_file()
+    folds = pl.read_parquet(out / "folds.parquet")
+    assert "](equity.png)" not in folds_markdown(folds, report["stitched"], report, plotted=False)
+    assert "](equity.png)" in folds_markdown(folds, report["stitched"], report, plotted=True)
+    assert "](equity.png)" not in folds_markdown(folds, {}, report, plotted=True)  # nothing stitched: no picture
