@@ -322,8 +322,9 @@ class FeaturesConfig(_Section):
         self._set("runtime_features", tuple(names))
         self._set("bars_held_scale", check_integer(self.key_path("bars_held_scale"), self.bars_held_scale, lo=1,
                                                    fix="use the holding time (bars) that maps to 1.0, e.g. 100"))
+        # (at most 1e30: the observation Box is float32, whose largest finite value is ~3.4e38)
         self._set("runtime_clip", check_number(self.key_path("runtime_clip"), self.runtime_clip, lo=0.0, lo_open=True,
-                                          fix="use the bound runtime features are clipped to, e.g. 10"))
+                                          hi=1e30, fix="use the bound runtime features are clipped to, e.g. 10"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -57,3 +57,13 @@ def test_numpy_numbers_are_accepted_and_stored_as_python_numbers(tmp_path):
 def test_bools_are_refused_where_a_number_is_meant(section, key):
     with pytest.raises(ConfigError, match=re.escape(f"`{section}.{key}` must be")):
         EnvConfig(**{section: {key: True}})
+
+
+def test_a_runtime_clip_beyond_float32_is_refused_and_a_large_one_keeps_the_space_finite():
+    with pytest.raises(ConfigError, match=re.escape("`features.runtime_clip` must be a finite number in (0, 1e+30], was 1e+39; ")):
+        EnvConfig(features={"runtime_features": ["a"], "runtime_clip": 1e39})
+    from signalflow_gym.features import FeatureBuilder
+
+    cfg = EnvConfig(features={"runtime_features": ["a"], "runtime_clip": 1e30})
+    space = FeatureBuilder(cfg.features, cfg.sizing, ["A", "B"]).observation_space
+    assert np.isfinite(space.high).all() and np.isfinite(space.low).all() and space.is_bounded()
