@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 import gymnasium as gym
 import numpy as np
+import polars as pl
 
 from signalflow.core.bar_metrics import metric_reader
 from signalflow.core.errors import ConfigError, RunStateError
@@ -269,6 +270,18 @@ class SignalFlowEnv(gym.Env):
                 "use a shorter episode, fewer warm-up bars, more data, or null (to the end)"
             )
 
+    def _bar_at(self, when: datetime) -> int:
+        """The first bar at or after `when` (reset option `start`); refused outside the data's span."""
+        stamps = self.market.timestamps
+        us = pl.Series([when]).cast(pl.Datetime("us")).dt.epoch("us")[0]
+        if not int(stamps[0]) <= us <= int(stamps[-1]):
+            first, last = (pl.Series([int(stamps[i])]).cast(pl.Datetime("us"))[0] for i in (0, -1))
+            raise ConfigError(
+                f"reset option `start` must be a datetime within the data, from {first} to {last}, was {when}; "
+                "pick a time inside that span (or give a bar index)"
+            )
+        return self.market.index_of(when)
+
     def _window(self, options: Mapping[str, Any] | None) -> tuple[int, int]:
         n = self.market.n_bars
         ep = self.config.episode
@@ -282,7 +295,7 @@ class SignalFlowEnv(gym.Env):
         if "start" in opts:
             start = opts["start"]
             if isinstance(start, datetime):
-                start = self.market.index_of(start)
+                start = self._bar_at(start)
             elif isinstance(start, bool) or not isinstance(start, (int, np.integer)):
                 raise ConfigError(f"reset option `start` must be a bar index or a datetime, was {start!r}")
             start = int(start)

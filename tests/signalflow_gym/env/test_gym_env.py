@@ -99,6 +99,21 @@ def test_env_reset_options_start_and_length_set_the_window(market):
     assert info["window"] == (300, market.n_bars)
 
 
+def test_env_reset_start_datetime_outside_the_data_is_refused_with_the_span(market):
+    from datetime import timedelta
+
+    env = make_env()
+    first, last = market.datetimes[0], market.datetimes[-1]
+    for when in (first - timedelta(days=1), last + timedelta(minutes=1)):
+        with pytest.raises(ConfigError, match=rf"^reset option `start` must be a datetime within the data, from {first} "
+                                              rf"to {last}, was {when}; pick a time inside that span"):
+            env.reset(options={"start": when, "length": 10})
+    _, info = env.reset(options={"start": first, "length": 10})
+    assert info["window"] == (0, 10)
+    _, info = env.reset(options={"start": market.datetimes[300] - timedelta(seconds=1), "length": 10})
+    assert info["window"] == (300, 310)  # between bars: the next bar
+
+
 def test_env_reset_unknown_option_is_an_error():
     env = make_env()
     with pytest.raises(ConfigError, match=r"^unknown reset option `begin`; valid options: `start`, `length`$"):
