@@ -39,7 +39,8 @@ class VirtualMarginExecutor(Executor):
       below ``maintenance_margin * gross exposure`` (sum of qty * mark), every open position
       is liquidated at its mark (`exit_reason="liquidation"`). With
       `intrabar_liquidation=True` the check follows each pair from its open towards its
-      adverse extreme (low for longs, high for shorts) on one common path, and liquidates at
+      adverse extreme on one common path (the low where the pair's book gains with its price,
+      as a long does; the high otherwise, as for a short or a hedged long + short), and liquidates at
       the prices where the requirement is first met (at the open if the bar opens beyond it).
       If the account's cash is below zero after that (a gap through the requirement), the
       loss beyond the equity is written off as `liquidation_shortfall` and the account takes
@@ -121,17 +122,23 @@ class VirtualMarginExecutor(Executor):
             return [LiquidationOrder(p.id, float(market.mark[bar, market.pair_index[p.pair]])) for p in positions]
         # one common path: each pair moves from its open (mark if no bar) towards its adverse
         # extreme, p(x) = start + x * (extreme - start), x in [0, 1]; equity - requirement is
-        # linear in the prices, so in x
-        starts, ends = [], []
-        for p in positions:
-            j = market.pair_index[p.pair]
+        # linear in the prices, so in x. A pair has one price at a time, so its adverse extreme
+        # is that of the book in the pair: the low when the surplus rises with its price (net
+        # long beyond the requirement's growth), else the high (e.g. a hedged long + short).
+        columns = [market.pair_index[p.pair] for p in positions]
+        slope: dict[int, float] = {}  # d(equity - requirement) / d(price) per pair column
+        for p, j in zip(positions, columns):
+            slope[j] = slope.get(j, 0.0) + p.side * p.qty - mm * p.qty
+        path: dict[int, tuple[float, float]] = {}
+        for j, rising in slope.items():
             if market.has_bar[bar, j]:
-                starts.append(float(market.open[bar, j]))
-                ends.append(float(market.low[bar, j] if p.side > 0 else market.high[bar, j]))
+                start = float(market.open[bar, j])
+                path[j] = (start, float(market.low[bar, j] if rising > 0.0 else market.high[bar, j]))
             else:
                 mark = float(market.mark[bar, j])
-                starts.append(mark)
-                ends.append(mark)
+                path[j] = (mark, mark)
+        starts = [path[j][0] for j in columns]
+        ends = [path[j][1] for j in columns]
 
         def surplus(prices: list[float]) -> float:
             value = sum(p.value_at(x) for p, x in zip(positions, prices))

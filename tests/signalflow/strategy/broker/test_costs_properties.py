@@ -569,15 +569,25 @@ class Ledger:
             if abs(s) < tol:
                 return None
             return [(pid, x) for (pid, _), x in zip(positions, marks)] if s <= 0.0 else []
-        starts, ends = [], []
+        # every position of a pair follows the pair's one path: from its open to whichever of its
+        # low and high leaves the lower surplus (the other pairs at their opens)
+        starts = []
         for _, p in positions:
             bar = bars.bar(t, p["pair"])
+            starts.append(p["last"] if bar is None else bar["open"])
+        ends = list(starts)
+        for pair in {p["pair"] for _, p in positions}:
+            bar = bars.bar(t, pair)
             if bar is None:
-                starts.append(p["last"])
-                ends.append(p["last"])
-            else:
-                starts.append(bar["open"])
-                ends.append(bar["low"] if p["long"] else bar["high"])
+                continue
+            mine = [i for i, (_, p) in enumerate(positions) if p["pair"] == pair]
+
+            def moved(level, mine=mine):
+                return [level if i in mine else x for i, x in enumerate(starts)]
+
+            adverse = min((bar["low"], bar["high"]), key=lambda level: surplus(moved(level)))
+            for i in mine:
+                ends[i] = adverse
         s0, s1 = surplus(starts), surplus(ends)
         if abs(s0) < tol or (s0 > 0.0 and abs(s1) < tol):
             return None

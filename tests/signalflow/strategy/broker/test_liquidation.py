@@ -162,6 +162,32 @@ def test_margin_intrabar_liquidation_where_the_path_to_the_high_meets_the_requir
     assert runner.summary["liquidation_shortfall"] == 0.0
 
 
+def test_margin_intrabar_liquidation_moves_a_hedged_pair_along_one_path(bars, scripted):
+    # a long and a short of the same size in A: the bar's wide range changes nothing
+    ex = VirtualMarginExecutor(fee_rate=0.0, leverage=5.0, intrabar_liquidation=True)
+    hedge = {1: [_enter(direction="long", m=2.0), _enter(direction="short", m=2.0)]}
+    runner = _runner(scripted(hedge), ex)
+    runner.run(bars({"A": [100.0, 100.0, (100.0, 125.0, 75.0, 100.0), 100.0]}), None)
+    assert not _liquidations(runner)
+    assert runner.metrics_df["equity"].to_list() == [INITIAL] * 4
+
+
+def test_margin_intrabar_liquidation_fills_every_position_of_a_pair_at_one_price(bars, scripted):
+    # net long (3 long, 1 short): the pair's adverse path is towards its low, for both positions
+    ex = VirtualMarginExecutor(fee_rate=0.0, leverage=5.0, intrabar_liquidation=True)
+    book = {1: [_enter(direction="long", m=3.0), _enter(direction="short", m=1.0)]}
+    runner = _runner(scripted(book), ex, base=1.0)
+    runner.run(bars({"A": [100.0, 100.0, (100.0, 101.0, 50.0, 60.0), 60.0]}), None)
+    liquidations = _liquidations(runner)
+    assert len(liquidations) == 2 and liquidations[0].price == liquidations[1].price
+    long_qty = sum(f.qty for f in runner.broker.fills if f.is_entry and f.position_type.value == "long")
+    short_qty = sum(f.qty for f in runner.broker.fills if f.is_entry and f.position_type.value == "short")
+    # cash + long_qty * p - short_qty * p ... == 0.1 * (long_qty + short_qty) * p at the level p
+    p = liquidations[0].price
+    equity = INITIAL + (long_qty - short_qty) * (p - 100.0)
+    assert 50.0 < p < 100.0 and equity == pytest.approx(0.1 * (long_qty + short_qty) * p, rel=1e-9)
+
+
 # ----------------------------------------------------------------------------- margin long, leverage
 
 
