@@ -46,6 +46,12 @@ class _AgentModel:
 #: Summary figures put in the last step's ``info["trading"]`` of every episode.
 EPISODE_TRADING_FIGURES = ("total_return", "sharpe", "max_drawdown", "n_trades", "fees")
 
+def _trading_figures(run: Any) -> dict[str, float]:
+    """The finished episode's `EPISODE_TRADING_FIGURES` (its last step's ``info["trading"]``)."""
+    summary = run.finish().summary
+    return {name: float(summary[name]) for name in EPISODE_TRADING_FIGURES}
+
+
 #: What each step reads from the bar's metrics (one call each, see `metric_reader`).
 _read_termination_metrics = metric_reader("equity", "current_drawdown")
 _read_info_metrics = metric_reader("equity", "cash", "open_positions")
@@ -423,7 +429,9 @@ class SignalFlowEnv(gym.Env):
                 self._over = True
                 metrics = run.state.metrics
                 obs = self.features.build(self._terminal_context(metrics))
-                return obs, 0.0, False, True, self._info(metrics, [], None, self._hold_only.copy(), None)
+                info = self._info(metrics, [], None, self._hold_only.copy(), None)
+                info["trading"] = _trading_figures(run)
+                return obs, 0.0, False, True, info
             raise RunStateError("the episode is over (terminated or truncated); call reset() to start a new one")
         decisions = self.mapper.to_decisions(action, ctx)
         run.put_decisions(self._agent, decisions)
@@ -452,8 +460,7 @@ class SignalFlowEnv(gym.Env):
         self._prev_metrics = metrics
         info = self._info(metrics, decisions, report, mask, nxt)
         if nxt is None:  # the episode is over: its trading figures (SB3 loggers, e.g. TensorBoard)
-            summary = run.finish().summary
-            info["trading"] = {name: float(summary[name]) for name in EPISODE_TRADING_FIGURES}
+            info["trading"] = _trading_figures(run)
         return obs, reward, terminated, nxt is None and not terminated, info
 
     def _info(self, metrics: dict[str, float], decisions: list, report: Any, mask: np.ndarray, nxt: ModelContext | None) -> dict[str, Any]:

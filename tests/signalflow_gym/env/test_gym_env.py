@@ -12,6 +12,7 @@ from gymnasium.error import InvalidAction
 from gymtest_helpers import check_accounting, small_market_data
 from signalflow.core.errors import ConfigError, RunStateError
 from signalflow_gym import SignalFlowEnv
+from signalflow_gym.env import EPISODE_TRADING_FIGURES
 
 
 def make_env(**config) -> SignalFlowEnv:
@@ -227,6 +228,9 @@ def test_env_skip_idle_bars_with_no_signals_in_window_is_an_empty_episode(synthe
     obs, r, terminated, truncated, info = env.step(0)
     assert (r, terminated, truncated) == (0.0, False, True)
     assert env.episode_result().metrics_df.height == 50
+    # the last step of every episode carries its trading figures, this one's too
+    assert set(info["trading"]) == set(EPISODE_TRADING_FIGURES)
+    assert info["trading"]["n_trades"] == 0.0 and info["trading"]["total_return"] == 0.0
 
 
 def test_env_skip_idle_bars_steps_only_decision_bars():
