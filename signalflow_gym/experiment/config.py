@@ -89,7 +89,11 @@ _KWARG_RANGES: dict[str, tuple[str, float, float | None, bool, bool, str]] = {
     "buffer_size": ("integer", 1, None, False, False, "use a replay buffer size, e.g. 100000"),
     "learning_starts": ("integer", 0, None, False, False, "use a number of steps, e.g. 100"),
     "target_update_interval": ("integer", 1, None, False, False, "use a number of steps, e.g. 10000"),
+    "target_kl": ("number", 0.0, None, True, False, "use a positive KL bound per update, e.g. 0.02, or null for none"),
+    "clip_range_vf": ("number", 0.0, None, True, False, "use a positive value clip, e.g. 0.2, or null for none"),
 }
+#: `_KWARG_RANGES` entries whose None is the algorithm's default ("no limit").
+_NULLABLE_KWARGS = frozenset({"target_kl", "clip_range_vf"})
 
 
 def algorithm_class(algo: str) -> type:
@@ -178,6 +182,8 @@ class TrainConfig(ConfigSection):
             path = self.key_path(f"algo_kwargs.{key}")
             _refuse_numeric_text(path, kwargs[key])
             rule = _KWARG_RANGES.get(key)
+            if rule is not None and key in _NULLABLE_KWARGS and kwargs[key] is None:
+                continue  # (None: the algorithm's "no limit")
             if rule is not None and not callable(kwargs[key]):  # a schedule (Python API) is SB3's to check
                 kind, lo, hi, lo_open, hi_open, fix = rule
                 if kind == "integer":

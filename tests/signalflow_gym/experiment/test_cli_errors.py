@@ -48,6 +48,8 @@ def _train(tmp_path, capsys, *sets: str, config: str = PPO):
         ("train.algo_kwargs.policy_kwargs={foo: 1}", ["`train.algo_kwargs.policy_kwargs` must be a value PPO accepts, "
                                                       "was {'foo': 1}: TypeError"]),
         ("train.algo_kwargs.gamma=2", ["`train.algo_kwargs.gamma` must be a finite number in (0, 1], was 2"]),
+        ("train.algo_kwargs.target_kl=-1", ["`train.algo_kwargs.target_kl` must be a finite number > 0, was -1"]),
+        ("train.algo_kwargs.clip_range_vf=0", ["`train.algo_kwargs.clip_range_vf` must be a finite number > 0, was 0"]),
         ("train.device=tpu", ["`train.device` must be a torch device", "was 'tpu'"]),
         ("train.policy=FooPolicy", ["`train.policy` must be a policy of PPO (CnnPolicy, MlpPolicy, MultiInputPolicy)"]),
         ("train.policy=CnnPolicy", ["`train.policy` must be a value PPO accepts, was 'CnnPolicy': AssertionError"]),

@@ -76,3 +76,11 @@ def test_build_at_returns_an_instance_as_it_is_and_sections_share_the_base():
 def test_choice_lists_derive_from_the_enums_and_registries():
     assert FILL_AT_CHOICES == tuple(f.value for f in FillAt)
     assert BASELINE_CHOICES == tuple(BASELINES)
+
+
+def test_target_kl_and_clip_range_vf_may_be_null_their_algorithms_default():
+    from signalflow_gym.experiment.config import ExperimentConfig
+
+    cfg = ExperimentConfig.from_dict({"train": {"algo_kwargs": {"target_kl": None, "clip_range_vf": None}}})
+    assert cfg.train.algo_kwargs == {"target_kl": None, "clip_range_vf": None}
+    assert ExperimentConfig.from_dict({"train": {"algo_kwargs": {"target_kl": 0.02}}}).train.algo_kwargs == {"target_kl": 0.02}
