@@ -7,7 +7,10 @@ Layout of `out_dir`::
                           observation the action was chosen on), action, action_name,
                           reward, terminated, truncated, equity, cash, positions (after the step)
     episodes.parquet      one row per episode: episode_id, length, return, log_return,
-                          reward_sum, max_drawdown, trades, start, end, terminated
+                          reward_sum, max_drawdown, trades, start, end (times of the
+                          window's first and last bar), window_start, window_length (bars:
+                          reset(options={"start": ..., "length": ...}) replays the window),
+                          terminated
     episodes/<id>/bars.parquet, trades.parquet   each episode's backtest (BacktestExporter)
     manifest.json         experiment config, feature and action names, policy, seed, versions
     COMPLETE.json         the completion marker
@@ -246,7 +249,8 @@ def _write_dataset(out: Path, env: Any, exporter: BacktestExporter, actor: Any, 
         result = env.episode_result()
         exporter.finalize(out / "episodes" / f"{ep:05d}")
         final = result.summary["final_equity"]
-        start_ts = rollout.reset_info["timestamp"]
+        window_start, window_end = (int(x) for x in rollout.reset_info["window"])
+        start_ts = env.unwrapped.market.datetime_at(window_start)  # (the window's first bar, a decision bar or not)
         step = len(rollout.transitions)
         ep_rows.append({
             "episode_id": ep,
@@ -258,6 +262,8 @@ def _write_dataset(out: Path, env: Any, exporter: BacktestExporter, actor: Any, 
             "trades": int(result.summary["n_trades"]),
             "n_bars": int(result.summary["n_bars"]),
             "start": start_ts,
+            "window_start": window_start,
+            "window_length": window_end - window_start,
             "end": result.metrics_df.get_column("timestamp")[-1] if result.metrics_df.height else start_ts,
             "terminated": rollout.transitions[-1].terminated if step else False,
         })
@@ -282,7 +288,8 @@ def _write_dataset(out: Path, env: Any, exporter: BacktestExporter, actor: Any, 
     episodes_df = pl.DataFrame(ep_rows, schema={
         "episode_id": pl.Int64, "length": pl.Int64, "return": pl.Float64, "log_return": pl.Float64,
         "reward_sum": pl.Float64, "max_drawdown": pl.Float64, "trades": pl.Int64, "n_bars": pl.Int64,
-        "start": pl.Datetime("us"), "end": pl.Datetime("us"), "terminated": pl.Boolean,
+        "start": pl.Datetime("us"), "end": pl.Datetime("us"), "window_start": pl.Int64, "window_length": pl.Int64,
+        "terminated": pl.Boolean,
     })
     write_parquets_atomic({out / "transitions.parquet": transitions, out / "episodes.parquet": episodes_df})
     manifest = {

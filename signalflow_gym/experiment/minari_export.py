@@ -255,7 +255,7 @@ def _episode_buffers(env: Any, actor: Any, *, episodes: int, seed: int) -> tuple
     for rollout in roll_out(env, actor, episodes=episodes, seed=seed):
         start, end = (int(x) for x in rollout.reset_info["window"])
         windows.append({"id": rollout.episode, "seed": rollout.seed, "start": start, "length": end - start,
-                        "start_time": str(rollout.reset_info["timestamp"])})
+                        "start_time": str(env.unwrapped.market.datetime_at(start))})
         steps = rollout.transitions
         buffers.append({
             "id": rollout.episode,

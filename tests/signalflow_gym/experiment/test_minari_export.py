@@ -60,6 +60,9 @@ def test_minari_matches_parquet_export(tmp_path, policy):
     windows = ds.storage.metadata["signalflow"]["windows"]
     starts = episodes.sort("episode_id")["start"].to_list()
     assert [w["start_time"] for w in windows] == [str(s) for s in starts]
+    # the windows' first bars (not the first decision bars), as recorded in both exports
+    assert episodes.sort("episode_id")["window_start"].to_list() == [w["start"] for w in windows]
+    assert episodes.sort("episode_id")["window_length"].to_list() == [w["length"] for w in windows]
     assert all(m["options"]["length"] == 120 for m in meta)
 
     # the recovered env is a working SignalFlowEnv on the same market: replaying an episode's
@@ -69,6 +72,8 @@ def test_minari_matches_parquet_export(tmp_path, policy):
         from signalflow_gym import SignalFlowEnv
 
         assert isinstance(env.unwrapped, SignalFlowEnv)
+        market = env.unwrapped.market
+        assert [w["start_time"] for w in windows] == [str(market.datetime_at(w["start"])) for w in windows]
         ep = next(iter(ds.iterate_episodes([1])))
         obs, _ = env.reset(options=meta[1]["options"])
         np.testing.assert_array_equal(obs, ep.observations[0])
