@@ -309,6 +309,20 @@ def _check_increasing_within_pair(out: pl.DataFrame) -> None:
 # --------------------------------------------------------------------------- signals
 
 
+def _check_validated_ohlcv(ohlcv: Any) -> None:
+    """`ohlcv` is what `validate_ohlcv` returns (signals are checked against its bars)."""
+    fix = "pass the result of load_ohlcv(...) or validate_ohlcv(...)"
+    if not isinstance(ohlcv, pl.DataFrame):
+        raise DataValidationError(f"`ohlcv` must be validated OHLCV bars (a polars DataFrame), was {type(ohlcv).__name__}; {fix}")
+    schema = ohlcv.schema
+    ts, pair = schema.get("timestamp"), schema.get("pair")
+    if ts != pl.Datetime("us") or pair != pl.String:
+        raise DataValidationError(
+            f"`ohlcv` must be validated OHLCV bars (`timestamp` Datetime(us) naive UTC, `pair` String), "
+            f"had `timestamp` {ts} and `pair` {pair}; {fix}"
+        )
+
+
 def validate_signals(df: pl.DataFrame | None, *, ohlcv: pl.DataFrame) -> pl.DataFrame:
     """Validate signals against validated OHLCV bars and return a normalised copy.
 
@@ -320,6 +334,7 @@ def validate_signals(df: pl.DataFrame | None, *, ohlcv: pl.DataFrame) -> pl.Data
     is accepted whatever its column dtypes). Output is sorted by (timestamp, pair),
     stable, so signals of one bar keep their input order.
     """
+    _check_validated_ohlcv(ohlcv)
     if df is None:
         return empty_signals()
     if not isinstance(df, pl.DataFrame):

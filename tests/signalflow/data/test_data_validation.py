@@ -246,6 +246,20 @@ def test_validate_ohlcv_500k_rows_is_fast():
 # --------------------------------------------------------------------------- signals: success
 
 
+@pytest.mark.parametrize(
+    "unvalidated",
+    [lambda df: df.with_columns(pl.col("timestamp").dt.cast_time_unit("ns")),
+     lambda df: df.with_columns(pl.col("timestamp").dt.replace_time_zone("America/New_York"))],
+    ids=["ns", "tz"],
+)
+def test_validate_signals_refuses_ohlcv_that_was_not_validated(unvalidated):
+    raw = unvalidated(validate_ohlcv(bars()))
+    with pytest.raises(DataValidationError, match=r"^`ohlcv` must be validated OHLCV bars \(`timestamp` Datetime\(us\) "
+                                                  r"naive UTC, `pair` String\), had `timestamp` Datetime\(.*; pass the result "
+                                                  r"of load_ohlcv\(...\) or validate_ohlcv\(...\)$"):
+        validate_signals(None, ohlcv=raw)
+
+
 def test_validate_signals_none_returns_empty_canonical_frame():
     out = validate_signals(None, ohlcv=validate_ohlcv(bars()))
     assert out.height == 0 and out.schema == pl.Schema(SIGNALS_SCHEMA)
