@@ -24,7 +24,10 @@ including orders of earlier bars still waiting for a next open (`context.pending
 The mask is of the state when the agent decides, before this bar's exit rules: a slot that
 an optional take-profit / stop-loss exit frees later on the same bar is not offered. So a
 valid action always places an order, and with no TP/SL rule every action that would place
-an order is valid. Cash is not masked: an entry's quantity is fixed at its fill, where
+an order is valid. One exception: with `exit.intrabar=True` the TP/SL rule runs inside the
+bar, before the agent's decision is applied at its close, so a CLOSE of a position that rule
+closes on the same bar is skipped ("already closed", counted in `decisions_skipped`); the
+position was closed at its level either way. Cash is not masked: an entry's quantity is fixed at its fill, where
 the broker reduces or rejects (and counts) an order that needs more cash than is free.
 
 An invalid action that is taken anyway (unmasked sampling) is a no-op: the mapper
