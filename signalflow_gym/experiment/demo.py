@@ -89,10 +89,10 @@ def run_demo(
     echo(f"done in {seconds:.0f} s")
     echo("")
     iqm = report["aggregates"]["agent"]["total_return"]["iqm"]
-    echo(f"agent IQM total return over {len(seeds)} seeds: {format_interval(iqm, percent=True)} (95% CI)")
+    echo(f"agent IQM total return over {len(seeds)} seeds: {format_interval(iqm, percent=True, labelled=True)}")
     if "threshold" in report["improvement"]:
         poi = report["improvement"]["threshold"]
         thr = report["baselines"]["threshold"]["threshold"]
         echo(f"P(agent > threshold {thr:g}), probability of improvement over the threshold rule: "
-             f"{format_interval(poi)} (95% CI)")
+             f"{format_interval(poi, labelled=True)}")
     return {"run_dir": run_dir, "report": report, "export_dir": export_dir, "seconds": seconds}

@@ -44,17 +44,23 @@ def _policy_name(report: dict[str, Any], name: str) -> str:
     return name
 
 
-def format_interval(estimate: dict[str, Any], *, percent: bool = False, digits: int = 2) -> str:
-    """``value [low, high]`` of an interval entry of a report (``value`` alone when it has no CI)."""
+def format_interval(estimate: dict[str, Any], *, percent: bool = False, digits: int = 2, labelled: bool = False,
+                    note: str = "") -> str:
+    """``value [low, high]`` of an interval entry of a report (``value (no CI)`` when it has none).
+
+    `labelled`: say what the interval is, ``value [low, high] (95% CI)``; `note` is added inside
+    that parenthesis (``(95% CI; note)``, or ``(no CI; note)``)."""
     scale, unit = (100.0, "%") if percent else (1.0, "")
 
     def num(x: Any) -> str:
         x = float(x)
         return f"{scale * x:.{digits}f}{unit}" if math.isfinite(x) else str(x)
 
+    extra = f"; {note}" if note else ""
     if estimate.get("low") is None:
-        return f"{num(estimate['value'])} (no CI)"
-    return f"{num(estimate['value'])} [{num(estimate['low'])}, {num(estimate['high'])}]"
+        return f"{num(estimate['value'])} (no CI{extra})"
+    text = f"{num(estimate['value'])} [{num(estimate['low'])}, {num(estimate['high'])}]"
+    return f"{text} (95% CI{extra})" if labelled or note else text
 
 
 def headline(report: dict[str, Any]) -> list[str]:
@@ -62,10 +68,10 @@ def headline(report: dict[str, Any]) -> list[str]:
     improvement over each baseline with its CI."""
     agg = report["aggregates"]["agent"]
     lines = [f"agent IQM total return over {agg['n_runs']} run(s): "
-             f"{format_interval(agg['total_return']['iqm'], percent=True)} (95% CI)"]
+             f"{format_interval(agg['total_return']['iqm'], percent=True, labelled=True)}"]
     for name, est in report["improvement"].items():
-        lines.append(f"P(agent > {_policy_name(report, name)}): {format_interval(est)} (95% CI; "
-                     f"{est['n_agent_runs']} x {est['n_baseline_runs']} run pairs)")
+        pairs = f"{est['n_agent_runs']} x {est['n_baseline_runs']} run pairs"
+        lines.append(f"P(agent > {_policy_name(report, name)}): {format_interval(est, note=pairs)}")
     return lines
 
 
