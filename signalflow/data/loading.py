@@ -159,12 +159,42 @@ def _not_iso_message(df: pl.DataFrame, row: int) -> str:
     return f"{head}; {guess} {_HOW}, or write the dates as ISO 8601 (2024-01-02)"
 
 
+def _epoch_unit(value: float) -> str:
+    """The likely unit of an epoch number of a recent date (s ~1e9, ms ~1e12, us ~1e15, ns ~1e18)."""
+    magnitude = abs(value)
+    for unit, below in (("s", 1e11), ("ms", 1e14), ("us", 1e17)):
+        if magnitude < below:
+            return unit
+    return "ns"
+
+
+def _refuse_epoch_file(df: pl.DataFrame, source: Source) -> None:
+    """A file whose `timestamp` column holds epoch numbers: say how to convert it (a path
+    cannot take the `with_columns` that validation suggests for a frame)."""
+    if isinstance(source, pl.DataFrame) or _TS not in df.columns or not df.schema[_TS].is_numeric():
+        return
+    first = df.get_column(_TS).drop_nulls().head(1).to_list()
+    if not first:
+        return
+    unit = _epoch_unit(float(first[0]))
+    path = Path(source)
+    reader = "read_csv" if path.suffix.lower() == ".csv" else "read_parquet"
+    raise DataValidationError(
+        f"`{_TS}` must be a Datetime or Date column, was {df.schema[_TS]} (epoch numbers in '{path}', e.g. "
+        f"{first[0]!r}, which looks like {unit}); read and convert the file, then pass the frame: "
+        f'pl.{reader}("{path}").with_columns(pl.from_epoch("{_TS}", time_unit="{unit}"))'
+    )
+
+
 def load_ohlcv(source: Source, *, timestamp_format: str | None = None) -> pl.DataFrame:
     """Load OHLCV bars from a DataFrame, `.csv` or `.parquet` and validate them (see `validate_ohlcv`).
 
     `timestamp_format`: strftime pattern of a CSV's timestamps when they are not ISO 8601.
+    A file with epoch-number timestamps is refused with the conversion to apply.
     """
-    return validate_ohlcv(read_frame(source, name="source", timestamp_format=timestamp_format))
+    df = read_frame(source, name="source", timestamp_format=timestamp_format)
+    _refuse_epoch_file(df, source)
+    return validate_ohlcv(df)
 
 
 def load_signals(source: Source | None, *, ohlcv: pl.DataFrame, timestamp_format: str | None = None) -> pl.DataFrame:
@@ -175,4 +205,6 @@ def load_signals(source: Source | None, *, ohlcv: pl.DataFrame, timestamp_format
     """
     if source is None:
         return validate_signals(None, ohlcv=ohlcv)
-    return validate_signals(read_frame(source, name="source", timestamp_format=timestamp_format), ohlcv=ohlcv)
+    df = read_frame(source, name="source", timestamp_format=timestamp_format)
+    _refuse_epoch_file(df, source)
+    return validate_signals(df, ohlcv=ohlcv)

@@ -74,3 +74,20 @@ def test_load_ohlcv_csv_with_epoch_timestamps_raises_conversion_hint(market, tmp
     market.raw_data.with_columns(pl.col("timestamp").dt.epoch("ms")).write_csv(path)
     with pytest.raises(DataValidationError, match=r"^`timestamp` must be a Datetime or Date column, was Int64"):
         load_ohlcv(path)
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_load_ohlcv_file_with_epoch_timestamps_names_the_conversion_for_a_file(market, tmp_path, unit, suffix):
+    path = tmp_path / f"bars.{suffix}"
+    frame = market.raw_data.with_columns(pl.col("timestamp").dt.epoch(unit))
+    frame.write_csv(path) if suffix == "csv" else frame.write_parquet(path)
+    reader = "read_csv" if suffix == "csv" else "read_parquet"
+    fix = f'pl.{reader}("{path}").with_columns(pl.from_epoch("timestamp", time_unit="{unit}"))'
+    with pytest.raises(DataValidationError, match=rf"which looks like {unit}\); read and convert the file, then pass "
+                                                  rf"the frame: {re.escape(fix)}$"):
+        load_ohlcv(path)
+    # the advice, applied, loads
+    converted = (pl.read_csv(path) if suffix == "csv" else pl.read_parquet(path)).with_columns(
+        pl.from_epoch("timestamp", time_unit=unit))
+    assert load_ohlcv(converted).height == market.raw_data.height
