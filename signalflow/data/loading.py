@@ -120,8 +120,22 @@ def _parse_csv_timestamps(df: pl.DataFrame, timestamp_format: str | None) -> pl.
         raise DataValidationError(f"`{_TS}` must be {rule}, could not be parsed ({exc}); {fix}") from None
     first = _first_row(text.is_not_null() & parsed.is_null())
     if first is not None:
+        if timestamp_format is None and _no_such_time(text[first]):
+            raise DataValidationError(
+                f"`{_TS}` must be a date or time that exists, was {text[first]!r}{_where(df, first)} (ISO 8601 in form, "
+                "but no such day or time, e.g. 30 February or hour 25); fix or drop that row"
+            )
         raise DataValidationError(f"`{_TS}` must be {rule}, was {text[first]!r}{_where(df, first)}; {fix}")
     return df.with_columns(parsed.alias(_TS))
+
+
+def _no_such_time(value: str) -> bool:
+    """True for ISO 8601 text that no calendar has (it does not parse even on its own)."""
+    try:
+        alone = pl.Series([value]).str.to_datetime(time_unit="us", strict=False)
+    except pl.exceptions.PolarsError:
+        return True
+    return alone.null_count() == 1
 
 
 def _first_row(mask: pl.Series) -> int | None:

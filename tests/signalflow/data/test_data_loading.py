@@ -91,3 +91,13 @@ def test_load_ohlcv_file_with_epoch_timestamps_names_the_conversion_for_a_file(m
     converted = (pl.read_csv(path) if suffix == "csv" else pl.read_parquet(path)).with_columns(
         pl.from_epoch("timestamp", time_unit=unit))
     assert load_ohlcv(converted).height == market.raw_data.height
+
+
+@pytest.mark.parametrize("bad", ["2024-02-30", "2024-01-02 25:00:00", "2024-13-01"])
+def test_load_ohlcv_csv_with_a_date_that_does_not_exist_names_it(tmp_path, bad):
+    path = tmp_path / "bars.csv"
+    path.write_text("pair,timestamp,open,high,low,close,volume\n"
+                    f"A,2024-01-01 00:00:00,1,1,1,1,1\nA,{bad},1,1,1,1,1\n")
+    with pytest.raises(DataValidationError, match=rf"^`timestamp` must be a date or time that exists, was '{re.escape(bad)}' "
+                                                  r"\(row 1, pair A\) \(ISO 8601 in form, but no such day or time"):
+        load_ohlcv(path)
