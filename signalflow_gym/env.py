@@ -281,7 +281,7 @@ class SignalFlowEnv(gym.Env):
         stamps = self.market.timestamps
         us = pl.Series([when]).cast(pl.Datetime("us")).dt.epoch("us")[0]
         if not int(stamps[0]) <= us <= int(stamps[-1]):
-            first, last = (pl.Series([int(stamps[i])]).cast(pl.Datetime("us"))[0] for i in (0, -1))
+            first, last = self.market.datetime_at(0), self.market.datetime_at(len(stamps) - 1)
             raise ConfigError(
                 f"reset option `start` must be a datetime within the data, from {first} to {last}, was {when}; "
                 "pick a time inside that span (or give a bar index)"
