@@ -100,7 +100,11 @@ class MarketData:
 
     @classmethod
     def build(cls, raw_data: Any, signals: Any = None) -> "MarketData":
-        """Validate `raw_data` (long OHLCV) and `signals`, then precompute the arrays."""
+        """Validate `raw_data` (long OHLCV) and `signals`, then precompute the arrays.
+
+        A container passed as `raw_data` that also holds signals (a `SyntheticMarket`) is
+        refused when `signals` is None: its signals would silently be left out.
+        """
         if isinstance(raw_data, MarketData):
             if signals is not None:
                 raise DataValidationError(
@@ -109,6 +113,17 @@ class MarketData:
             return raw_data
         from signalflow.data.validation import normalise_ohlcv, validate_signals
 
+        if signals is None and not isinstance(raw_data, pl.DataFrame):
+            held = getattr(raw_data, "signals", None)
+            held_frame = as_frame(held, name="raw_data.signals") if held is not None else None
+            if held_frame is not None and held_frame.height:
+                kind = type(raw_data).__name__
+                raise DataValidationError(
+                    f"`raw_data` is a {kind} that holds {held_frame.height:,} signals at `.signals`, but "
+                    "`signals` was not passed, so the run would see none; pass them "
+                    "(`runner.run(market.raw_data, market.signals)`), or pass `market.raw_data` alone "
+                    "to run without signals"
+                )
         bars = normalise_ohlcv(as_frame(raw_data, name="raw_data"))
         sigs = validate_signals(as_frame(signals, name="signals"), ohlcv=bars)
         return cls.from_valid(bars, sigs)

@@ -102,3 +102,20 @@ def test_runner_signal_bad_type_names_value_and_mapping_fix(raw, sigs):
 def test_runner_raw_data_not_a_frame_names_argument(raw):
     with pytest.raises(DataValidationError, match=r"^`raw_data` must be a polars DataFrame"):
         _run({"pair": ["A"]})
+
+
+def test_runner_container_with_signals_but_none_passed_is_refused_not_run_signal_free():
+    """A `SyntheticMarket` passed alone used to run on its bars with no signals at all (no
+    trades, no error); its signals must be passed or the bars passed alone."""
+    from signalflow.data.synthetic import make_synthetic_market
+
+    market = make_synthetic_market(seed=3, n_pairs=2, n_bars=300, signal_rate=0.05)
+    with pytest.raises(DataValidationError, match=r"^`raw_data` is a SyntheticMarket that holds \d+ signals at `.signals`, but `signals` was not passed"):
+        _run(market)
+    runner = BacktestRunner(entry_rules=[SignalEntryRule()], initial_capital=10_000.0)
+    runner.run(market, market.signals)  # the container with its signals
+    with_container = runner.result.summary["n_trades"]
+    runner.run(market.raw_data, market.signals)
+    assert with_container == runner.result.summary["n_trades"] > 0
+    runner.run(market.raw_data)  # the bars alone: a deliberate signal-free run
+    assert runner.result.summary["n_trades"] == 0
