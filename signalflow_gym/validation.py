@@ -168,6 +168,11 @@ def check_integer(path: str, value: Any, *, lo: int, fix: str) -> int:
     return int(value)
 
 
+def check_optional_integer(path: str, value: Any, *, lo: int, fix: str) -> int | None:
+    """None, or `value` as a Python int by `check_integer` (None: "use the default")."""
+    return None if value is None else check_integer(path, value, lo=lo, fix=fix)
+
+
 def check_boolean(path: str, value: Any, fix: str) -> bool:
     """`value` if it is a bool."""
     if not isinstance(value, bool):

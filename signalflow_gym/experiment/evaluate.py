@@ -58,6 +58,7 @@ from signalflow_gym.experiment.uncertainty import (
 )
 from signalflow_gym.experiment.report import format_interval, headline, report_markdown, report_table
 from signalflow_gym.outputs import building, jsonable, write_text_atomic
+from signalflow_gym.validation import check_optional_integer
 
 __all__ = ["evaluate", "format_interval", "headline", "jsonable", "load_experiment", "report_markdown", "report_table"]
 
@@ -157,6 +158,12 @@ def _stats(summaries: list[dict[str, float]]) -> tuple[dict[str, float], dict[st
     return mean, std
 
 
+
+
+#: The remedy for a bad `n_random_seeds` argument (random-policy seeds ``0 .. n - 1``).
+RANDOM_SEEDS_FIX = "pass e.g. n_random_seeds=5, or None for the config's `evaluation.n_random_seeds`"
+
+
 def evaluate(
     run_dir: str | Path,
     *,
@@ -198,6 +205,7 @@ def evaluate(
     """
     from signalflow_gym.bridge import RLTradingModel
 
+    n_random_seeds = check_optional_integer("n_random_seeds", n_random_seeds, lo=1, fix=RANDOM_SEEDS_FIX)
     run_dir = Path(run_dir)
     if is_multi_seed(run_dir):
         return _evaluate_experiment(run_dir, data=data, split=split, out_dir=out_dir, n_random_seeds=n_random_seeds,
@@ -205,9 +213,7 @@ def evaluate(
     config, manifest = load_experiment(run_dir)
     raw, signals, split_name = select_data(config, manifest, data=data, split=split, allow_overlap=allow_overlap)
     out = Path(out_dir) if out_dir is not None else run_dir / "evaluation" / split_name
-    n_seeds = config.evaluation.n_random_seeds if n_random_seeds is None else int(n_random_seeds)
-    if n_seeds < 1:
-        raise ConfigError(f"`n_random_seeds` must be >= 1, was {n_random_seeds}")
+    n_seeds = config.evaluation.n_random_seeds if n_random_seeds is None else n_random_seeds
     market = MarketData.build(raw, signals)
     if data is None and not allow_overlap:
         check_recorded_data(market, split_name, manifest, source=config.data.source)
@@ -363,9 +369,7 @@ def _evaluate_experiment(exp_dir: Path, *, data: Data | None, split: str | None,
             if data is None:
                 check_recorded_data(market, split_name, manifest, source=config.data.source)
     out = Path(out_dir) if out_dir is not None else exp_dir / EVALUATION_DIR / split_name
-    n_seeds = config.evaluation.n_random_seeds if n_random_seeds is None else int(n_random_seeds)
-    if n_seeds < 1:
-        raise ConfigError(f"`n_random_seeds` must be >= 1, was {n_random_seeds}")
+    n_seeds = config.evaluation.n_random_seeds if n_random_seeds is None else n_random_seeds
     agents = [RLTradingModel.load(d) for d in run_dirs]
     with building(out, kind="evaluation", overwrite=overwrite, known=REPORT_FILES) as tmp:
         report = _experiment_into(tmp, out, exp_dir, run_dirs, agents, config, loaded, raw, market, split_name,

@@ -55,6 +55,7 @@ from signalflow_gym.outputs import building, check_target, jsonable, recover, re
 from signalflow_gym.scale.driver import BACKENDS, error_text, run_tasks
 from signalflow_gym.scale.folds import Fold, fold_record, fold_times, plan_folds, plan_runs
 from signalflow_gym.scale.stitching import run_equity_frame
+from signalflow_gym.validation import check_optional_integer
 
 __all__ = ["run_fold", "walk_forward"]
 
@@ -184,12 +185,9 @@ def walk_forward(
         require_ray()
     elif backend not in BACKENDS:
         raise ConfigError(f"`backend` must be one of {list(BACKENDS)}, was {backend!r}; use ray or sequential")
-    if n_random_seeds is not None and (isinstance(n_random_seeds, bool) or int(n_random_seeds) != n_random_seeds
-                                       or n_random_seeds < 1):
-        raise ConfigError(
-            f"`n_random_seeds` must be an integer >= 1 (random-policy seeds per fold), was {n_random_seeds!r}; "
-            "checked before any fold trains"
-        )
+    n_random_seeds = check_optional_integer("n_random_seeds", n_random_seeds, lo=1,
+                                            fix="checked before any fold trains; pass e.g. n_random_seeds=5, or None for "
+                                                "the config's `evaluation.n_random_seeds`")
     log = log or (lambda msg: None)
     cfg = coerce_config(config)
     out = Path(out_dir).absolute()

@@ -90,6 +90,16 @@ def test_evaluate_rerun_refused_without_overwrite_and_replaced_whole_with_it(csv
     assert _siblings(out) == []
 
 
+@pytest.mark.parametrize("seeds", [0, 2.7, "3", "x", True])
+def test_evaluate_refuses_a_bad_random_seed_count_before_writing(csv_run, tmp_path, seeds):
+    """2.7 used to be truncated to 2 seeds, "3" read as 3 and "x" raised a bare ValueError."""
+    _, _, _, run = csv_run
+    with pytest.raises(ConfigError, match=r"^`n_random_seeds` must be an integer >= 1, was .*; (pass e\.g\. n_random_seeds=5"
+                                          r"|'3' is quoted text)"):
+        evaluate(run, plot=False, out_dir=tmp_path / "ev", n_random_seeds=seeds)
+    assert not (tmp_path / "ev").exists()
+
+
 def test_export_rerun_refused_and_an_overwrite_leaves_no_stale_episode(tmp_path):
     cfg = tiny_config("ppo")
     out = tmp_path / "ds"

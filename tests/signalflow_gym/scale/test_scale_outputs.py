@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from scaletest_helpers import tiny_config
@@ -74,11 +76,11 @@ def test_sweep_whose_splits_are_too_short_refused_before_ray(no_ray, data, tmp_p
     assert not (tmp_path / "sweep").exists()
 
 
-@pytest.mark.parametrize("seeds", [0, -1, 1.5, True])
+@pytest.mark.parametrize("seeds", [0, -1, 1.5, True, "x", 2.0])
 def test_walkforward_refuses_a_random_seed_count_below_one_before_any_fold_trains(no_ray, data, tmp_path, seeds):
     from signalflow_gym.scale import walk_forward
 
-    with pytest.raises(ConfigError, match=r"^`n_random_seeds` must be an integer >= 1 \(random-policy seeds per fold\), "
-                                          rf"was {seeds!r}; checked before any fold trains$"):
+    with pytest.raises(ConfigError, match=rf"^`n_random_seeds` must be an integer >= 1, was {re.escape(repr(seeds))}; "
+                                          r"checked before any fold trains; pass e\.g\. n_random_seeds=5"):
         walk_forward(tiny_config(), tmp_path / "wf", folds=2, data=data, n_random_seeds=seeds)
     assert not (tmp_path / "wf").exists()
