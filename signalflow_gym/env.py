@@ -8,7 +8,6 @@ from typing import Any, Mapping
 
 import gymnasium as gym
 import numpy as np
-import polars as pl
 
 from signalflow.core.bar_metrics import metric_reader
 from signalflow.core.errors import ConfigError, RunStateError
@@ -278,10 +277,9 @@ class SignalFlowEnv(gym.Env):
 
     def _bar_at(self, when: datetime) -> int:
         """The first bar at or after `when` (reset option `start`); refused outside the data's span."""
-        stamps = self.market.timestamps
-        us = pl.Series([when]).cast(pl.Datetime("us")).dt.epoch("us")[0]
-        if not int(stamps[0]) <= us <= int(stamps[-1]):
-            first, last = self.market.datetime_at(0), self.market.datetime_at(len(stamps) - 1)
+        market = self.market
+        if not market.covers(when):
+            first, last = market.datetime_at(0), market.datetime_at(market.n_bars - 1)
             raise ConfigError(
                 f"reset option `start` must be a datetime within the data, from {first} to {last}, was {when}; "
                 "pick a time inside that span (or give a bar index)"

@@ -48,6 +48,11 @@ def as_frame(data: Any, *, name: str) -> pl.DataFrame | None:
     )
 
 
+def _epoch_us(timestamp: datetime) -> int:
+    """`timestamp` in microseconds since the epoch, as on the market's axis."""
+    return pl.Series([timestamp]).cast(pl.Datetime("us")).dt.epoch("us")[0]
+
+
 def _read_only(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False
     return array
@@ -251,9 +256,13 @@ class MarketData:
         return None if j is None else getattr(self, field)[:, j]
 
     def index_of(self, timestamp: datetime) -> int:
-        """Index of the first bar at or after `timestamp`."""
-        us = pl.Series([timestamp]).cast(pl.Datetime("us")).dt.epoch("us")[0]
-        return int(np.searchsorted(self.timestamps, us))
+        """Index of the first bar at or after `timestamp` (`n_bars` if it is after the last)."""
+        return int(np.searchsorted(self.timestamps, _epoch_us(timestamp)))
+
+    def covers(self, timestamp: datetime) -> bool:
+        """Whether `timestamp` lies within the data's span, from its first bar to its last
+        (inclusive; a time between two bars is covered)."""
+        return bool(self.n_bars) and int(self.timestamps[0]) <= _epoch_us(timestamp) <= int(self.timestamps[-1])
 
     def fingerprint(self) -> str:
         """sha256 of the bars and signals (identifies the data a model was trained on)."""
