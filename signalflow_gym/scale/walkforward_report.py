@@ -244,15 +244,17 @@ def write_walkforward_report(records: list[dict[str, Any]], work: Path, out: Pat
             column = stitched_df.select("timestamp", name).drop_nulls()
             stitched[name] = equity_curve_summary(column.get_column(name).to_numpy(), column.get_column("timestamp"),
                                                   initial_capital=initial_capital)
-        if plot:
-            _plot(stitched_df, work / "equity.png",
-                  title=f"{meta['name']}: out-of-sample equity over {meta['n_folds']} folds ({meta['scheme']}, "
-                        f"gap {meta['gap']})")
+    equity_drawn = plot and bool(stitched)  # what folds.md links and report.json lists
+    if equity_drawn:
+        _plot(stitched_df, work / "equity.png",
+              title=f"{meta['name']}: out-of-sample equity over {meta['n_folds']} folds ({meta['scheme']}, "
+                    f"gap {meta['gap']})")
     scores = score_summary(df)
-    if plot and scores["n_runs"]:
+    profile_drawn = plot and scores["n_runs"] > 0
+    if profile_drawn:
         _plot_profiles(df, work / "profile.png", title=f"{meta['name']}: performance profiles over "
                                                         f"{scores['n_runs']} runs in {scores['n_folds']} folds")
-    md = folds_markdown(df, stitched, meta, plotted=plot) + "\n" + scores_markdown(scores)
+    md = folds_markdown(df, stitched, meta, plotted=equity_drawn) + "\n" + scores_markdown(scores)
     write_text_atomic(work / "folds.md", md)
     fold_reports: dict[str, str] = {}
     if seeds:
@@ -271,10 +273,10 @@ def write_walkforward_report(records: list[dict[str, Any]], work: Path, out: Pat
         "scores": scores,
         "folds": [{k: v for k, v in r.items() if k != "traceback"} for r in records],
         "files": {"folds_parquet": str(out / "folds.parquet"), "folds_md": str(out / "folds.md"),
-                  **({"oos_equity": str(out / "oos_equity.parquet")} if stitched_df.height else {}),
+                  **({"oos_equity": str(out / "oos_equity.parquet")} if stitched else {}),
                   "plan": str(out / "plan.json"),
-                  **({"equity_png": str(out / "equity.png")} if plot and stitched else {}),
-                  **({"profile_png": str(out / "profile.png")} if (work / "profile.png").is_file() else {})},
+                  **({"equity_png": str(out / "equity.png")} if equity_drawn else {}),
+                  **({"profile_png": str(out / "profile.png")} if profile_drawn else {})},
         **({"fold_reports": fold_reports} if fold_reports else {}),
     }
     _write_json(work / "report.json", report)
