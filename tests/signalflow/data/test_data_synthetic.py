@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from signalflow.core.errors import ConfigError
@@ -72,13 +70,6 @@ def test_planted_edge_report_high_probability_signals_are_more_often_right():
     hi = planted_edge_report(m.__class__(m.raw_data, m.signals.filter(m.signals["probability"] > 0.9), m.params))
     lo = planted_edge_report(m.__class__(m.raw_data, m.signals.filter(m.signals["probability"] < 0.6), m.params))
     assert hi["fraction_correct"] > 0.9 > 0.6 > lo["fraction_correct"]
-
-
-def test_make_synthetic_market_5x100k_is_fast():
-    make_synthetic_market(n_bars=100)
-    t = time.perf_counter()
-    make_synthetic_market(n_pairs=5, n_bars=100_000)
-    assert time.perf_counter() - t < 2.0
 
 
 def test_make_synthetic_market_edge_above_range_raises():

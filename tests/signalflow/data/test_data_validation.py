@@ -231,18 +231,6 @@ def test_validate_ohlcv_unsorted_within_pair_raises_with_sort_hint():
         validate_ohlcv(df)
 
 
-def test_validate_ohlcv_500k_rows_is_fast():
-    import time
-
-    from signalflow.data import make_synthetic_market
-
-    raw = make_synthetic_market(n_pairs=5, n_bars=100_000).raw_data
-    validate_ohlcv(raw.head(1000))  # warm up
-    t = time.perf_counter()
-    validate_ohlcv(raw)
-    assert time.perf_counter() - t < 1.0
-
-
 # --------------------------------------------------------------------------- signals: success
 
 
