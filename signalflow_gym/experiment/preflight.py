@@ -68,11 +68,31 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
+def _check_net_arch(net_arch: Any) -> None:
+    """Layer widths in `policy_kwargs.net_arch` (a list, or a mapping such as ``{pi: [...], vf:
+    [...]}``) must be integers >= 1: torch builds a layer of width 0 with only a warning, and
+    the policy then outputs constants."""
+    if net_arch is None:
+        return
+    groups = net_arch.items() if isinstance(net_arch, Mapping) else [(None, net_arch)]
+    for name, widths in groups:
+        key = "train.algo_kwargs.policy_kwargs.net_arch" + (f".{name}" if name is not None else "")
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, (list, tuple)):
+            raise ConfigError(f"`{key}` must be a list of layer widths, was {widths!r}; write e.g. [64, 64]")
+        for i, width in enumerate(widths):
+            if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+                raise ConfigError(f"`{key}[{i}]` must be a layer width, an integer >= 1, was {width!r}; "
+                                  "write e.g. [64, 64] (an empty list means no hidden layer)")
+
+
 def check_model_builds(config: ExperimentConfig) -> None:
     """Build `config.train.algo` once on stand-in envs; raise `ConfigError` naming the key it refuses."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     tc = config.train
+    policy_kwargs = tc.algo_kwargs.get("policy_kwargs")
+    if isinstance(policy_kwargs, Mapping):
+        _check_net_arch(policy_kwargs.get("net_arch"))
     venv = DummyVecEnv([_stand_in_env_class(config)] * tc.n_envs)
     try:
         exc = _builds(config, venv, tc.algo_kwargs)

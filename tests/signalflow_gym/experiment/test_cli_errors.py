@@ -47,6 +47,12 @@ def _train(tmp_path, capsys, *sets: str, config: str = PPO):
         ("train.algo_kwargs.n_steps=1", ["`train.algo_kwargs.n_steps` x `train.n_envs` must be a value PPO accepts"]),
         ("train.algo_kwargs.policy_kwargs={foo: 1}", ["`train.algo_kwargs.policy_kwargs` must be a value PPO accepts, "
                                                       "was {'foo': 1}: TypeError"]),
+        ("train.algo_kwargs.policy_kwargs={net_arch: [0]}", ["`train.algo_kwargs.policy_kwargs.net_arch[0]` must be a "
+                                                              "layer width, an integer >= 1, was 0"]),
+        ("train.algo_kwargs.policy_kwargs={net_arch: {pi: [64, -1], vf: [8]}}",
+         ["`train.algo_kwargs.policy_kwargs.net_arch.pi[1]` must be a layer width, an integer >= 1, was -1"]),
+        ("train.algo_kwargs.policy_kwargs={net_arch: 64}", ["`train.algo_kwargs.policy_kwargs.net_arch` must be a list "
+                                                            "of layer widths, was 64"]),
         ("train.algo_kwargs.gamma=2", ["`train.algo_kwargs.gamma` must be a finite number in (0, 1], was 2"]),
         ("train.algo_kwargs.target_kl=-1", ["`train.algo_kwargs.target_kl` must be a finite number > 0, was -1"]),
         ("train.algo_kwargs.clip_range_vf=0", ["`train.algo_kwargs.clip_range_vf` must be a finite number > 0, was 0"]),
