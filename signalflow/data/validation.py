@@ -93,6 +93,22 @@ def _timestamp_expr(df: pl.DataFrame, column: str = "timestamp") -> pl.Expr:
     raise DataValidationError(f"`{column}` must be a Datetime or Date column, was {dtype}; {fix}")
 
 
+def _check_whole_microseconds(df: pl.DataFrame, column: str = "timestamp") -> None:
+    """A nanosecond Datetime column must hold whole microseconds: the bar axis is
+    Datetime("us"), and cutting the rest off silently would merge or shift bars."""
+    dtype = df.schema[column]
+    if not (isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns"):
+        return
+    hit = _first_violation(df, {column: pl.col(column).dt.epoch("ns") % 1000 != 0})
+    if hit:
+        _, row = hit
+        raise DataValidationError(
+            f"`{column}` must be whole microseconds (bars are timed in microseconds), was {df[column].slice(row, 1).cast(pl.String)[0]} "
+            f"{_where(row, df['pair'][row])} in a nanosecond column; round the times to your bar interval, e.g. "
+            f'`df.with_columns(pl.col("{column}").dt.round("1s"))`'
+        )
+
+
 def _string_expr(df: pl.DataFrame, column: str) -> pl.Expr:
     dtype = df.schema[column]
     if dtype == pl.String or dtype == pl.Null or isinstance(dtype, (pl.Categorical, pl.Enum)):
@@ -169,7 +185,8 @@ def normalise_ohlcv(df: pl.DataFrame) -> pl.DataFrame:
 
     Raises `DataValidationError` for an empty frame, missing columns, wrong dtypes,
     nulls, NaN/inf, non-positive prices, inconsistent high/low, negative volume,
-    duplicate (pair, timestamp) or timestamps not strictly increasing within a pair.
+    nanosecond timestamps that are not whole microseconds, duplicate (pair, timestamp)
+    or timestamps not strictly increasing within a pair.
     """
     if not isinstance(df, pl.DataFrame):
         raise DataValidationError(
@@ -194,6 +211,7 @@ def normalise_ohlcv(df: pl.DataFrame) -> pl.DataFrame:
     value_cols = [*PRICE_COLUMNS, "volume"]
     _check_nulls(out, ["pair", "timestamp", *value_cols])
     _check_finite(out, value_cols)
+    _check_whole_microseconds(df)
 
     if SPREAD_COLUMN in out.columns:  # optional: the bar's bid-ask spread (quote currency)
         out = out.with_columns(_float_expr(out, SPREAD_COLUMN).alias(SPREAD_COLUMN))
@@ -359,6 +377,7 @@ def validate_signals(df: pl.DataFrame | None, *, ohlcv: pl.DataFrame) -> pl.Data
         *[pl.col(c) for c in extras],
     )
     _check_nulls(out, required)
+    _check_whole_microseconds(df)
 
     hit = _first_violation(out, {"t": ~pl.col("signal_type").is_in(list(SIGNAL_TYPES))})
     if hit:

@@ -93,6 +93,22 @@ def test_validate_ohlcv_nanosecond_timestamps_returns_microseconds():
     assert validate_ohlcv(df).schema["timestamp"] == pl.Datetime("us")
 
 
+
+def test_validate_ohlcv_sub_microsecond_timestamp_is_named_not_reported_as_a_duplicate():
+    """Bars 500 ns apart used to be cut to the same microsecond and then refused as repeated."""
+    ns = bars()["timestamp"].dt.epoch("ns").to_list()
+    ns[3] = ns[0] + 500  # pair B's second bar, 500 ns after its first
+    df = bars().with_columns(pl.Series("timestamp", ns).cast(pl.Datetime("ns")))
+    msg = ("`timestamp` must be whole microseconds (bars are timed in microseconds), was 2024-01-01 "
+           "00:00:00.000000500 (row 3, pair B) in a nanosecond column; round the times to your bar interval, e.g. "
+           '`df.with_columns(pl.col("timestamp").dt.round("1s"))`')
+    with pytest.raises(DataValidationError, match=exact(msg)):
+        validate_ohlcv(df)
+    one_ns_late = pl.Series("timestamp", [ts(1)]).dt.epoch("ns") + 1
+    signals = sigs([("A", ts(1), "rise", 0.9)]).with_columns(one_ns_late.cast(pl.Datetime("ns")))
+    with pytest.raises(DataValidationError, match=r"^`timestamp` must be whole microseconds .* \(row 0, pair A\)"):
+        validate_signals(signals, ohlcv=validate_ohlcv(bars()))
+
 def test_validate_ohlcv_extra_columns_are_kept():
     out = validate_ohlcv(bars().with_columns(pl.lit(1).alias("trades")))
     assert out.columns[-1] == "trades"
