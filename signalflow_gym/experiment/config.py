@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import import_module
@@ -455,7 +456,9 @@ class ExperimentConfig:
         try:
             return cls.from_dict(data, overrides)
         except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            culprit = _override_of(str(exc), overrides)
+            where = f"override `{culprit}` (on {path})" if culprit else str(path)
+            raise ConfigError(f"{where}: {exc}") from None
 
     def to_yaml(self, path: str | Path) -> Path:
         return write_yaml_atomic(self.to_dict(), path)
@@ -471,6 +474,20 @@ class ExperimentConfig:
             else:
                 current[key] = value.to_dict() if hasattr(value, "to_dict") else value
         return ExperimentConfig.from_dict(current)
+
+
+def _override_of(message: str, overrides: Sequence[str]) -> str | None:
+    """The last override that set the key an error message names first (its leading
+    `` `dotted.key` ``, or a section above or below it), if any."""
+    named = re.search(r"`([^`=\s]+)`", message)
+    if not named:
+        return None
+    key = named.group(1).split("[", 1)[0]
+    for item in reversed([o for o in overrides if isinstance(o, str)]):
+        set_key = item.partition("=")[0].strip()
+        if set_key == key or key.startswith(set_key + ".") or set_key.startswith(key + "."):
+            return item
+    return None
 
 
 def _deep_merge(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

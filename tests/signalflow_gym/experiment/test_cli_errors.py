@@ -67,6 +67,20 @@ def test_values_sb3_or_torch_refuse_are_one_line_naming_the_key(override, fragme
     assert not (tmp_path / "run").exists()  # refused before any output folder is made
 
 
+
+def test_a_bad_value_is_traced_to_the_override_that_set_it_or_else_to_the_file(tmp_path, capsys):
+    """It was always prefixed with the config file's path, also when `--set` gave the value."""
+    code, _, err = _train(tmp_path, capsys, "train.seed=3", "train.algo_kwargs.gamma=2")
+    line = _one_line(code, err, "`train.algo_kwargs.gamma` must be a finite number in (0, 1], was 2")
+    assert line.startswith(f"signalflow-gym: error: override `train.algo_kwargs.gamma=2` (on {PPO}): "), line
+    code, _, err = _train(tmp_path, capsys, "train.algo_kwargs={gamma: 2}")  # the section, set whole
+    assert "error: override `train.algo_kwargs={gamma: 2}` (on " in _one_line(code, err), err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"train": {"algo": "PPO", "algo_kwargs": {"gamma": 2}}}))
+    code, _, err = _train(tmp_path, capsys, "train.seed=3", config=str(bad))
+    assert _one_line(code, err).startswith(f"signalflow-gym: error: {bad}: `train.algo_kwargs.gamma` must be"), err
+
+
 @pytest.mark.parametrize(
     ("override", "fragment"),
     [
