@@ -10,7 +10,7 @@ a position has return 0.0). CSCV:
    when S does not divide the number of bars: ``numpy.array_split``);
 2. for each of the C(S, S/2) ways to pick S/2 blocks as the in-sample set J (the other half,
    J-bar, is out of sample; every block is in-sample in half the combinations), compute every
-   trial's per-bar Sharpe ratio (mean / std, ddof=1; 0.0 at zero variance) on J and on J-bar;
+   trial's per-bar Sharpe ratio (mean / std, ddof=1; 0.0 when the half's returns are all equal; compared at 12 decimals, so equal values tie) on J and on J-bar;
 3. take the in-sample best trial n* (the first one on ties) and its out-of-sample relative rank
    ``w = rank / (N + 1)`` among the N trials (rank 1 = worst, N = best, ties averaged by
    `scipy.stats.rankdata`), and its logit ``lambda = ln(w / (1 - w))``;
@@ -41,6 +41,8 @@ from signalflow_gym.experiment.statistics.checks import as_finite_matrix
 __all__ = ["BacktestOverfitting", "probability_of_backtest_overfitting"]
 
 MAX_COMBINATIONS = 1_000_000  # C(22, 11) = 705,432; C(24, 12) = 2.7M would take minutes
+#: Decimals the per-bar Sharpe ratios are compared at (ties below that are ties).
+SHARPE_DECIMALS = 12
 _CHUNK_VALUES = 2_000_000  # Sharpe ratios computed per chunk of combinations (memory bound)
 
 
@@ -98,15 +100,30 @@ def _check_partitions(partitions: int, n_bars: int) -> int:
     return int(partitions)
 
 
-def _sharpe(total: np.ndarray, squares: np.ndarray, count: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """Per-bar Sharpe from sums of centred returns: ``[combos, trials]``; 0.0 at zero variance."""
+def _sharpe(total: np.ndarray, squares: np.ndarray, count: np.ndarray, shift: np.ndarray,
+            flat: np.ndarray) -> np.ndarray:
+    """Per-bar Sharpe from sums of centred returns: ``[combos, trials]``; 0.0 at zero variance.
+
+    `flat` marks the halves whose returns are all equal (a trial out of the market for the
+    whole half): their variance is exactly zero, where the sums leave rounding noise of about
+    1e-20 that would otherwise make a Sharpe of about +-1e-8 and break ties between trials.
+    """
     n = count[:, np.newaxis]
     centred_mean = total / n
     variance = np.clip((squares - n * centred_mean**2) / (n - 1.0), 0.0, None)
     std = np.sqrt(variance)
     mean_return = centred_mean + shift[np.newaxis, :]
-    safe = np.where(std > 0.0, std, 1.0)
-    return np.where(std > 0.0, mean_return / safe, 0.0)
+    varies = (std > 0.0) & ~flat
+    sharpe = np.where(varies, mean_return / np.where(varies, std, 1.0), 0.0)
+    # Equal in exact arithmetic is equal here: e.g. every trial with one trade in a half has the
+    # same Sharpe whatever the trade's size, and the sums differ only in the last bits, which
+    # would otherwise pick the in-sample best and the out-of-sample rank at random.
+    return np.round(sharpe, SHARPE_DECIMALS)
+
+
+def _flat(block_min: np.ndarray, block_max: np.ndarray, halves: np.ndarray) -> np.ndarray:
+    """``[combos, trials]``: whether a trial's returns are all equal over each half's blocks."""
+    return block_max[halves].max(axis=1) == block_min[halves].min(axis=1)
 
 
 def probability_of_backtest_overfitting(returns: Any, *, partitions: int = 16) -> BacktestOverfitting:
@@ -126,16 +143,21 @@ def probability_of_backtest_overfitting(returns: Any, *, partitions: int = 16) -
     block_sum = np.stack([centred[b].sum(axis=0) for b in blocks])
     block_squares = np.stack([(centred[b] ** 2).sum(axis=0) for b in blocks])
     all_count, all_sum, all_squares = block_count.sum(), block_sum.sum(axis=0), block_squares.sum(axis=0)
+    block_min = np.stack([r[b].min(axis=0) for b in blocks])
+    block_max = np.stack([r[b].max(axis=0) for b in blocks])
 
     combos = np.array(list(itertools.combinations(range(s), s // 2)), dtype=np.intp)
+    others = np.array([[k for k in range(s) if k not in set(c)] for c in combos], dtype=np.intp)
     chunk = max(1, _CHUNK_VALUES // n_trials)
     logits, is_best, oos_best = [], [], []
     for start in range(0, len(combos), chunk):
         pick = np.zeros((min(chunk, len(combos) - start), s), dtype=np.float64)
         np.put_along_axis(pick, combos[start : start + chunk], 1.0, axis=1)
         in_count, in_sum, in_squares = pick @ block_count, pick @ block_sum, pick @ block_squares
-        in_sharpe = _sharpe(in_sum, in_squares, in_count, shift)
-        out_sharpe = _sharpe(all_sum - in_sum, all_squares - in_squares, all_count - in_count, shift)
+        in_halves, out_halves = combos[start : start + chunk], others[start : start + chunk]
+        in_sharpe = _sharpe(in_sum, in_squares, in_count, shift, _flat(block_min, block_max, in_halves))
+        out_sharpe = _sharpe(all_sum - in_sum, all_squares - in_squares, all_count - in_count, shift,
+                             _flat(block_min, block_max, out_halves))
         best = np.argmax(in_sharpe, axis=1)
         rows = np.arange(best.size)
         rank = scipy.stats.rankdata(out_sharpe, axis=1)[rows, best]
