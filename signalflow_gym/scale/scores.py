@@ -11,7 +11,8 @@ is annualised (as in `summarize`), a probability of improvement is in [0, 1] (0.
 difference). The folds are kept fixed (as rliable keeps its tasks): an interval is the
 uncertainty over training seeds within the folds, not over which folds were drawn. So a
 deterministic baseline (hold, threshold, buy-and-hold, the random policies' mean: the same
-score for every seed of a fold) has an interval of zero width.
+score for every seed of a fold) counts as one run per fold, whatever the number of agent
+seeds, and has an interval of zero width.
 
 A confidence interval needs at least 2 runs in every fold: with one seed the estimates are
 given without intervals (`low` / `high` None) and `note` says why.
@@ -60,6 +61,23 @@ def _no_interval(value: float, confidence: float) -> dict[str, Any]:
     return {"value": value, "low": None, "high": None, "confidence": confidence}
 
 
+def _one_per_fold(strata: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """A baseline's runs of one fold that all have the same score are one backtest: a baseline
+    does not depend on the agent's seed, and counting its copies once per agent seed would make
+    its IQM (which trims whole runs) and its run count depend on how many seeds were trained."""
+    return {k: v[:1] if v.size > 1 and bool(np.all(v == v[0])) else v for k, v in strata.items()}
+
+
+def _fixed(strata: list[np.ndarray], confidence: float) -> dict[str, Any]:
+    """The aggregates of a deterministic policy (one score per fold), each with an interval of
+    zero width: there is no spread over seeds to resample."""
+    out = {}
+    for name in AGGREGATE_NAMES:
+        value = float(_POINT[name](strata))
+        out[name] = {"value": value, "low": value, "high": value, "confidence": confidence}
+    return out
+
+
 def _aggregates(strata: list[np.ndarray], *, with_ci: bool, confidence: float, reps: int, seed: int) -> dict[str, Any]:
     if with_ci:
         return {k: v.to_dict() for k, v in aggregate_intervals(strata, confidence=confidence, reps=reps,
@@ -96,9 +114,14 @@ def score_summary(df: pl.DataFrame, *, confidence: float = 0.95, reps: int = 2_0
             strata = policy_strata(df, policy, metric)
             if not strata:
                 continue
-            usable = with_ci and min(s.size for s in strata.values()) >= 2
-            entry[metric] = _aggregates(list(strata.values()), with_ci=usable, confidence=confidence, reps=reps,
-                                        seed=seed)
+            if policy != "agent":
+                strata = _one_per_fold(strata)
+            if with_ci and all(s.size == 1 for s in strata.values()) and policy != "agent":
+                entry[metric] = _fixed(list(strata.values()), confidence)
+            else:
+                usable = with_ci and min(s.size for s in strata.values()) >= 2
+                entry[metric] = _aggregates(list(strata.values()), with_ci=usable, confidence=confidence, reps=reps,
+                                            seed=seed)
             entry["n_runs"] = int(sum(s.size for s in strata.values()))
         if entry:
             out["policies"][policy] = entry

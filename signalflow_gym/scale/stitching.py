@@ -12,7 +12,7 @@ through `experiment.baselines`); every other function here is a pure function of
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import polars as pl
 
@@ -63,14 +63,17 @@ def run_equity_frame(report_dir: str | Path, market: Any, env_cfg: Any, *, thres
         "timestamp", *[pl.col(c).forward_fill().fill_null(capital).cast(pl.Float64) for c in cols])
 
 
-def stitch_equity(curves: Sequence[pl.DataFrame], initial_capital: float) -> pl.DataFrame:
+def stitch_equity(curves: Mapping[int, pl.DataFrame] | Sequence[pl.DataFrame], initial_capital: float) -> pl.DataFrame:
     """Concatenate per-fold equity frames (``timestamp`` + one column per policy, each fold
     starting from `initial_capital`); each fold is rescaled to continue from the previous
-    fold's last value. Adds a ``fold`` column. Test windows must be in time order."""
+    fold's last value. Adds a ``fold`` column: the key of a mapping ``{fold index: frame}``
+    (so a failed, missing fold leaves its number out), or the position in a sequence. Test
+    windows must be in time order."""
+    items = sorted(curves.items()) if isinstance(curves, Mapping) else list(enumerate(curves))
     out = []
     level: dict[str, float] = {}
     last_ts = None
-    for k, df in enumerate(curves):
+    for k, df in items:
         if df.height == 0:
             continue
         first = df.get_column("timestamp").min()

@@ -147,22 +147,26 @@ def folds_markdown(df: pl.DataFrame, stitched: Mapping[str, Mapping[str, float]]
 def stitched_curves(curves: Mapping[tuple[int, int], pl.DataFrame], initial_capital: float, *,
                     multi_seed: bool) -> pl.DataFrame:
     """``timestamp, fold`` and the stitched equity of each policy from the runs' test-window curves
-    (`curves[(fold, seed)]`: ``timestamp`` + policy columns). With `multi_seed`, one agent column
-    per seed (``agent_seed<s>``, that seed's folds stitched) and the baselines of the first seed."""
+    (`curves[(fold, seed)]`: ``timestamp`` + policy columns; a failed run has no entry). ``fold``
+    is the fold's own index. With `multi_seed`, one agent column per seed (``agent_seed<s>``,
+    that seed's finished folds stitched, null on the bars of its failed folds) and the baselines
+    over every fold that any seed finished: a fold's baselines do not depend on the agent's seed,
+    so each fold's come from its first finished run."""
     if not multi_seed:
-        return stitch_equity([curves[key] for key in sorted(curves)], initial_capital)
-    seeds = sorted({seed for _, seed in curves})
-    frames = []
-    for i, seed in enumerate(seeds):
-        per_seed = [curves[key] for key in sorted(curves) if key[1] == seed]
-        frame = stitch_equity(per_seed, initial_capital).rename({"agent": f"agent_seed{seed}"}, strict=False)
-        frames.append(frame if i == 0 else frame.select("timestamp", f"agent_seed{seed}"))
-    if not frames:
-        return stitch_equity([], initial_capital)
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.join(frame, on="timestamp", how="full", coalesce=True)
-    return out.sort("timestamp")
+        return stitch_equity({fold: curve for (fold, _), curve in curves.items()}, initial_capital)
+    first_run = {}
+    for fold, seed in sorted(curves):
+        first_run.setdefault(fold, (fold, seed))
+    baselines = stitch_equity({fold: curves[key].drop("agent", strict=False) for fold, key in first_run.items()},
+                              initial_capital)
+    out = baselines
+    for seed in sorted({seed for _, seed in curves}):
+        agent = {fold: curves[(fold, s)].select("timestamp", "agent") for fold, s in curves if s == seed}
+        column = stitch_equity(agent, initial_capital).select("timestamp", pl.col("agent").alias(f"agent_seed{seed}"))
+        out = out.join(column, on="timestamp", how="left")
+    agents = [c for c in out.columns if c.startswith("agent_seed")]
+    return out.sort("timestamp").select("timestamp", "fold", *agents,
+                                        *[c for c in baselines.columns if c not in ("timestamp", "fold")])
 
 
 def _plot(stitched: pl.DataFrame, path: Path, *, title: str) -> None:

@@ -90,6 +90,43 @@ def test_scores_of_one_seed_per_fold_have_no_intervals_and_say_why():
     assert "Note: no confidence intervals" in scores_markdown(s)
 
 
+def test_a_deterministic_baseline_scores_the_same_whatever_the_number_of_agent_seeds():
+    """Its one backtest per fold was repeated once per agent seed and pooled as runs, so the IQM
+    (which trims whole runs) of fold returns {0, 0, 0.03} read 0.01, 0.0075, 0.005 with 1, 2, 4
+    seeds."""
+    threshold = [0.0, 0.0, 0.03]
+    for n_seeds in (1, 2, 4):
+        df = _runs_frame([[0.01 * s for s in range(n_seeds)]] * 3, threshold=threshold)
+        scores = score_summary(df, reps=200)["policies"]["threshold"]
+        assert scores["n_runs"] == 3
+        assert scores["total_return"]["iqm"]["value"] == pytest.approx(scipy.stats.trim_mean(threshold, 0.25))
+        assert scores["total_return"]["mean"]["value"] == pytest.approx(0.01)
+
+
+def test_stitched_baselines_cover_a_fold_that_only_another_seed_finished_and_folds_keep_their_numbers():
+    from signalflow.strategy.metrics import equity_curve_summary
+    from signalflow_gym.scale.walkforward_report import stitched_curves
+
+    def frame(fold, agent, buy_and_hold):
+        t0 = datetime(2024, 1, 1) + timedelta(minutes=3 * fold)
+        return pl.DataFrame({"timestamp": [t0 + timedelta(minutes=i) for i in range(3)], "agent": agent,
+                             "buy_and_hold": buy_and_hold})
+
+    curves = {(0, 0): frame(0, [100.0, 101.0, 102.0], [100.0, 110.0, 120.0]),
+              (0, 1): frame(0, [100.0, 100.0, 100.0], [100.0, 110.0, 120.0]),
+              (1, 1): frame(1, [100.0, 99.0, 98.0], [100.0, 50.0, 50.0]),  # (1, 0) failed
+              (2, 0): frame(2, [100.0, 100.0, 101.0], [100.0, 100.0, 100.0]),
+              (2, 1): frame(2, [100.0, 100.0, 101.0], [100.0, 100.0, 100.0])}
+    s = stitched_curves(curves, 100.0, multi_seed=True)
+    assert s["fold"].to_list() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    np.testing.assert_allclose(s["buy_and_hold"].to_numpy(), [100, 110, 120, 120, 60, 60, 60, 60, 60])
+    assert s["agent_seed0"].null_count() == 3 and s["agent_seed0"][-1] == pytest.approx(102.0 * 1.01)
+    summary = equity_curve_summary(s["buy_and_hold"].to_numpy(), s["timestamp"], initial_capital=100.0)
+    assert summary["total_return"] == pytest.approx(-0.4) and summary["max_drawdown"] == pytest.approx(0.5)
+    single = stitched_curves({k: v for k, v in curves.items() if k[1] == 0}, 100.0, multi_seed=False)
+    assert single["fold"].unique(maintain_order=True).to_list() == [0, 2]  # fold 1 failed: no fold renamed 1
+
+
 def _returns_frame(r: np.ndarray) -> pl.DataFrame:
     t0 = datetime(2024, 1, 1)
     return pl.DataFrame({"timestamp": [t0 + timedelta(minutes=i) for i in range(r.size)], "return": r})
