@@ -271,7 +271,7 @@ def equity_curve_summary(
                 "n_bars": 0.0}
     ppy = periods_per_year
     if ppy is None:
-        ppy = _infer_periods_per_year(timestamps) if len(eq) > 1 else 1.0
+        ppy = _infer_periods_per_year(timestamps) if len(eq) > 1 else None  # one bar: not annualised
     out = _return_stats(eq, initial_capital, ppy)
     del out["final_equity"]
     peak = np.maximum.accumulate(np.concatenate([[initial_capital], eq]))[1:]

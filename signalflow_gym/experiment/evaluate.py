@@ -288,7 +288,8 @@ def _margins(agent_return: float, baselines: dict[str, Any]) -> dict[str, float]
     if "random" in baselines:
         margins["vs_random_mean"] = agent_return - baselines["random"]["mean"]["total_return"]
         sd = baselines["random"]["std"]["total_return"]
-        margins["vs_random_mean_in_std"] = margins["vs_random_mean"] / sd if sd > 0 else math.inf
+        # in units of the random policies' spread; undefined (NaN) when they all scored the same
+        margins["vs_random_mean_in_std"] = margins["vs_random_mean"] / sd if sd > 0 else math.nan
     return margins
 
 

@@ -217,8 +217,8 @@ class BacktestRun:
         last_bar = self.start + self.recorder.count - 1
         trades_df = trades_frame(Trade.from_position(p, last_bar=last_bar) for p in portfolio.positions.values())
         metrics_df = self._metrics_frame(release=True)  # the run is over: the rows are not needed twice
-        ppy = None if metrics_df.height > 1 else 1.0
-        summary = summarize(metrics_df, trades_df, initial_capital=self.initial_capital, periods_per_year=ppy)
+        # (one bar: the spacing is unknown, so the annualised figures are 0.0, as `summarize` says)
+        summary = summarize(metrics_df, trades_df, initial_capital=self.initial_capital)
         summary["orders_unfilled"] = float(len(self.broker.pending_orders))
         summary["liquidations"] = float(self.broker.liquidations)
         summary["liquidation_shortfall"] = portfolio.shortfall

@@ -126,8 +126,9 @@ def _pooled(scores: Any, name: str = "scores") -> np.ndarray:
 def iqm(scores: Any) -> float:
     """Interquartile mean of all runs: ``scipy.stats.trim_mean(runs, 0.25)``, in score units.
 
-    The mean of the middle half once ``int(0.25 * n)`` runs are cut from each end; robust to
-    one lucky or broken seed, less noisy than the median. `scores` as in the module docstring.
+    The mean of the middle half once ``int(0.25 * n)`` runs are cut from each end: below 4
+    runs nothing is cut and it is the mean; from 4 runs on it is robust to one lucky or broken
+    seed, and less noisy than the median. `scores` as in the module docstring.
     """
     return float(_iqm(_pooled(scores), axis=None))
 

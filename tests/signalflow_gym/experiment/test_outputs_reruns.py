@@ -78,6 +78,9 @@ def test_evaluate_rerun_refused_without_overwrite_and_replaced_whole_with_it(csv
     out = tmp_path / "ev"
     first = evaluate(run, plot=False, out_dir=out, n_random_seeds=1)
     verify_complete(out, kind="evaluation")
+    # one random seed has no spread: the margin in its units is undefined, not +inf (which it
+    # read whatever the margin's sign)
+    assert str(first["margins"]["vs_random_mean_in_std"]) == "nan"
     with pytest.raises(ConfigError, match=r"already holds a complete evaluation report .*; pass --overwrite to "
                                           r"replace it"):
         evaluate(run, plot=False, out_dir=out, n_random_seeds=2)

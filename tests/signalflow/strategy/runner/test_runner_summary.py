@@ -27,6 +27,25 @@ def test_summary_single_bar_run_has_finite_values(bars, scripted):
     assert all(math.isfinite(v) for k, v in summary.items() if k != "profit_factor")
 
 
+
+def test_summary_single_bar_run_is_not_annualised(bars, scripted):
+    """One bar has no spacing to annualise by (`summarize`'s rule); the runner used to pass one
+    period a year, so annual_return equalled total_return and Sortino read -1."""
+    from datetime import datetime
+
+    import polars as pl
+
+    from signalflow.strategy.metrics import equity_curve_summary
+
+    model = scripted({0: [StrategyDecision(action=StrategyAction.ENTER, pair="A")]})
+    runner = BacktestRunner(entry_rules=[ModelEntryRule(model=model)], initial_capital=10_000.0)
+    runner.run(bars({"A": [100.0]}), None)
+    summary = runner.summary
+    assert summary["total_return"] < 0  # the entry fee
+    assert (summary["annual_return"], summary["sharpe"], summary["sortino"]) == (0.0, 0.0, 0.0)
+    curve = equity_curve_summary([9_990.0], pl.Series([datetime(2024, 1, 1)]), initial_capital=10_000.0)
+    assert (curve["annual_return"], curve["sharpe"], curve["sortino"]) == (0.0, 0.0, 0.0)
+
 def test_summary_counts_match_run_log(bars, scripted):
     enter = StrategyDecision(action=StrategyAction.ENTER, pair="A", size_multiplier=5.0)
     bogus = StrategyDecision(action=StrategyAction.CLOSE, pair="A", position_id="nope")
