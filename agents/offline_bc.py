@@ -74,6 +74,16 @@ def fit_behaviour_cloning(
     return net.eval()
 
 
+def executed_actions(transitions: pl.DataFrame, hold: int) -> np.ndarray:
+    """The action the env carried out at each transition: the recorded action where the step's
+    `action_mask` allowed it, else `hold` (its index), since a masked action is a no-op. Cloning
+    the recorded choice instead teaches the clone actions its source never executed."""
+    actions = transitions["action"].to_numpy().astype(np.int64)
+    masks = np.array(transitions["action_mask"].to_list(), dtype=bool)
+    allowed = masks[np.arange(actions.size), actions]
+    return np.where(allowed, actions, hold)
+
+
 def balanced_accuracy(net: torch.nn.Module, observations: np.ndarray, actions: np.ndarray) -> float:
     """Mean over the actions present of the share of their transitions the network ranks first
     (chance: 1 / number of actions present)."""
@@ -93,7 +103,7 @@ def run(dataset: str | Path, *, split: str = "validation", epochs: int = 300, hi
     features = list(manifest["feature_names"])
     n_actions = len(manifest["action_names"])
     x = transitions.select(features).to_numpy().astype(np.float32)
-    y = transitions["action"].to_numpy().astype(np.int64)
+    y = executed_actions(transitions, hold=list(manifest["action_names"]).index("hold"))
     net = fit_behaviour_cloning(x, y, n_actions, epochs=epochs, hidden=hidden, seed=seed)
 
     raw, signals = load_data(experiment.data)

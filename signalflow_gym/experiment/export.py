@@ -170,11 +170,14 @@ def prepare_export(*, run_dir: str | Path | None, policy: str | None, episodes: 
 @dataclass(frozen=True)
 class Transition:
     """One env step of a rolled-out episode: the bar acted on (`timestamp`, UTC naive), the raw
-    observation the action was chosen on, the action and what `env.step` returned for it."""
+    observation the action was chosen on, the env's action mask there (`action_masks()`: which
+    actions were allowed; a masked action taken anyway is a no-op, the env holds), the action
+    and what `env.step` returned for it."""
 
     step: int
     timestamp: Any
     observation: np.ndarray
+    action_mask: np.ndarray
     action: int
     reward: float
     terminated: bool
@@ -185,7 +188,8 @@ class Transition:
 @dataclass(frozen=True)
 class Rollout:
     """One episode: its index, the seed of its reset (None: the env's generator continued),
-    the reset observation and info, its transitions and the observation after the last step."""
+    the reset observation and info, its transitions, and the observation and action mask after
+    the last step."""
 
     episode: int
     seed: int | None
@@ -193,6 +197,7 @@ class Rollout:
     reset_info: dict[str, Any]
     transitions: list[Transition]
     final_observation: np.ndarray
+    final_action_mask: np.ndarray
 
     @property
     def observations(self) -> list[np.ndarray]:
@@ -218,13 +223,14 @@ def roll_out(env: Any, actor: Any, *, episodes: int, seed: int) -> Iterator[Roll
         done = False
         while not done:
             ts = info["timestamp"]
-            action = int(actor(obs, env.action_masks()))
+            mask = np.array(env.action_masks(), dtype=bool)
+            action = int(actor(obs, mask))
             next_obs, reward, terminated, truncated, info = env.step(action)
-            transitions.append(Transition(len(transitions), ts, obs, action, float(reward), bool(terminated),
+            transitions.append(Transition(len(transitions), ts, obs, mask, action, float(reward), bool(terminated),
                                           bool(truncated), info))
             obs = next_obs
             done = terminated or truncated
-        yield Rollout(ep, ep_seed, first_obs, first_info, transitions, obs)
+        yield Rollout(ep, ep_seed, first_obs, first_info, transitions, obs, np.array(env.action_masks(), dtype=bool))
 
 
 def _write_dataset(out: Path, env: Any, exporter: BacktestExporter, actor: Any, *, episodes: int, seed: int,
@@ -232,15 +238,17 @@ def _write_dataset(out: Path, env: Any, exporter: BacktestExporter, actor: Any, 
     """Roll out `episodes` episodes of `actor` in `env` and write the dataset files into `out`."""
     feature_names = list(env.feature_names)
     action_names = list(env.action_names)
-    cols: dict[str, list[Any]] = {k: [] for k in ("episode_id", "step", "timestamp", "action", "action_name", "reward",
-                                                  "terminated", "truncated", "equity", "cash", "positions")}
+    cols: dict[str, list[Any]] = {k: [] for k in ("episode_id", "step", "timestamp", "action_mask", "action",
+                                                  "action_name", "reward", "terminated", "truncated", "equity",
+                                                  "cash", "positions")}
     observations: list[np.ndarray] = []
     ep_rows: list[dict[str, Any]] = []
     for rollout in roll_out(env, actor, episodes=episodes, seed=seed):
         ep = rollout.episode
         for t in rollout.transitions:
             observations.append(t.observation)
-            for k, v in (("episode_id", ep), ("step", t.step), ("timestamp", t.timestamp), ("action", t.action),
+            for k, v in (("episode_id", ep), ("step", t.step), ("timestamp", t.timestamp),
+                         ("action_mask", t.action_mask.tolist()), ("action", t.action),
                          ("action_name", action_names[t.action]), ("reward", t.reward),
                          ("terminated", t.terminated), ("truncated", t.truncated),
                          ("equity", float(t.info["equity"])), ("cash", float(t.info["cash"])),
@@ -275,6 +283,7 @@ def _write_dataset(out: Path, env: Any, exporter: BacktestExporter, actor: Any, 
             "step": pl.Series(cols["step"], dtype=pl.Int64),
             "timestamp": pl.Series(cols["timestamp"], dtype=pl.Datetime("us")),
             **{name: pl.Series(name, obs_arr[:, i], dtype=pl.Float32) for i, name in enumerate(feature_names)},
+            "action_mask": pl.Series(cols["action_mask"], dtype=pl.List(pl.Boolean)),
             "action": pl.Series(cols["action"], dtype=pl.Int64),
             "action_name": pl.Series(cols["action_name"], dtype=pl.String),
             "reward": pl.Series(cols["reward"], dtype=pl.Float64),

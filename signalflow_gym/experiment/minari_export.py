@@ -247,7 +247,8 @@ def _jsonable(value: Any) -> Any:
 
 def _episode_buffers(env: Any, actor: Any, *, episodes: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The episodes of `roll_out` (those `export_episodes` writes) as Minari episode buffers
-    (N+1 observations, the reset one kept) and their windows."""
+    (N+1 observations, the reset one kept, with ``infos["action_mask"]`` beside them) and
+    their windows."""
     from signalflow_gym.experiment.export import roll_out
 
     buffers: list[dict[str, Any]] = []
@@ -266,5 +267,8 @@ def _episode_buffers(env: Any, actor: Any, *, episodes: int, seed: int) -> tuple
             "rewards": [t.reward for t in steps],
             "terminations": [t.terminated for t in steps],
             "truncations": [t.truncated for t in steps],
+            # one row per observation (the reset one first), as Minari keeps infos: the actions
+            # the env allowed there (a masked action taken anyway was a no-op, the env held)
+            "infos": {"action_mask": np.stack([*(t.action_mask for t in steps), rollout.final_action_mask])},
         })
     return buffers, windows

@@ -43,3 +43,33 @@ def test_offline_bc_refuses_a_folder_that_is_not_a_dataset(tmp_path, capsys):
     assert "is not an exported dataset" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="is not an exported dataset"):
         bc.read_dataset(tmp_path)
+
+
+
+def test_offline_bc_clones_what_the_env_executed_a_masked_action_is_hold():
+    """A policy that always picks close_all trades nothing while nothing is open (masked: a
+    no-op). Its dataset used to carry no mask, and the clone learned close_all (and, from the
+    balanced weights, other actions) its source never executed."""
+    import numpy as np
+    import polars as pl
+
+    from signalflow_gym import SignalFlowEnv
+    from signalflow_gym.experiment.data import load_data
+    from signalflow_gym.experiment.export import roll_out
+
+    cfg = tiny_config("ppo")
+    raw, signals = load_data(cfg.data)
+    env = SignalFlowEnv(raw, signals, config=cfg.env)
+    close_all = env.action_names.index("close_all")
+    enter_then_close = iter([env.action_names.index("enter_top")] * 3)
+    actor = lambda obs, mask: next(enter_then_close, close_all)  # noqa: E731
+    (rollout,) = roll_out(env, actor, episodes=1, seed=0)
+    steps = rollout.transitions
+    frame = pl.DataFrame({"action": [t.action for t in steps],
+                          "action_mask": [t.action_mask.tolist() for t in steps]})
+    allowed = np.array([t.action_mask[t.action] for t in steps])
+    assert not allowed.all() and allowed.any()
+    executed = _offline_bc().executed_actions(frame, hold=env.action_names.index("hold"))
+    actions = frame["action"].to_numpy()
+    np.testing.assert_array_equal(executed[~allowed], 0)
+    np.testing.assert_array_equal(executed[allowed], actions[allowed])

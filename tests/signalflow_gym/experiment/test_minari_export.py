@@ -54,6 +54,10 @@ def test_minari_matches_parquet_export(tmp_path, policy):
         np.testing.assert_allclose(ep.rewards, rows["reward"].to_numpy(), rtol=0, atol=1e-12)
         np.testing.assert_array_equal(ep.terminations, rows["terminated"].to_numpy())
         np.testing.assert_array_equal(ep.truncations, rows["truncated"].to_numpy())
+        masks = ep.infos["action_mask"]  # one row per observation, the reset one first
+        assert masks.shape == (n + 1, len(ds.storage.metadata["signalflow"]["action_names"])) and masks.dtype == bool
+        np.testing.assert_array_equal(masks[:-1], np.array(rows["action_mask"].to_list(), dtype=bool))
+        assert masks[:, 0].all()  # hold is always allowed
 
     meta = _episode_meta(ds)
     assert [m.get("seed") for m in meta] == [7, None, None]  # one seeded reset, as in the parquet export
@@ -78,6 +82,7 @@ def test_minari_matches_parquet_export(tmp_path, policy):
         obs, _ = env.reset(options=meta[1]["options"])
         np.testing.assert_array_equal(obs, ep.observations[0])
         for t, action in enumerate(ep.actions):
+            np.testing.assert_array_equal(env.unwrapped.action_masks(), ep.infos["action_mask"][t])
             obs, reward, terminated, truncated, _ = env.step(int(action))
             np.testing.assert_array_equal(obs, ep.observations[t + 1])
             assert reward == pytest.approx(ep.rewards[t], abs=1e-12)
