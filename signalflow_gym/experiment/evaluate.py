@@ -121,8 +121,14 @@ def select_data(
     return raw, signals, split
 
 
-def check_recorded_data(market: MarketData, split: str, manifest: dict[str, Any], *, source: str) -> None:
-    """`ConfigError` if a recomputed split is not the data the run recorded for it at training.
+#: What `check_recorded_data` advises by default (evaluate's options).
+RECORDED_DATA_FIX = "restore the data, evaluate on new data with --data, or pass --allow-overlap to evaluate anyway"
+
+
+def check_recorded_data(market: MarketData, split: str, manifest: dict[str, Any], *, source: str,
+                        fix: str = RECORDED_DATA_FIX) -> None:
+    """`ConfigError` (ending with `fix`) if a recomputed split is not the data the run recorded
+    for it at training.
 
     Runs trained on data given as frames (walk-forward folds, sweep trials) record no split
     of their config's data; neither do runs written before splits were fingerprinted.
@@ -136,8 +142,7 @@ def check_recorded_data(market: MarketData, split: str, manifest: dict[str, Any]
         raise ConfigError(
             f"the {split} split of `data.source` {source!r} is not the data the run recorded at training "
             f"(fingerprint {actual[:12]}..., recorded {recorded[:12]}...): the data changed since, or a relative "
-            "path points elsewhere from this directory, and the split may overlap the training period; restore the "
-            "data, evaluate on new data with --data, or pass --allow-overlap to evaluate anyway"
+            f"path points elsewhere from this directory, and the split may overlap the training period; {fix}"
         )
 
 

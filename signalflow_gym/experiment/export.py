@@ -133,7 +133,7 @@ def prepare_export(*, run_dir: str | Path | None, policy: str | None, episodes: 
     if run_dir is not None:
         from signalflow_gym.experiment.evaluate import load_experiment
 
-        exp, _ = load_experiment(run_dir)
+        exp, run_manifest = load_experiment(run_dir)
         package = load_run_package(run_dir)
     else:
         if policy not in POLICY_CHOICES:
@@ -148,6 +148,12 @@ def prepare_export(*, run_dir: str | Path | None, policy: str | None, episodes: 
         sl = getattr(split_data(exp.data, raw, signals, env=env_cfg), split)
         raw, signals = sl.raw_data, sl.signals
         where = split
+        if package is not None:  # the trained policy's episodes on the data it recorded, as evaluate checks
+            from signalflow.strategy.runner import MarketData
+            from signalflow_gym.experiment.evaluate import check_recorded_data
+
+            check_recorded_data(MarketData.build(raw, signals), split, run_manifest, source=exp.data.source,
+                                fix="restore the data, or export from the directory the run was trained in")
     else:
         raw, signals = data
         where = "given"

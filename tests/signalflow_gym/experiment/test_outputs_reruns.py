@@ -64,6 +64,17 @@ def test_evaluate_refuses_a_split_whose_data_changed_since_training(tmp_path):
     with pytest.raises(ConfigError, match=r"the test split of `data.source` .* is not the data the run recorded at "
                                           r"training \(fingerprint"):
         evaluate(run, plot=False)
+    # export too: it wrote the policy's episodes on the changed data, its manifest naming the
+    # recorded split's period as if nothing had changed
+    with pytest.raises(ConfigError, match=r"the test split of `data.source` .* is not the data the run recorded at "
+                                          r"training .*; restore the data, or export from the directory"):
+        export_episodes(tmp_path / "ds", run_dir=run, episodes=1, split="test")
+    assert not (tmp_path / "ds").exists()
+    first_bar = raw.get_column("timestamp").min()
+    raw.with_columns(pl.when(pl.col("timestamp") == first_bar).then(pl.col("close") * 1.0001)
+                     .otherwise(pl.col("close")).alias("close")).write_csv(csv)  # now the train split edited
+    with pytest.raises(ConfigError, match=r"the train split of `data.source` .* is not the data the run recorded"):
+        export_episodes(tmp_path / "ds", run_dir=run, episodes=1)
 
 
 def test_evaluate_refuses_the_training_split_itself(csv_run, tmp_path):
