@@ -40,18 +40,60 @@ def eval_callback_class(algo: str) -> Any:
     return EvalCallback
 
 
-def run_logger(folder: Path, *, verbose: int = 0) -> Any:
+def run_logger(folder: Path, *, verbose: int = 0, continue_from: int | None = None) -> Any:
     """The SB3 logger of a training run, writing into `folder` (progress.csv, and TensorBoard
     events when tensorboard is installed). Every model gets one: SB3's default logger would
-    create an ``SB3-<time>`` folder in the system temp folder."""
-    from stable_baselines3.common.logger import configure
+    create an ``SB3-<time>`` folder in the system temp folder.
 
+    `continue_from` (a resumed run's step count): the rows of an existing progress.csv up to
+    that step are kept and the new ones appended (SB3's CSV writer truncates the file it opens;
+    rows logged after that checkpoint, by the interrupted run, are dropped as the resumed one
+    logs those steps again). TensorBoard events go to a new file beside the old ones.
+    """
+    from stable_baselines3.common.logger import CSVOutputFormat, configure
+
+    csv_path = Path(folder) / "progress.csv"
+    kept = _progress_rows(csv_path, continue_from) if continue_from is not None else None
     formats = ["csv"]
     if importlib.util.find_spec("tensorboard") is not None:
         formats.append("tensorboard")
     if verbose:
         formats.append("stdout")
-    return configure(str(folder), formats)
+    logger = configure(str(folder), formats)
+    if kept:
+        header, rows = kept
+        writer = next(f for f in logger.output_formats if isinstance(f, CSVOutputFormat))
+        writer.file.write("".join([header, *rows]))
+        writer.file.flush()
+        writer.keys = header.rstrip("\n").split(",")
+    return logger
+
+
+def _progress_rows(path: Path, up_to_step: int) -> tuple[str, list[str]] | None:
+    """The header line and the rows of SB3's progress.csv at `path` whose
+    ``time/total_timesteps`` is at most `up_to_step` (None: no file, or not one SB3 wrote)."""
+    import csv
+
+    if not path.is_file():
+        return None
+    lines = path.read_text().splitlines(keepends=True)
+    if not lines:
+        return None
+    header = lines[0] if lines[0].endswith("\n") else lines[0] + "\n"
+    keys = next(csv.reader([header]))
+    if "time/total_timesteps" not in keys:
+        return None
+    at = keys.index("time/total_timesteps")
+    rows = []
+    for line in lines[1:]:
+        values = next(csv.reader([line]))
+        try:
+            step = float(values[at])
+        except (IndexError, ValueError):
+            continue
+        if step <= up_to_step:
+            rows.append(line if line.endswith("\n") else line + "\n")
+    return header, rows
 
 
 @functools.cache

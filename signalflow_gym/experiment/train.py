@@ -380,7 +380,8 @@ def _train_in(work: Path, out_dir: Path, config: ExperimentConfig, *, resume: bo
             model.set_random_seed(tc.seed + model.num_timesteps)
         else:
             model = cls(tc.policy_name, venv, seed=tc.seed, device=tc.device, verbose=verbose, **tc.algo_kwargs)
-        logger = run_logger(work / "tb" / config.name, verbose=verbose)
+        logger = run_logger(work / "tb" / config.name, verbose=verbose,
+                            continue_from=model.num_timesteps if ckpt is not None else None)
         model.set_logger(logger)
 
         # ---- callbacks

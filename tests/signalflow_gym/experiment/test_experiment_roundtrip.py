@@ -70,6 +70,9 @@ def test_resume_continues_from_the_latest_checkpoint(tmp_path):
     first = load_run_package(run_dir).manifest["extra"]["num_timesteps"]
     _, steps_before = latest_checkpoint(run_dir)
     assert steps_before == first
+    progress = run_dir / "tb" / cfg.name / "progress.csv"
+    logged_before = pl.read_csv(progress)["time/total_timesteps"].to_list()
+    assert logged_before and max(logged_before) <= first
 
     more = cfg.replace(train={"total_timesteps": 640})
     train(more, run_dir, resume=True, progress=False)
@@ -78,6 +81,10 @@ def test_resume_continues_from_the_latest_checkpoint(tmp_path):
     assert extra["num_timesteps"] >= 640
     _, steps_after = latest_checkpoint(run_dir)
     assert steps_after == extra["num_timesteps"]
+    # the training curve continues: SB3's CSV writer used to truncate progress.csv on resume
+    logged = pl.read_csv(progress)["time/total_timesteps"].to_list()
+    assert logged[: len(logged_before)] == logged_before and len(logged) > len(logged_before)
+    assert logged == sorted(logged) and max(logged) == steps_after
     # the checkpoint written at the end carries the counter (not restarted from 0)
     from stable_baselines3 import PPO
 
