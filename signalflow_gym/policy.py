@@ -45,14 +45,16 @@ def _is_torch_module(policy: Any) -> bool:
     return torch is not None and isinstance(policy, torch.nn.Module)
 
 
-def _positional_arity(fn: Any) -> int | None:
+def _positional_arity(fn: Any) -> tuple[int, int] | None:
+    """(required, total) positional parameters of `fn`; None if unknown or unbounded (``*args``)."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return None
     if any(p.kind is p.VAR_POSITIONAL for p in params):
         return None
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty for p in params)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return sum(p.default is p.empty for p in positional), len(positional)
 
 
 class PolicyAdapter:
@@ -74,11 +76,12 @@ class PolicyAdapter:
             self._masked = True
         elif callable(policy):
             arity = _positional_arity(policy)
-            if arity is not None and arity != 2:
+            if arity is not None and not arity[0] <= 2 <= arity[1]:
+                required, total = arity
                 raise ConfigError(
                     f"a callable policy must take (obs, mask) and return an action, but "
-                    f"{getattr(policy, '__name__', type(policy).__name__)} takes {arity} required positional "
-                    f"argument(s); wrap it, e.g. `lambda obs, mask: f(obs)`"
+                    f"{getattr(policy, '__name__', type(policy).__name__)} takes {required} required positional "
+                    f"argument(s){f' (at most {total})' if total < 2 else ''}; wrap it, e.g. `lambda obs, mask: f(obs)`"
                 )
             self.kind = "callable"
             self._masked = True
@@ -108,15 +111,15 @@ class PolicyAdapter:
         obs = self.normalize(obs)
         kind = self.kind
         if kind == "recurrent":
-            action, self._state = self.policy.predict(
+            action, self._state = self._pair(self.policy.predict(
                 obs, state=self._state, episode_start=self._episode_start, deterministic=self.deterministic
-            )
+            ))
             self._episode_start = np.zeros((1,), dtype=bool)
         elif kind == "predict":
             if self._masked:
-                action, _ = self.policy.predict(obs, deterministic=self.deterministic, action_masks=mask)
+                action, _ = self._pair(self.policy.predict(obs, deterministic=self.deterministic, action_masks=mask))
             else:
-                action, _ = self.policy.predict(obs, deterministic=self.deterministic)
+                action, _ = self._pair(self.policy.predict(obs, deterministic=self.deterministic))
         elif kind == "torch":
             action = self._torch_action(obs, mask)
         else:
@@ -136,6 +139,15 @@ class PolicyAdapter:
             )
         scores[~np.asarray(mask, dtype=bool)] = -np.inf
         return int(np.argmax(scores))
+
+    def _pair(self, result: Any) -> tuple[Any, Any]:
+        """`predict`'s ``(action, state)``, as SB3 models return it; refused by name otherwise."""
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise ConfigError(
+                f"the policy {type(self.policy).__name__}.predict() returned {result!r:.80}; it must return "
+                "(action, state) as SB3 models do, e.g. `return action, None`"
+            )
+        return result
 
     def _checked(self, action: Any) -> int:
         value = np.asarray(action).reshape(-1)

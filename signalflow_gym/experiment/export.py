@@ -34,6 +34,7 @@ import polars as pl
 from signalflow.core.errors import ConfigError
 from signalflow.strategy.exporter import BacktestExporter
 from signalflow.strategy.exporter.atomic import write_parquets_atomic
+from signalflow_gym.actions import action_index
 from signalflow_gym.experiment.baselines import POLICY_BASELINES, baseline_policy, describe
 from signalflow_gym.experiment.config import ExperimentConfig
 from signalflow_gym.experiment.data import SPLIT_NAMES, load_data, period_of, split_data
@@ -230,7 +231,8 @@ def roll_out(env: Any, actor: Any, *, episodes: int, seed: int) -> Iterator[Roll
         while not done:
             ts = info["timestamp"]
             mask = np.array(env.action_masks(), dtype=bool)
-            action = int(actor(obs, mask))
+            # the env's own rule (a float, bool or out-of-range index raises InvalidActionError)
+            action = action_index(actor(obs, mask), env.action_space, tuple(env.action_names))
             next_obs, reward, terminated, truncated, info = env.step(action)
             transitions.append(Transition(len(transitions), ts, obs, mask, action, float(reward), bool(terminated),
                                           bool(truncated), info))

@@ -75,6 +75,37 @@ def test_bad_policies_are_refused_by_name():
         PolicyAdapter(tiny_torch_policy(2, 4), n_actions=3)(np.zeros(2, np.float32), np.ones(3, bool))
 
 
+def test_predict_that_does_not_return_action_and_state_is_refused_by_name_and_optional_mask_is_accepted():
+    """predict() returning 1 or np.array([1]) raised a bare unpacking error, np.array([2, 0]) was
+    taken as action 2; a callable (obs, mask=None) was refused as taking one argument."""
+
+    class Predicts:
+        def __init__(self, result):
+            self.result = result
+
+        def predict(self, obs, deterministic=True):
+            return self.result
+
+    for result in (1, np.array([1]), np.array([2, 0])):
+        with pytest.raises(ConfigError, match=r"\.predict\(\) returned .*; it must return \(action, state\)"):
+            PolicyAdapter(Predicts(result), n_actions=3)(np.zeros(2), np.ones(3, bool))
+    assert PolicyAdapter(Predicts((np.array([2]), None)), n_actions=3)(np.zeros(2), np.ones(3, bool)) == 2
+    assert PolicyAdapter(lambda obs, mask=None: 1, n_actions=3)(np.zeros(2), np.ones(3, bool)) == 1
+    with pytest.raises(ConfigError, match=r"takes 3 required positional"):
+        PolicyAdapter(lambda obs, mask, extra: 1, n_actions=3)
+
+
+def test_roll_out_refuses_an_action_the_env_refuses():
+    """It coerced the actor's output with int(): 1.7 ran as action 1, True as 1."""
+    from signalflow_gym.actions import InvalidActionError
+    from signalflow_gym.experiment.export import roll_out
+
+    for bad in (1.7, True):
+        env = SignalFlowEnv(config=_config({}))
+        with pytest.raises(InvalidActionError):
+            next(roll_out(env, lambda obs, mask, bad=bad: bad, episodes=1, seed=0))
+
+
 def test_rl_trading_model_accepts_a_callable_directly():
     config = _config({})
     model = RLTradingModel(scripted, config)
