@@ -290,9 +290,11 @@ def run(command: str, args: argparse.Namespace) -> int:
         result = COMMANDS[command](args)
     except (ConfigError, DataValidationError) as exc:
         return fail(str(exc))
-    except FileNotFoundError as exc:
-        return fail(f"{exc.strerror or 'file not found'}: {exc.filename}")
+    except FileNotFoundError as exc:  # (raised by the OS: strerror and filename; by our code: a message)
+        return fail(f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc) or "file not found")
     except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+        if not exc.strerror and str(exc):
+            return fail(str(exc))
         return fail(f"{exc.strerror or type(exc).__name__}: {exc.filename}; check the path, or choose another")
     except UnicodeDecodeError as exc:
         return fail(f"a file is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8")

@@ -148,6 +148,14 @@ def test_cli_format_minari(tmp_path, capsys, monkeypatch):
     code, _, err = run_main(["export", "--policy", "random", "--episodes", "1", "--format", "minari",
                              "--dataset-id", "not an id", "--out", str(root), *sets], capsys)
     assert code == 2 and "dataset_id" in err
+    foreign = root / "signalflow" / "foreign-v0"  # a folder signalflow-gym did not write
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("mine")
+    code, _, err = run_main(["export", "--policy", "random", "--episodes", "1", "--format", "minari", "--overwrite",
+                             "--dataset-id", "signalflow/foreign-v0", "--out", str(root), *sets], capsys)
+    # it read "FileExistsError: None; check the path, or choose another"
+    assert code == 2 and "None" not in err and "foreign-v0" in err, err
+    assert (foreign / "notes.txt").read_text() == "mine"
 
 
 def test_trained_run_minari_matches_parquet(tmp_path):
