@@ -87,12 +87,15 @@ def make_recorded_env(
     raw_data: Any = None,
     signals: Any = None,
     render_mode: str | None = None,
+    fingerprint: str | None = None,
 ) -> Any:
     """The env a Minari dataset was recorded in (its env spec's entry point).
 
     `config`: the EnvConfig dict; `experiment_data`: the experiment's data section
-    (`DataSpec` dict) and `split` the split of it the episodes ran on. `raw_data` /
-    `signals` given (``recover_environment(raw_data=..., signals=...)``) replace the data.
+    (`DataSpec` dict) and `split` the split of it the episodes ran on; `fingerprint`: that
+    split's `MarketData.fingerprint()` at export, checked when the data is read again (a file
+    edited since would replay other prices). `raw_data` / `signals` given
+    (``recover_environment(raw_data=..., signals=...)``) replace the data, unchecked.
     """
     from signalflow_gym.env import SignalFlowEnv
     from signalflow_gym.experiment.config import DataSpec
@@ -117,7 +120,16 @@ def make_recorded_env(
     env_cfg = EnvConfig.coerce(dict(config) if config is not None else None)
     raw, sigs = load_data(spec)
     sl = getattr(split_data(spec, raw, sigs, env=env_cfg), split)
-    return SignalFlowEnv(sl.raw_data, sl.signals, config=env_cfg, render_mode=render_mode)
+    env = SignalFlowEnv(sl.raw_data, sl.signals, config=env_cfg, render_mode=render_mode)
+    if fingerprint is not None and env.market.fingerprint() != fingerprint:
+        env.close()
+        raise ConfigError(
+            f"this Minari dataset was recorded on the {split} split of data.source {spec.source}, and that split "
+            f"is not the data it recorded (fingerprint {env.market.fingerprint()[:12]}..., recorded "
+            f"{fingerprint[:12]}...): the file changed since the export; restore it, or pass the data the episodes "
+            "ran on: recover_environment(raw_data=..., signals=...)"
+        )
+    return env
 
 
 def export_minari(
@@ -169,7 +181,8 @@ def export_minari(
         id=ENV_ID,
         entry_point=RECORDED_ENTRY_POINT,
         kwargs={"config": setup.env_cfg.to_dict(), "experiment_data": _recorded_data(setup.exp, data is not None),
-                "split": setup.where if data is None else split},
+                "split": setup.where if data is None else split,
+                "fingerprint": env.market.fingerprint() if data is None else None},
     )
     env.spec = env_spec  # minari records it; passing the env (not the spec) spares a gym.make here
     try:

@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from experiment_helpers import run_main
+from signalflow.core.errors import ConfigError
 from signalflow_gym.experiment import ExperimentConfig, export_episodes, load_data
 
 minari = pytest.importorskip("minari")
@@ -111,6 +112,13 @@ def test_file_data_recovered_env_names_the_missing_file(tmp_path):
     env.reset(options=_episode_meta(ds)[0]["options"])
     env.step(0)
     env.close()
+    # edited since the export: the recovered env would replay other prices (it did, silently)
+    first = raw.get_column("timestamp").min()
+    raw.with_columns(pl.when(pl.col("timestamp") == first).then(pl.col("close") * 1.0001).otherwise(pl.col("close"))
+                     .alias("close")).write_csv(csv)
+    with pytest.raises(ConfigError, match=r"recorded on the train split of data.source .*bars\.csv, and that split is "
+                                          r"not the data it recorded \(fingerprint"):
+        ds.recover_environment()
     csv.unlink()
     with pytest.raises(FileNotFoundError, match="bars.csv"):
         ds.recover_environment()
