@@ -163,7 +163,7 @@ def prepare_export(*, run_dir: str | Path | None, policy: str | None, episodes: 
     exporter = env.runner.exporter = BacktestExporter()
     if package is not None:
         actor: Any = PolicyActor(package, deterministic=deterministic)
-        source = {"run_dir": str(run_dir), "algorithm": package.manifest["algorithm"], "deterministic": deterministic}
+        source = {"run_dir": str(Path(run_dir).resolve()), "algorithm": package.manifest["algorithm"], "deterministic": deterministic}
     else:
         threshold = exp.evaluation.threshold
         actor = baseline_policy(policy, env, seed=seed, threshold=threshold)

@@ -68,6 +68,10 @@ def _datasets_path(path: str | Path | None) -> Iterator[None]:
             os.environ["MINARI_DATASETS_PATH"] = old
 
 
+#: The file minari keeps in a namespace's folder (``<datasets root>/<namespace>/``).
+NAMESPACE_METADATA = "namespace_metadata.json"
+
+
 def _recorded_data(exp: ExperimentConfig, given: bool) -> dict[str, Any] | None:
     """The experiment's data section with absolute file paths, or None for data given from Python."""
     if given:
@@ -231,7 +235,7 @@ def _write(minari: Any, dataset_id: str, env: Any, buffers: list[dict[str, Any]]
                     env=env,
                     algorithm_name=str(setup.source.get("algorithm") or setup.source.get("policy")),
                     author="signalflow-gym",
-                    description=description or f"SignalFlow-v0 episodes of {setup.source}",
+                    description=description or _describe_source(setup.source),
                     data_format="arrow",
                     requirements=None,
                 )
@@ -239,8 +243,21 @@ def _write(minari: Any, dataset_id: str, env: Any, buffers: list[dict[str, Any]]
             built = Path(get_dataset_path(dataset_id))
         for entry in built.iterdir():
             os.replace(entry, tmp / entry.name)
+        # minari's own record of the namespace (`minari.list_local_namespaces`, needed by
+        # `minari.upload_dataset`), kept where minari looks for it unless one is there already
+        namespace = built.parent / NAMESPACE_METADATA
+        if built.parent != root and namespace.is_file() and not (final.parent / NAMESPACE_METADATA).exists():
+            os.replace(namespace, final.parent / NAMESPACE_METADATA)
         shutil.rmtree(root)
     return final
+
+
+def _describe_source(source: Mapping[str, Any]) -> str:
+    """A sentence naming the policy whose episodes a dataset holds (its default description)."""
+    if "run_dir" in source:
+        return (f"SignalFlow-v0 episodes of the {source.get('algorithm')} policy trained in {source['run_dir']} "
+                f"({'deterministic' if source.get('deterministic') else 'sampled'} actions)")
+    return f"SignalFlow-v0 episodes of the {source.get('policy')} baseline: {source.get('description')}"
 
 
 def _existing(dataset_id: str, datasets_path: str | Path | None) -> Path | None:

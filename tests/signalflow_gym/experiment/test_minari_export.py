@@ -60,6 +60,9 @@ def test_minari_matches_parquet_export(tmp_path, policy):
         np.testing.assert_array_equal(masks[:-1], np.array(rows["action_mask"].to_list(), dtype=bool))
         assert masks[:, 0].all()  # hold is always allowed
 
+    from minari.namespace import list_local_namespaces
+
+    assert "signalflow" in list_local_namespaces()  # minari's namespace record kept (upload needs it)
     meta = _episode_meta(ds)
     assert [m.get("seed") for m in meta] == [7, None, None]  # one seeded reset, as in the parquet export
     windows = ds.storage.metadata["signalflow"]["windows"]
@@ -197,4 +200,5 @@ def test_a_failed_overwrite_keeps_the_previous_dataset_whole(monkeypatch, tmp_pa
     with pytest.raises(RuntimeError, match="killed while writing"):
         export_minari("signalflow/kept-v0", policy="random", episodes=3, config=cfg, seed=1, overwrite=True)
     assert minari.load_dataset("signalflow/kept-v0").total_episodes == 2
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no half-built sibling left
+    beside = sorted(p.name for p in path.parent.iterdir())
+    assert beside == sorted([path.name, "namespace_metadata.json"])  # no half-built sibling left
