@@ -35,7 +35,7 @@ import numpy as np
 import polars as pl
 
 from signalflow.core.errors import ConfigError
-from signalflow_gym.outputs import building
+from signalflow_gym.outputs import building, check_target
 from signalflow_gym.experiment.config import ExperimentConfig
 
 __all__ = ["export_minari", "make_recorded_env", "RECORDED_ENTRY_POINT"]
@@ -176,6 +176,9 @@ def export_minari(
     if existing is not None and not overwrite:
         raise FileExistsError(errno.EEXIST, f"Minari dataset {dataset_id} exists (replace it with --overwrite, "
                               "overwrite=True)", str(existing))
+    if existing is not None:  # a folder this export may not replace is refused before the rollout, not after
+        check_target(existing, kind="minari dataset", overwrite=overwrite, what="Minari dataset",
+                     error=FileExistsError)
 
     setup = prepare_export(run_dir=run_dir, policy=policy, episodes=episodes, config=config, seed=seed, data=data,
                             split=split, deterministic=deterministic)

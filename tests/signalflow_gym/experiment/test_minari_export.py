@@ -162,8 +162,13 @@ def test_cli_format_minari(tmp_path, capsys, monkeypatch):
     foreign = root / "signalflow" / "foreign-v0"  # a folder signalflow-gym did not write
     foreign.mkdir(parents=True)
     (foreign / "notes.txt").write_text("mine")
+    import signalflow_gym.experiment.export as export_module
+
+    rolled = []
+    monkeypatch.setattr(export_module, "prepare_export", lambda **kw: rolled.append(kw))  # refused before it
     code, _, err = run_main(["export", "--policy", "random", "--episodes", "1", "--format", "minari", "--overwrite",
                              "--dataset-id", "signalflow/foreign-v0", "--out", str(root), *sets], capsys)
+    assert rolled == []
     # it read "FileExistsError: None; check the path, or choose another"
     assert code == 2 and "None" not in err and "foreign-v0" in err, err
     assert (foreign / "notes.txt").read_text() == "mine"
