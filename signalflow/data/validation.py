@@ -102,8 +102,9 @@ def _check_whole_microseconds(df: pl.DataFrame, column: str = "timestamp") -> No
     hit = _first_violation(df, {column: pl.col(column).dt.epoch("ns") % 1000 != 0})
     if hit:
         _, row = hit
+        shown = df[column].slice(row, 1).cast(pl.String)[0]  # (a datetime would drop the nanoseconds)
         raise DataValidationError(
-            f"`{column}` must be whole microseconds (bars are timed in microseconds), was {df[column].slice(row, 1).cast(pl.String)[0]} "
+            f"`{column}` must be whole microseconds (bars are timed in microseconds), was {shown} "
             f"{_where(row, df['pair'][row])} in a nanosecond column; round the times to your bar interval, e.g. "
             f'`df.with_columns(pl.col("{column}").dt.round("1s"))`'
         )

@@ -61,17 +61,18 @@ def run_logger(folder: Path, *, verbose: int = 0, continue_from: int | None = No
         formats.append("stdout")
     logger = configure(str(folder), formats)
     if kept:
-        header, rows = kept
+        keys, lines = kept
         writer = next(f for f in logger.output_formats if isinstance(f, CSVOutputFormat))
-        writer.file.write("".join([header, *rows]))
+        writer.file.write("".join(lines))
         writer.file.flush()
-        writer.keys = header.rstrip("\n").split(",")
+        writer.keys = keys
     return logger
 
 
-def _progress_rows(path: Path, up_to_step: int) -> tuple[str, list[str]] | None:
-    """The header line and the rows of SB3's progress.csv at `path` whose
-    ``time/total_timesteps`` is at most `up_to_step` (None: no file, or not one SB3 wrote)."""
+def _progress_rows(path: Path, up_to_step: int) -> tuple[list[str], list[str]] | None:
+    """The column names of SB3's progress.csv at `path`, and its lines to keep: the header and
+    the rows whose ``time/total_timesteps`` is at most `up_to_step` (None: no file, or not one
+    SB3 wrote)."""
     import csv
 
     if not path.is_file():
@@ -84,7 +85,7 @@ def _progress_rows(path: Path, up_to_step: int) -> tuple[str, list[str]] | None:
     if "time/total_timesteps" not in keys:
         return None
     at = keys.index("time/total_timesteps")
-    rows = []
+    rows = [header]
     for line in lines[1:]:
         values = next(csv.reader([line]))
         try:
@@ -93,7 +94,7 @@ def _progress_rows(path: Path, up_to_step: int) -> tuple[str, list[str]] | None:
             continue
         if step <= up_to_step:
             rows.append(line if line.endswith("\n") else line + "\n")
-    return header, rows
+    return keys, rows
 
 
 @functools.cache

@@ -163,8 +163,6 @@ def _stats(summaries: list[dict[str, float]]) -> tuple[dict[str, float], dict[st
     return mean, std
 
 
-
-
 #: The remedy for a bad `n_random_seeds` argument (random-policy seeds ``0 .. n - 1``).
 RANDOM_SEEDS_FIX = "pass e.g. n_random_seeds=5, or None for the config's `evaluation.n_random_seeds`"
 

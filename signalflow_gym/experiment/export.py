@@ -149,17 +149,16 @@ def prepare_export(*, run_dir: str | Path | None, policy: str | None, episodes: 
         sl = getattr(split_data(exp.data, raw, signals, env=env_cfg), split)
         raw, signals = sl.raw_data, sl.signals
         where = split
-        if package is not None:  # the trained policy's episodes on the data it recorded, as evaluate checks
-            from signalflow.strategy.runner import MarketData
-            from signalflow_gym.experiment.evaluate import check_recorded_data
-
-            check_recorded_data(MarketData.build(raw, signals), split, run_manifest, source=exp.data.source,
-                                fix="restore the data, or export from the directory the run was trained in")
     else:
         raw, signals = data
         where = "given"
 
     env = SignalFlowEnv(raw, signals, config=env_cfg)
+    if package is not None and data is None:  # the trained policy's episodes on the data it recorded, as evaluate checks
+        from signalflow_gym.experiment.evaluate import check_recorded_data
+
+        check_recorded_data(env.market, split, run_manifest, source=exp.data.source,
+                            fix="restore the data, or export from the directory the run was trained in")
     exporter = env.runner.exporter = BacktestExporter()
     if package is not None:
         actor: Any = PolicyActor(package, deterministic=deterministic)

@@ -125,11 +125,12 @@ def make_recorded_env(
     raw, sigs = load_data(spec)
     sl = getattr(split_data(spec, raw, sigs, env=env_cfg), split)
     env = SignalFlowEnv(sl.raw_data, sl.signals, config=env_cfg, render_mode=render_mode)
-    if fingerprint is not None and env.market.fingerprint() != fingerprint:
+    actual = env.market.fingerprint() if fingerprint is not None else None
+    if actual != fingerprint:
         env.close()
         raise ConfigError(
             f"this Minari dataset was recorded on the {split} split of data.source {spec.source}, and that split "
-            f"is not the data it recorded (fingerprint {env.market.fingerprint()[:12]}..., recorded "
+            f"is not the data it recorded (fingerprint {actual[:12]}..., recorded "
             f"{fingerprint[:12]}...): the file changed since the export; restore it, or pass the data the episodes "
             "ran on: recover_environment(raw_data=..., signals=...)"
         )

@@ -114,9 +114,10 @@ def score_summary(df: pl.DataFrame, *, confidence: float = 0.95, reps: int = 2_0
             strata = policy_strata(df, policy, metric)
             if not strata:
                 continue
-            if policy != "agent":
+            baseline = policy != "agent"
+            if baseline:
                 strata = _one_per_fold(strata)
-            if with_ci and all(s.size == 1 for s in strata.values()) and policy != "agent":
+            if baseline and with_ci and all(s.size == 1 for s in strata.values()):
                 entry[metric] = _fixed(list(strata.values()), confidence)
             else:
                 usable = with_ci and min(s.size for s in strata.values()) >= 2

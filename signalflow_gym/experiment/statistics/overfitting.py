@@ -10,7 +10,8 @@ a position has return 0.0). CSCV:
    when S does not divide the number of bars: ``numpy.array_split``);
 2. for each of the C(S, S/2) ways to pick S/2 blocks as the in-sample set J (the other half,
    J-bar, is out of sample; every block is in-sample in half the combinations), compute every
-   trial's per-bar Sharpe ratio (mean / std, ddof=1; 0.0 when the half's returns are all equal; compared at 12 decimals, so equal values tie) on J and on J-bar;
+   trial's per-bar Sharpe ratio (mean / std, ddof=1; 0.0 when the half's returns are all
+   equal; compared at 12 decimals, so values equal in exact arithmetic tie) on J and on J-bar;
 3. take the in-sample best trial n* (the first one on ties) and its out-of-sample relative rank
    ``w = rank / (N + 1)`` among the N trials (rank 1 = worst, N = best, ties averaged by
    `scipy.stats.rankdata`), and its logit ``lambda = ln(w / (1 - w))``;
@@ -147,7 +148,7 @@ def probability_of_backtest_overfitting(returns: Any, *, partitions: int = 16) -
     block_max = np.stack([r[b].max(axis=0) for b in blocks])
 
     combos = np.array(list(itertools.combinations(range(s), s // 2)), dtype=np.intp)
-    others = np.array([[k for k in range(s) if k not in set(c)] for c in combos], dtype=np.intp)
+    others = np.array([np.setdiff1d(np.arange(s), c) for c in combos], dtype=np.intp)  # each J-bar
     chunk = max(1, _CHUNK_VALUES // n_trials)
     logits, is_best, oos_best = [], [], []
     for start in range(0, len(combos), chunk):
