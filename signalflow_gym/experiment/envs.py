@@ -44,7 +44,9 @@ def validation_config(config: EnvConfig) -> EnvConfig:
 
 def make_vec_env(raw_data: pl.DataFrame, signals: pl.DataFrame, config: EnvConfig, *, n_envs: int = 1,
                  vec_env: str = "dummy") -> Any:
-    """`n_envs` Monitor-wrapped `SignalFlowEnv`s over the same data.
+    """`n_envs` Monitor-wrapped `SignalFlowEnv`s over the same data, seeded so that runs with
+    different seeds share no env's random stream (`SpreadSeeds`: ``seed(s)`` gives env i the
+    seed ``s * n_envs + i``).
 
     "dummy": one process, one shared `MarketData`; "subproc": `SubprocVecEnv` with the
     "spawn" start method (forked workers hang with polars' and torch's thread pools).
@@ -52,10 +54,11 @@ def make_vec_env(raw_data: pl.DataFrame, signals: pl.DataFrame, config: EnvConfi
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     from signalflow.strategy.runner import MarketData
+    from signalflow_gym.experiment.vec_seeds import SpreadSeeds
 
     if vec_env == "subproc" and n_envs > 1:
         factory = EnvFactory(raw_data, signals, config)
-        return SubprocVecEnv([factory] * n_envs, start_method="spawn")
+        return SpreadSeeds(SubprocVecEnv([factory] * n_envs, start_method="spawn"))
     market = MarketData.build(raw_data, signals)
     factory = EnvFactory(raw_data, signals, config, market=market)
-    return DummyVecEnv([factory] * n_envs)
+    return SpreadSeeds(DummyVecEnv([factory] * n_envs))
