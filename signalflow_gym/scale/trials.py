@@ -31,9 +31,11 @@ from signalflow.core.errors import ConfigError
 from signalflow_gym.shipped import resolve_config
 from signalflow_gym.yaml_io import read_yaml
 
-__all__ = ["MIN_METRICS", "SweepSpace", "load_space", "expand_trials", "override_strings", "rung_budgets"]
+__all__ = ["MIN_METRICS", "SPLIT_KEYS", "SweepSpace", "load_space", "expand_trials", "override_strings", "rung_budgets"]
 
 MIN_METRICS = ("max_drawdown", "fees", "orders_rejected", "orders_reduced", "decisions_skipped")
+#: Config keys that move the train/validation/test boundaries: a sweep space may not vary them.
+SPLIT_KEYS = ("data.fractions", "data.split_at")
 _SPACE_KEYS = ("metric", "mode", "search", "sample_seed", "seeds", "space")
 
 
@@ -91,6 +93,13 @@ class SweepSpace:
                                   "e.g. train.algo_kwargs.learning_rate")
             if key == "train.seed":
                 raise ConfigError(f"use `seeds:` rather than `space: {{train.seed: ...}}` in {source}")
+            if key in SPLIT_KEYS:
+                raise ConfigError(
+                    f"`space.{key}` in {source} would give the trials different splits: a sweep picks its best "
+                    "trial on the validation split, so one trial's validation bars would be another's test bars "
+                    f"and the winner's test figure would no longer be out of sample; run one sweep per split "
+                    f"(e.g. --set {key}=...)"
+                )
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"`space.{key}` must be a non-empty list of values, was {values!r} in {source}")
             self.space[key] = [_coerce_value(v) for v in values]

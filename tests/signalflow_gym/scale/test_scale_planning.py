@@ -133,6 +133,18 @@ def test_sweep_space_errors(data, match):
         SweepSpace(data)
 
 
+@pytest.mark.parametrize("key, values", [
+    ("data.fractions", [[0.6, 0.2, 0.2], [0.6, 0.3, 0.1]]),
+    ("data.split_at", [None, ["2024-01-02", "2024-01-03"]]),
+])
+def test_sweep_space_refuses_keys_that_move_the_splits(key, values):
+    # (trial 1's validation would hold bars of trial 0's test split: selecting on it leaks)
+    with pytest.raises(ConfigError, match=rf"`space\.{key}` in the sweep space would give the trials different splits"):
+        SweepSpace({"space": {key: values}})
+    kept = SweepSpace({"space": {"data.synthetic.signal_rate": [0.02, 0.05]}})  # the market, not the split
+    assert [t["data.synthetic.signal_rate"] for t in expand_trials(kept)] == [0.02, 0.05]
+
+
 def test_rung_budgets():
     assert rung_budgets(300, 3) == [100, 200, 300]
     assert rung_budgets(256, 1) == [256]
