@@ -29,7 +29,7 @@ from signalflow_gym import EnvConfig
 from signalflow_gym.bridge import RLTradingModel
 from signalflow_gym.experiment.baselines import baseline_result
 from signalflow_gym.experiment.config import ExperimentConfig
-from signalflow_gym.experiment.data import SPLIT_NAMES, load_data, split_data
+from signalflow_gym.experiment.data import SPLIT_NAMES, check_no_overlap, load_data, split_data
 from signalflow_gym.outputs import write_json_atomic
 
 REPORTED = ("total_return", "sharpe", "max_drawdown", "n_trades", "fees")
@@ -92,22 +92,30 @@ def balanced_accuracy(net: torch.nn.Module, observations: np.ndarray, actions: n
     return float(np.mean([(predicted[actions == a] == a).mean() for a in np.unique(actions)]))
 
 
-def run(dataset: str | Path, *, split: str = "validation", epochs: int = 300, hidden: int = 64, seed: int = 0) -> dict[str, Any]:
-    """Clone the dataset's policy and backtest it and the baselines on `split`; the report dict."""
+def run(dataset: str | Path, *, split: str = "validation", epochs: int = 300, hidden: int = 64, seed: int = 0,
+        allow_overlap: bool = False) -> dict[str, Any]:
+    """Clone the dataset's policy and backtest it and the baselines on `split`; the report dict.
+
+    A `split` holding bars of the dataset's own period is refused (the clone would be scored on
+    the bars it learned from) unless `allow_overlap`."""
     if split not in SPLIT_NAMES:
         raise ConfigError(f"`split` must be one of {', '.join(SPLIT_NAMES)}, was {split!r}")
     torch.set_num_threads(1)
     manifest, transitions = read_dataset(dataset)
-    env_config = EnvConfig.from_dict(manifest["env_config"])
     experiment = ExperimentConfig.from_dict(manifest["experiment"])
+    env_config = EnvConfig.from_dict(manifest["env_config"])
+    raw, signals = load_data(experiment.data)
+    part = getattr(split_data(experiment.data, raw, signals, env=env_config), split)
+    if not allow_overlap:  # (before training: the clone would be scored in sample)
+        recorded = manifest.get("data") or {}
+        check_no_overlap(part.raw_data, recorded, what=f"{split} split",
+                         period=f"dataset's period ({recorded.get('split')} split)")
     features = list(manifest["feature_names"])
     n_actions = len(manifest["action_names"])
     x = transitions.select(features).to_numpy().astype(np.float32)
     y = executed_actions(transitions, hold=list(manifest["action_names"]).index("hold"))
     net = fit_behaviour_cloning(x, y, n_actions, epochs=epochs, hidden=hidden, seed=seed)
 
-    raw, signals = load_data(experiment.data)
-    part = getattr(split_data(experiment.data, raw, signals, env=env_config), split)
     market = MarketData.build(part.raw_data, part.signals)
     results = {
         "offline_bc": RLTradingModel(net, env_config).backtest(market),
@@ -146,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="write the report as JSON here too")
+    parser.add_argument("--allow-overlap", action="store_true",
+                        help="score on a split that holds bars of the dataset's own period (in sample)")
     args = parser.parse_args(argv)
     try:
-        report = run(args.dataset, split=args.split, epochs=args.epochs, hidden=args.hidden, seed=args.seed)
+        report = run(args.dataset, split=args.split, epochs=args.epochs, hidden=args.hidden, seed=args.seed,
+                     allow_overlap=args.allow_overlap)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

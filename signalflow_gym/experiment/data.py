@@ -140,8 +140,10 @@ def period_of(raw: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def check_no_overlap(raw: pl.DataFrame, train_period: dict[str, Any] | None, *, what: str = "evaluation data") -> None:
-    """`ConfigError` if `raw` has bars of a training pair inside the training period."""
+def check_no_overlap(raw: pl.DataFrame, train_period: dict[str, Any] | None, *, what: str = "evaluation data",
+                     period: str = "training period") -> None:
+    """`ConfigError` if `raw` has bars of a training pair inside the training period (`period`
+    names it in the message; `train_period` is a `period_of` dict)."""
     if not train_period or not train_period.get("start"):
         return
     start = datetime.fromisoformat(train_period["start"])
@@ -153,6 +155,6 @@ def check_no_overlap(raw: pl.DataFrame, train_period: dict[str, Any] | None, *, 
     if inside.height:
         first = inside.get_column("timestamp").min()
         raise ConfigError(
-            f"the {what} overlaps the training period [{start}, {end}] (first overlapping bar {first}, "
+            f"the {what} overlaps the {period} [{start}, {end}] (first overlapping bar {first}, "
             f"{inside.height} rows); evaluate on later data, or pass --allow-overlap to do it anyway"
         )

@@ -73,3 +73,14 @@ def test_offline_bc_clones_what_the_env_executed_a_masked_action_is_hold():
     actions = frame["action"].to_numpy()
     np.testing.assert_array_equal(executed[~allowed], 0)
     np.testing.assert_array_equal(executed[allowed], actions[allowed])
+
+
+def test_offline_bc_refuses_to_score_on_the_split_the_dataset_came_from(tmp_path, capsys):
+    dataset = export_episodes(tmp_path / "episodes", policy="threshold", episodes=2, config=tiny_config("ppo"), seed=1,
+                              split="validation")
+    bc = _offline_bc()
+    assert bc.main([str(dataset), "--split", "validation", "--epochs", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "the validation split overlaps the dataset's period (validation split)" in err and "--allow-overlap" in err
+    assert bc.main([str(dataset), "--split", "validation", "--epochs", "5", "--allow-overlap"]) == 0
+    assert bc.main([str(dataset), "--split", "test", "--epochs", "5"]) == 0  # later bars: out of sample
