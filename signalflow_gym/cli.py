@@ -251,10 +251,11 @@ COMMANDS = {
     "sweep": run_sweep_cmd,
 }
 
-#: Exit status of a command that ran: a failed walk-forward fold is 1, a sweep with no ranked trial is 1.
+#: Exit status of a command that ran: a failed walk-forward fold is 1, and so is a failed sweep
+#: trial or a sweep with no ranked trial (the reports are written in every case).
 EXIT_CODES = {
     "walkforward": lambda report: 1 if report["n_failed"] else 0,
-    "sweep": lambda report: 0 if report["best"] else 1,
+    "sweep": lambda report: 0 if report["best"] and not report.get("n_failed") else 1,
 }
 
 

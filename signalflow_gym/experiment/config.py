@@ -491,9 +491,13 @@ def _override_of(message: str, overrides: Sequence[str]) -> str | None:
 
 
 def _deep_merge(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
+    """`base` updated with `new`, section by section; nested mappings are fresh dicts (neither
+    input is changed, and changing the result changes neither)."""
+    out = {k: _deep_merge({}, v) if isinstance(v, Mapping) else v for k, v in base.items()}
     for k, v in new.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+        if isinstance(v, Mapping):
+            v = _deep_merge(out[k] if isinstance(out.get(k), Mapping) else {}, v)
+        out[k] = v
     return out
 
 

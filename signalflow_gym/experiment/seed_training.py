@@ -172,8 +172,9 @@ def _run_seeds(jobs: list[tuple[int, bool]], work: Path, config: ExperimentConfi
             return
         from signalflow_gym.scale.ray_utils import init_ray, task_cpus
 
-        ray = init_ray(address, num_cpus)
-        remote = ray.remote(num_cpus=task_cpus(config.train.n_envs, config.train.vec_env), max_retries=0)(_train_seed_task)
+        cpus = task_cpus(config.train.n_envs, config.train.vec_env)
+        ray = init_ray(address, num_cpus, cpus_per_task=cpus)
+        remote = ray.remote(num_cpus=cpus, max_retries=0)(_train_seed_task)
         data_ref = ray.put(data) if data is not None else None
         pending = {remote.remote(train_run, seed_config(config, seed).to_dict(), str(work / seed_dir_name(seed)), resume_seed,
                                  data_ref, verbose): seed for seed, resume_seed in jobs}

@@ -79,11 +79,16 @@ def add_walkforward_args(p: argparse.ArgumentParser) -> None:
 
 def run_walkforward(args: argparse.Namespace) -> dict[str, Any]:
     """Run ``walkforward`` with parsed `args`; print the folds table; return the report."""
+    from signalflow.core.errors import ConfigError
     from signalflow_gym.experiment.config import ExperimentConfig
     from signalflow_gym.scale.ray_utils import require_ray
     from signalflow_gym.scale.walkforward_run import walk_forward
 
-    if not getattr(args, "sequential", False):
+    if getattr(args, "sequential", False):
+        if args.num_cpus is not None or args.address is not None:
+            raise ConfigError("--num-cpus and --address set up Ray, which --sequential does not use; drop them, "
+                              "or drop --sequential to run the folds as Ray tasks")
+    else:
         require_ray()
     config = ExperimentConfig.from_yaml(_config_file(args.config), _seed_overrides(args))
     out = args.out or str(Path("runs") / f"walkforward_{config.name}__{time.strftime('%Y%m%d-%H%M%S')}")
@@ -104,7 +109,7 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trials", type=int, default=None,
                    help="number of trials (grid: a random subset if fewer than the grid; random: draws)")
     p.add_argument("--asha", action="store_true", help="ASHA early stopping (trials train in --rungs steps)")
-    p.add_argument("--rungs", type=int, default=3, help="training steps per trial with --asha (default 3)")
+    p.add_argument("--rungs", type=int, default=None, help="training steps per trial with --asha (default 3)")
     p.add_argument("--metric", default=None, help="validation metric to rank by (overrides the space file's)")
     p.add_argument("--mode", default=None, choices=["max", "min"], help="max or min (overrides the space file's)")
     p.add_argument("--seeds", nargs="+", default=None, metavar="SEED",
@@ -116,12 +121,16 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
 
 def run_sweep(args: argparse.Namespace) -> dict[str, Any]:
     """Run ``sweep`` with parsed `args`; print the results table; return the report."""
+    from signalflow.core.errors import ConfigError
     from signalflow_gym.experiment.config import ExperimentConfig
     from signalflow_gym.scale.ray_utils import require_tune
     from signalflow_gym.scale.sweep_run import tune_sweep
     from signalflow_gym.scale.trials import load_space
 
     require_tune()
+    if args.rungs is not None and not args.asha:
+        raise ConfigError(f"--rungs {args.rungs} is the number of ASHA steps per trial; add --asha, or drop --rungs "
+                          "(without ASHA every trial trains its whole budget at once)")
     config = ExperimentConfig.from_yaml(_config_file(args.config), args.overrides)
     space = load_space(args.space)
     changes = {k: v for k, v in (("metric", args.metric), ("mode", args.mode),
@@ -129,7 +138,8 @@ def run_sweep(args: argparse.Namespace) -> dict[str, Any]:
     if changes:
         space = space.replace(source=args.space, **changes)
     out = args.out or str(Path("runs") / f"sweep_{config.name}__{time.strftime('%Y%m%d-%H%M%S')}")
-    report = tune_sweep(config, space, out, trials=args.trials, asha=args.asha, rungs=args.rungs, address=args.address,
+    report = tune_sweep(config, space, out, trials=args.trials, asha=args.asha,
+                        rungs=3 if args.rungs is None else args.rungs, address=args.address,
                         num_cpus=args.num_cpus, n_random_seeds=args.random_seeds, verbose=1,
                         log=lambda m: print(m, file=sys.stderr, flush=True), overwrite=args.overwrite)
     print(Path(report["files"]["results_md"]).read_text())

@@ -3,7 +3,7 @@
 `run_tasks(function, calls, shared=...)` calls ``function(shared, *call)`` once per call and
 returns the results in the order of `calls`:
 
-- ``backend="ray"``: `init_ray(address, num_cpus)` (a Ray that is already initialised is
+- ``backend="ray"``: `init_ray(address, num_cpus, cpus_per_task=...)` (a Ray that is already initialised is
   reused), `shared` is put once in the object store (workers read it without copying it per
   task), one task per call with `cpus_per_task` CPUs and no retries; results are collected as
   tasks finish (`on_result` is called then, e.g. to log progress).
@@ -58,7 +58,7 @@ def run_tasks(
 
     from signalflow_gym.scale.ray_utils import init_ray
 
-    ray = init_ray(address, num_cpus)
+    ray = init_ray(address, num_cpus, cpus_per_task=cpus_per_task)
     remote = ray.remote(num_cpus=cpus_per_task, max_retries=0)(function)
     shared_ref = ray.put(shared)
     pending = {remote.remote(shared_ref, *call): i for i, call in enumerate(calls)}

@@ -86,7 +86,7 @@ def plan_folds(
       (at least the label / holding horizon, so that no training episode sees test prices).
     - `test_bars`: bars per test window (default ``n_bars // (n_folds + 1)``).
     - `train_bars`: rolling window length (default: as many as the first fold can have);
-      ignored for "expanding".
+      refused for "expanding", whose windows start at bar 0.
     - `min_train_bars` / `min_test_bars`: every training / test window must hold at least
       this many bars.
 
@@ -104,8 +104,12 @@ def plan_folds(
     else:
         _check_int("test_bars", test_bars, 1)
 
+    if train_bars is not None and scheme == "expanding":
+        raise ConfigError(f"`train_bars` ({train_bars}) is the rolling window's length; the expanding scheme "
+                          "trains from the first bar; drop --train-bars or use --scheme rolling")
+
     def fix() -> str:
-        most = _max_folds(n_bars, gap, given_test_bars, min_train_bars, min_test_bars)
+        most = _max_folds(n_bars, gap, given_test_bars, min_train_bars, min_test_bars, below=n_folds)
         return f"use fewer folds (at most {most})" if most else "use fewer folds, a smaller gap or test window"
 
     if test_bars < min_test_bars:
@@ -141,14 +145,18 @@ def plan_folds(
     return folds
 
 
-def _max_folds(n_bars: int, gap: int, test_bars: int | None, min_train: int, min_test: int) -> int:
-    """The largest number of folds (0 if none) whose windows all hold the minimum numbers of bars."""
+def _max_folds(n_bars: int, gap: int, test_bars: int | None, min_train: int, min_test: int, *, below: int) -> int:
+    """The largest number of folds below `below` (0 if none) whose windows all hold the minimum
+    numbers of bars. (With the default test window, ``n_bars // (K + 1)``, whether K folds fit
+    does not fall steadily with K, so this is a search down from ``below - 1``.)"""
     if test_bars is not None:
-        return max((n_bars - gap - min_train) // test_bars, 0) if test_bars >= min_test else 0
-    k = max(n_bars // max(min_test, 1) - 1, 0)
-    while k > 0 and (n_bars // (k + 1) < min_test or n_bars - k * (n_bars // (k + 1)) - gap < min_train):
-        k -= 1
-    return k
+        most = (n_bars - gap - min_train) // test_bars if test_bars >= min_test else 0
+        return max(min(most, below - 1), 0)
+    for k in range(min(below - 1, n_bars), 0, -1):
+        window = n_bars // (k + 1)
+        if window >= min_test and n_bars - k * window - gap >= min_train:
+            return k
+    return 0
 
 
 def fold_times(timestamps: Sequence[datetime] | pl.Series, fold: Fold) -> dict[str, Any]:

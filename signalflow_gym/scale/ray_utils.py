@@ -9,11 +9,13 @@ it is missing, so the command-line tools can print one line and exit with status
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from signalflow.core.errors import ConfigError
 
-__all__ = ["RAY_INSTALL_HINT", "RayNotInstalledError", "require_ray", "require_tune", "init_ray", "task_cpus"]
+__all__ = ["RAY_INSTALL_HINT", "RayNotInstalledError", "require_ray", "require_tune", "init_ray", "check_task_fits",
+           "task_cpus"]
 
 RAY_INSTALL_HINT = ('Ray is not installed; sweeps and walk-forward need it: pip install "signalflow-gym[ray]" '
                     '(or run the walk-forward with --sequential)')
@@ -42,7 +44,8 @@ def require_tune() -> Any:
     return tune
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: Any) -> Any:
+def init_ray(address: str | None = None, num_cpus: int | None = None, *, cpus_per_task: int = 1,
+             **kwargs: Any) -> Any:
     """Connect to Ray once per process; return the `ray` module.
 
     - `address=None`: a local Ray instance on this machine (`num_cpus` caps the CPUs Ray
@@ -53,12 +56,37 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: 
       Ray Client. `num_cpus` must be None then (the cluster decides).
 
     If Ray is already initialised (e.g. by a test fixture or the caller), it is reused as is.
+    `cpus_per_task`: the CPUs each task will ask for (`task_cpus`). A local Ray with fewer CPUs
+    than that could never start a task and would wait forever, so that is refused here, before
+    any task is submitted (a cluster may add nodes later: not checked there).
+
     On a cluster every node needs this package installed (same version) and the output
     directory on a shared file system, since workers write the run packages themselves.
     """
+    if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
+        raise ConfigError(f"`num_cpus` (--num-cpus) must be an integer >= 1, was {num_cpus!r}; "
+                          "leave it out to use every core")
     ray = require_ray()
-    if ray.is_initialized():
-        return ray
+    local = address == "local" or (address in (None, "") and not os.environ.get("RAY_ADDRESS"))
+    if not ray.is_initialized():
+        _start_ray(ray, address, num_cpus, kwargs)
+    if local:
+        check_task_fits(ray.cluster_resources().get("CPU", 0), cpus_per_task)
+    return ray
+
+
+def check_task_fits(available_cpus: float, cpus_per_task: int) -> None:
+    """A `ConfigError` if a task asking for `cpus_per_task` CPUs cannot run on `available_cpus`."""
+    if cpus_per_task > available_cpus:
+        raise ConfigError(
+            f"each run asks Ray for {cpus_per_task} CPUs (train.n_envs={cpus_per_task} with train.vec_env=subproc: "
+            f"one process per env) but the local Ray instance has {available_cpus:g}, so no run could ever start; "
+            f"lower train.n_envs, use train.vec_env=dummy, or give Ray more CPUs (--num-cpus)"
+        )
+
+
+def _start_ray(ray: Any, address: str | None, num_cpus: int | None, kwargs: dict[str, Any]) -> None:
+    """`ray.init` for `init_ray` (Ray not initialised yet)."""
     options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                                "log_to_driver": True}
     options.update(kwargs)
@@ -82,7 +110,6 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: 
             f"cannot connect to Ray at {address!r} ({exc}); start a cluster with `ray start --head` "
             "or drop --address to use a local Ray instance"
         ) from None
-    return ray
 
 
 def task_cpus(n_envs: int, vec_env: str) -> int:

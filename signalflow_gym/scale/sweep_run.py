@@ -29,8 +29,10 @@ Output (`out_dir`)::
 The whole folder is built in a temporary sibling and swapped in when the results are
 written (`signalflow_gym.outputs.building`): killed at any instant, `out_dir` holds the
 previous sweep or the new one. An existing one is replaced only with `overwrite=True`
-(``--overwrite``). The base config's splits are checked up front: each must hold at
-least ``env.episode.length + env.episode.warmup_bars`` bars.
+(``--overwrite``). Every trial's config is checked before Ray starts (`trial_checks`): a
+value the config refuses is an error naming the trial, each split must hold at least
+``env.episode.length + env.episode.warmup_bars`` bars, and all trials must share one set of
+splits (the winner's test figure is out of sample only then).
 
 ASHA (`asha=True`): a trial trains in `rungs` equal steps (resuming from its checkpoint) and
 reports the validation metric after each; ASHA stops the weak trials at a rung (status
@@ -57,7 +59,7 @@ from signalflow_gym.outputs import building, check_target, jsonable, mark_comple
 from signalflow_gym.scale.driver import error_text
 from signalflow.strategy.metrics import bar_returns
 from signalflow_gym.scale.stitching import agent_equity
-from signalflow_gym.scale.trials import SweepSpace, expand_trials, load_space, override_strings, rung_budgets
+from signalflow_gym.scale.trials import SweepSpace, expand_trials, load_space, rung_budgets
 
 __all__ = ["tune_sweep", "trial_folder"]
 
@@ -94,6 +96,7 @@ def _trial(params: dict[str, Any], *, base: dict[str, Any], trials: list[dict[st
     from signalflow_gym.experiment.data import load_data, split_data
     from signalflow_gym.experiment.evaluate import evaluate
     from signalflow_gym.experiment.train import train
+    from signalflow_gym.scale.trial_checks import trial_config
 
     index = int(params["index"])
     overrides = trials[index]
@@ -104,8 +107,7 @@ def _trial(params: dict[str, Any], *, base: dict[str, Any], trials: list[dict[st
     _write_json(trial_dir / "trial.json", info)
     started = time.time()
     try:
-        # one run per trial: a seed list in the base config is crossed into the trials instead
-        cfg = ExperimentConfig.from_dict(base, ["train.seeds=[]", *override_strings(overrides)])
+        cfg = trial_config(base, overrides)  # (checked before the sweep started: `trial_configs`)
         raw, signals = data if data is not None else load_data(cfg.data)
         split = split_data(cfg.data, raw, signals, env=cfg.env)
         train_data = (split.train.raw_data, split.train.signals)
@@ -165,9 +167,10 @@ def tune_sweep(
     ``{"results": [row, ...] ranked, "best": row | None, "files": {...}, ...}``.
     """
     from signalflow.data import validate_ohlcv, validate_signals
-    from signalflow_gym.experiment.data import load_data, split_data
+    from signalflow_gym.experiment.data import load_data
     from signalflow_gym.experiment.train import coerce_config
     from signalflow_gym.scale.ray_utils import init_ray, require_tune, task_cpus
+    from signalflow_gym.scale.trial_checks import check_trial_splits, trial_configs
 
     tune = require_tune()
     from ray.tune.schedulers import ASHAScheduler
@@ -188,6 +191,7 @@ def tune_sweep(
     out = Path(out_dir).absolute()
     recover(out)
     check_target(out, kind="sweep", overwrite=overwrite, known=_SWEEP_FILES)  # before any work
+    configs = trial_configs(cfg, specs)  # every trial's config, before Ray starts
     touches_data = any(k.startswith("data.") for k in space.space)
     if touches_data:
         shared = None
@@ -196,16 +200,16 @@ def tune_sweep(
         shared = (raw, validate_signals(data[1], ohlcv=raw))
     else:
         shared = load_data(cfg.data)
-    if shared is not None and not any(k.startswith("env.") for k in space.space):
-        split_data(cfg.data, *shared, env=cfg.env)  # every split long enough for the episodes, before Ray starts
+    check_trial_splits(configs, specs, shared)  # episodes fit, one set of splits for all trials
     with building(out, kind="sweep", overwrite=overwrite, known=_SWEEP_FILES, open_dirs=("tune",)) as work:
         cfg.to_yaml(work / "experiment.yaml")
         _write_json(work / "space.json", {**space.to_dict(), "trials": specs, "asha": asha, "rungs": n_rungs})
 
-        init_ray(address, num_cpus)
+        cpus = task_cpus(cfg.train.n_envs, cfg.train.vec_env)
+        init_ray(address, num_cpus, cpus_per_task=cpus)
         trainable = tune.with_parameters(_trial, base=cfg.to_dict(), trials=specs, data=shared, out_root=str(work),
                                          metric=space.metric, rungs=n_rungs, n_random_seeds=n_random_seeds)
-        trainable = tune.with_resources(trainable, {"cpu": task_cpus(cfg.train.n_envs, cfg.train.vec_env)})
+        trainable = tune.with_resources(trainable, {"cpu": cpus})
         scheduler = None
         if asha:
             scheduler = ASHAScheduler(time_attr="training_iteration", max_t=n_rungs, grace_period=1, reduction_factor=2)

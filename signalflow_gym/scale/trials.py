@@ -41,13 +41,29 @@ _SPACE_KEYS = ("metric", "mode", "search", "sample_seed", "seeds", "space")
 
 # =========================================================================== the space
 def _coerce_value(v: Any) -> Any:
-    """YAML 1.1 reads ``1e-4`` (no dot) as a string: read number-like strings as floats."""
-    if isinstance(v, str):
-        try:
-            return float(v) if v.strip().lower() not in ("nan", "inf", "-inf", "infinity") else v
-        except ValueError:
+    """YAML 1.1 reads ``1e-4`` and ``1e3`` (no dot) as strings: read number-like strings as
+    numbers, a whole one written without a dot (``1e3``, ``2E5``) as an integer, so that it
+    fits integer keys such as ``train.total_timesteps`` too."""
+    if not isinstance(v, str) or v.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        return v
+    try:
+        number = float(v)
+    except ValueError:
+        return v
+    if "." not in v and number.is_integer():
+        return int(number)
+    return number
+
+
+def _first_duplicate(values: Sequence[Any]) -> Any:
+    """The first value of `values` that an earlier one equals (by its JSON text), or None."""
+    seen = set()
+    for v in values:
+        text = json.dumps(v, sort_keys=True, default=str)
+        if text in seen:
             return v
-    return v
+        seen.add(text)
+    return None
 
 
 class SweepSpace:
@@ -77,10 +93,16 @@ class SweepSpace:
         if seeds is None:
             seeds = []
         if isinstance(seeds, int) and not isinstance(seeds, bool):
+            if seeds < 1:
+                raise ConfigError(f"`seeds` as a count must be >= 1, was {seeds} in {source}; write e.g. seeds: 3 "
+                                  "(seeds 0, 1, 2) or leave it out for the config's seed")
             seeds = list(range(seeds))
         if not isinstance(seeds, list) or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
             raise ConfigError(f"`seeds` must be a list of integers >= 0 (or a count), was {seeds!r} in {source}; "
                               "write e.g. seeds: [0, 1, 2]")
+        if _first_duplicate(seeds) is not None:
+            raise ConfigError(f"`seeds` lists seed {_first_duplicate(seeds)} twice in {source}: the two trials would "
+                              "be the same run; list each seed once")
         self.seeds: list[int] = list(seeds)
         space = data.get("space") or {}
         if not isinstance(space, Mapping):
@@ -91,8 +113,9 @@ class SweepSpace:
             if not isinstance(key, str) or "." not in key:
                 raise ConfigError(f"`space` key {key!r} in {source} must be a dotted config key, "
                                   "e.g. train.algo_kwargs.learning_rate")
-            if key == "train.seed":
-                raise ConfigError(f"use `seeds:` rather than `space: {{train.seed: ...}}` in {source}")
+            if key in ("train.seed", "train.seeds"):
+                raise ConfigError(f"use `seeds:` rather than `space: {{{key}: ...}}` in {source}: each trial is one "
+                                  "training run, and `seeds:` crosses the seeds with the other values")
             if key in SPLIT_KEYS:
                 raise ConfigError(
                     f"`space.{key}` in {source} would give the trials different splits: a sweep picks its best "
@@ -102,7 +125,11 @@ class SweepSpace:
                 )
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"`space.{key}` must be a non-empty list of values, was {values!r} in {source}")
-            self.space[key] = [_coerce_value(v) for v in values]
+            values = [_coerce_value(v) for v in values]
+            if _first_duplicate(values) is not None:
+                raise ConfigError(f"`space.{key}` lists {json.dumps(_first_duplicate(values), default=str)} twice in "
+                                  f"{source}: the trials would repeat the same runs; list each value once")
+            self.space[key] = values
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "mode": self.mode, "search": self.search, "sample_seed": self.sample_seed,
@@ -136,7 +163,9 @@ def expand_trials(space: SweepSpace, n_trials: int | None = None) -> list[dict[s
 
     grid: every combination of `space.space` x `seeds` (the seed varies fastest); with
     `n_trials` below that, a random subset (seeded by `sample_seed`, kept in grid order).
-    random: `n_trials` draws (default: the grid size), each value uniform from its list.
+    random: `n_trials` distinct draws (default: the grid size), each value uniform from its
+    list (a repeated draw is drawn again: two equal trials would be the same run, and would
+    count twice in the statistics of the search); at most the grid size.
     """
     keys = list(space.space)
     seeds: list[int | None] = list(space.seeds) or [None]
@@ -157,8 +186,18 @@ def expand_trials(space: SweepSpace, n_trials: int | None = None) -> list[dict[s
         keep = sorted(rng.choice(len(grid), size=n_trials, replace=False).tolist())
         return [grid[i] for i in keep]
     n = n_trials if n_trials is not None else space.grid_size
-    return [trial([vals[int(rng.integers(len(vals)))] for vals in space.space.values()],
-                  seeds[int(rng.integers(len(seeds)))]) for _ in range(n)]
+    if n > space.grid_size:
+        raise ConfigError(f"`--trials` {n} is more than the {space.grid_size} distinct trials of the space (random "
+                          f"search draws each at most once); use --trials {space.grid_size} or add values")
+    lists = [*space.space.values(), seeds]
+    drawn: list[tuple[int, ...]] = []
+    seen: set[tuple[int, ...]] = set()
+    while len(drawn) < n:
+        pick = tuple(int(rng.integers(len(vals))) for vals in lists)
+        if pick not in seen:
+            seen.add(pick)
+            drawn.append(pick)
+    return [trial([vals[i] for vals, i in zip(space.space.values(), pick)], seeds[pick[-1]]) for pick in drawn]
 
 
 def override_strings(overrides: Mapping[str, Any]) -> list[str]:

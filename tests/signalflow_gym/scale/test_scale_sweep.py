@@ -79,12 +79,14 @@ def test_four_trial_sweep_ranks_by_validation_metric_and_saves_the_best(ray_loca
 def test_a_failed_trial_is_reported_and_the_others_complete(ray_local, data, tmp_path):
     from signalflow_gym.scale import tune_sweep
 
-    space = {"space": {"train.algo_kwargs.batch_size": [64, 0, 32]}}  # 0: PPO refuses it
+    # 1: the config allows it, PPO's constructor refuses it (a value the config refuses, such as 0,
+    # is refused for the whole sweep before Ray starts: test_scale_trial_checks.py)
+    space = {"space": {"train.algo_kwargs.batch_size": [64, 1, 32]}}
     report = tune_sweep(tiny_config(), space, tmp_path / "sweep", data=data)
     df = pl.read_parquet(tmp_path / "sweep" / "results.parquet")
     assert df.height == 3 and report["n_failed"] == 1
     failed = df.filter(pl.col("status") == "error")
-    assert failed["train.algo_kwargs.batch_size"].to_list() == [0]
+    assert failed["train.algo_kwargs.batch_size"].to_list() == [1]
     assert "batch_size" in failed["error"][0] and failed["rank"][0] is None
     assert df.filter(pl.col("status") == "ok")["rank"].to_list() == [1, 2]
     assert df["status"][-1] == "error"  # failed trials are listed last
