@@ -419,15 +419,28 @@ def building(
     `recover(final)` runs first; then `check_target` refuses an existing result unless
     `overwrite` (see there for `replaces` and `known`). The block writes into the yielded
     folder; if it raises, the temporary folder is deleted and `final` is untouched.
+
+    `final` is checked again just before the swap: if another process wrote a result there
+    meanwhile that this one may not replace, nothing is replaced, the new result is kept
+    complete beside it (``<final>.kept-<pid>-<token>``, its recorded paths naming `final`)
+    and `error` says where.
     """
     final = Path(final)
     recover(final)
-    check_target(final, kind=kind, overwrite=overwrite, replaces=replaces, known=known, what=what, flag=flag,
-                 elsewhere=elsewhere, error=error)
+    checks = dict(kind=kind, replaces=tuple(replaces), known=tuple(known), what=what, flag=flag, elsewhere=elsewhere,
+                  error=error)
+    check_target(final, overwrite=overwrite, **checks)
     tmp = new_sibling(final)
     try:
         yield tmp
         mark_complete(tmp, kind=kind, open_dirs=open_dirs, info=info)
+        try:
+            check_target(final, overwrite=overwrite, **checks)  # written by another process meanwhile?
+        except error as exc:
+            kept = final.with_name(f"{final.name}.kept-{_token()}")
+            os.replace(tmp, kept)
+            raise error(f"{exc} (another process wrote it while this one ran): nothing was replaced, and this "
+                        f"run's complete result was kept in {kept} (its recorded paths name {final})") from None
         swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -100,6 +100,11 @@ def score_summary(df: pl.DataFrame, *, confidence: float = 0.95, reps: int = 2_0
     note = None
     if not runs_per_fold:
         note = "no run finished: nothing to aggregate"
+    elif not with_ci and max(runs_per_fold.values()) >= 2:  # several seeds, but some runs failed
+        short = sorted(k for k, v in runs_per_fold.items() if v < 2)
+        note = (f"no confidence intervals: they need at least 2 finished runs (seeds) in every fold, and fold(s) "
+                f"{', '.join(map(str, short))} have fewer (the other runs failed; see their errors); fix and re-run "
+                "the failed runs")
     elif not with_ci:
         note = ("no confidence intervals: they need at least 2 runs (seeds) in every fold; "
                 "set train.seeds (or --seeds) to train several seeds per fold")

@@ -17,7 +17,8 @@ have none and are not counted):
   `statistics.probability_of_backtest_overfitting`) over the ``[bar, trial]`` matrix of the
   trials' returns on their common validation bars, with S = the largest even number of blocks
   <= 16 that leaves each block at least 2 bars. Not computed (None, with a reason) with fewer
-  than `MIN_PBO_TRIALS` trials or when the trials were validated on different bars.
+  than `MIN_PBO_TRIALS` trials, when the trials were validated on different bars, or when
+  every trial has the same returns (all tied: nothing was selected, so nothing overfitted).
 
 Units: Sharpe ratios per bar unless named ``*_annualised`` (times ``sqrt(bars per year)``,
 `signalflow.strategy.metrics.periods_per_year`); DSR, PSR and PBO are probabilities in [0, 1].
@@ -93,11 +94,16 @@ def _overfitting(frames: Mapping[int, pl.DataFrame]) -> dict[str, Any]:
     if len(lengths) != 1 or matrix.height != next(iter(lengths)):
         out["reason"] = "the trials were validated on different bars (the space changes data or episode keys)"
         return out
+    values = matrix.drop("timestamp").to_numpy()
+    if (values == values[:, :1]).all():
+        out["reason"] = ("every trial has the same validation returns (e.g. none of them traded), so no trial was "
+                         "selected over another")
+        return out
     s = _partitions(matrix.height)
     if s < 2:
         out["reason"] = f"CSCV needs at least 4 validation bars, the trials have {matrix.height}"
         return out
-    result = probability_of_backtest_overfitting(matrix.drop("timestamp").to_numpy(), partitions=s)
+    result = probability_of_backtest_overfitting(values, partitions=s)
     out.update(value=result.pbo, partitions=s, combinations=int(result.logits.size), n_bars=result.n_bars,
                probability_of_loss=result.probability_of_loss,
                median_logit=float(np.median(result.logits)))
@@ -141,7 +147,7 @@ def selection_markdown(stats: Mapping[str, Any]) -> str:
     if p["value"] is not None:
         lines.append(
             f"Probability of Backtest Overfitting (CSCV over the {p['n_trials']} trials' per-bar validation returns, "
-            f"S = {p['partitions']} blocks of {p['n_bars']} bars, {p['combinations']} combinations): "
+            f"S = {p['partitions']} blocks over {p['n_bars']} bars, {p['combinations']} combinations): "
             f"**PBO = {p['value']:.3f}**; the in-sample best trial lost money out of sample in "
             f"{100 * p['probability_of_loss']:.0f}% of the combinations. PBO near 0: the in-sample winner stays "
             "a winner; near 0.5: the ranking is luck; above 0.5: the winner tends to reverse.")

@@ -60,6 +60,24 @@ def test_building_refuses_an_existing_result_without_overwrite_and_replaces_it_w
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_a_result_another_process_wrote_meanwhile_is_not_replaced_and_ours_is_kept(tmp_path):
+    final = tmp_path / "out"
+    with pytest.raises(OutputError, match=r"already holds a complete evaluation report .* \(another process wrote it "
+                                          r"while this one ran\): nothing was replaced, and this run's complete "
+                                          r"result was kept in .*out\.kept-"):
+        with building(final, kind="evaluation") as ours:  # `out` was absent when this run started
+            (ours / "report.md").write_text("ours")
+            _result(final, "theirs")  # a second writer commits first
+    assert (final / "report.md").read_text() == "theirs"
+    verify_complete(final, kind="evaluation")
+    kept = [p for p in tmp_path.iterdir() if p.name != "out"]
+    assert len(kept) == 1 and kept[0].name.startswith("out.kept-")
+    assert (kept[0] / "report.md").read_text() == "ours"
+    verify_complete(kept[0], kind="evaluation")
+    recover(final)  # the kept result is not a temporary: nothing cleans it away
+    assert kept[0].is_dir()
+
+
 def test_a_failed_build_leaves_the_previous_result_untouched(tmp_path):
     final = _result(tmp_path / "out", "old")
     with pytest.raises(RuntimeError, match="boom"):

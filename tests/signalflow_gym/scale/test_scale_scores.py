@@ -90,6 +90,12 @@ def test_scores_of_one_seed_per_fold_have_no_intervals_and_say_why():
     assert "Note: no confidence intervals" in scores_markdown(s)
 
 
+def test_scores_of_several_seeds_with_a_failed_run_say_which_fold_is_short_not_to_set_seeds():
+    s = score_summary(_runs_frame([[0.1, 0.2], [0.3]], threshold=[0.0, 0.3]))  # fold 1's second seed failed
+    assert not s["intervals"] and s["runs_per_fold"] == {0: 2, 1: 1}
+    assert "fold(s) 1 have fewer (the other runs failed" in s["note"] and "set train.seeds" not in s["note"]
+
+
 def test_a_deterministic_baseline_scores_the_same_whatever_the_number_of_agent_seeds():
     """Its one backtest per fold was repeated once per agent seed and pooled as runs, so the IQM
     (which trims whole runs) of fold returns {0, 0, 0.03} read 0.01, 0.0075, 0.005 with 1, 2, 4
@@ -162,6 +168,10 @@ def test_selection_statistics_say_why_when_a_number_cannot_be_given():
     apart = selection_statistics({0: shifted, 1: other}, 1)
     assert apart["pbo"]["value"] is None and "different bars" in apart["pbo"]["reason"]
     assert apart["deflated_sharpe"]["value"] is not None
+    tied = selection_statistics({0: flat, 1: flat, 2: flat}, 0)  # no trial traded: nothing was selected
+    assert tied["pbo"]["value"] is None and "every trial has the same validation returns" in tied["pbo"]["reason"]
+    same = _returns_frame(np.random.default_rng(1).normal(0, 0.01, 60))
+    assert selection_statistics({0: same, 1: same}, 0)["pbo"]["value"] is None
     none = selection_statistics({}, None)
     assert none["deflated_sharpe"]["reason"] == "no trial was scored"
 
