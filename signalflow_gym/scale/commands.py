@@ -96,7 +96,8 @@ def run_walkforward(args: argparse.Namespace) -> dict[str, Any]:
                           train_bars=args.train_bars, address=args.address, num_cpus=args.num_cpus,
                           backend="sequential" if getattr(args, "sequential", False) else "ray",
                           n_random_seeds=args.random_seeds, plot=not args.no_plot,
-                          log=lambda m: print(m, file=sys.stderr, flush=True), overwrite=args.overwrite)
+                          log=lambda m: print(m, file=sys.stderr, flush=True), overwrite=args.overwrite,
+                          progress=True)
     print(Path(report["files"]["folds_md"]).read_text())
     print(f"walk-forward report: {report['files']['folds_md']}")
     return report

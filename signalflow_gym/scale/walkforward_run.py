@@ -162,6 +162,7 @@ def walk_forward(
     plot: bool = True,
     log: Any = None,
     overwrite: bool = False,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Plan `folds` folds (x `train.seeds`) over the experiment's data, run them, write the combined report.
 
@@ -172,14 +173,16 @@ def walk_forward(
     process, no Ray needed). A run that fails is reported with its error (status "error") and
     the other runs still go on. Folds whose test or training window would hold fewer than
     ``env.episode.length + env.episode.warmup_bars`` bars are refused before anything runs.
-    `out_dir` must not hold a walk-forward yet, unless `overwrite`. Returns the report dict
-    (also in ``out_dir/report.json``).
+    `out_dir` must not hold a walk-forward yet, unless `overwrite`. `progress`: a progress bar
+    (tqdm, on stderr) that advances as each fold run finishes, with its count and an ETA.
+    Returns the report dict (also in ``out_dir/report.json``).
     """
     from signalflow.data import validate_ohlcv, validate_signals
     from signalflow_gym.experiment.data import load_data
     from signalflow_gym.experiment.train import coerce_config
     from signalflow_gym.scale.ray_utils import require_ray, task_cpus
     from signalflow_gym.scale.walkforward_report import write_walkforward_report  # scipy and arch: on demand
+    from tqdm.auto import tqdm
 
     if backend == "ray":
         require_ray()
@@ -222,15 +225,21 @@ def walk_forward(
         def on_error(call: tuple[Any, ...], exc: BaseException) -> dict[str, Any]:
             return {**call[1], "status": "error", "error": error_text(exc)}
 
+        bar = tqdm(total=len(calls), desc=f"{cfg.name}: fold runs", unit="run", disable=not progress)
+
         def on_result(call: tuple[Any, ...], res: dict[str, Any]) -> None:
             rec = call[1]
+            bar.update(1)
             log(f"  fold {rec['index']} seed {rec['seed']}: {res['status']}"
                 + (f" ({res['error']})" if res["status"] != "ok"
                    else f", test total return {res['report']['agent']['total_return']:.4f}"))
 
-        results = run_tasks(_run_fold_task, calls, shared=(raw, signals), backend=backend, address=address,
-                            num_cpus=num_cpus, cpus_per_task=task_cpus(cfg.train.n_envs, cfg.train.vec_env),
-                            on_error=on_error, on_result=on_result)
+        try:
+            results = run_tasks(_run_fold_task, calls, shared=(raw, signals), backend=backend, address=address,
+                                num_cpus=num_cpus, cpus_per_task=task_cpus(cfg.train.n_envs, cfg.train.vec_env),
+                                on_error=on_error, on_result=on_result)
+        finally:
+            bar.close()
         ordered = [relocate(res, str(work), str(out)) for res in results]
         report = write_walkforward_report(ordered, work, out, meta, initial_capital=cfg.env.broker.initial_capital,
                                           plot=plot)

@@ -3,6 +3,8 @@ scores over folds x seeds with intervals and probabilities of improvement, per-f
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -26,15 +28,17 @@ def multiseed_run(tmp_path_factory):
     config = tiny_config("train.seeds=[3, 4]", "data.synthetic.n_bars=1200", "train.total_timesteps=128")
     data = load_data(config.data)
     out = tmp_path_factory.mktemp("wf_seeds") / "out"
-    report = walk_forward(config, out, folds=2, data=data, backend="sequential")
-    return out, report
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):  # (the progress bar's stream)
+        report = walk_forward(config, out, folds=2, data=data, backend="sequential", progress=True)
+    return out, report, stderr.getvalue()
 
 
 def test_each_fold_trains_every_seed_and_the_report_holds_their_runs(multiseed_run):
     from signalflow_gym.outputs import verify_complete
     from signalflow_gym.run_package import load_run_package
 
-    out, report = multiseed_run
+    out, report, _ = multiseed_run
     verify_complete(out, kind="walkforward")
     assert report["n_failed"] == 0 and report["seeds"] == SEEDS and report["n_runs"] == 4
     assert [(f["index"], f["seed"]) for f in report["folds"]] == [(0, 3), (0, 4), (1, 3), (1, 4)]
@@ -59,7 +63,7 @@ def _check_interval(est):
 
 
 def test_scores_carry_aggregates_with_intervals_and_probabilities_of_improvement(multiseed_run):
-    out, report = multiseed_run
+    out, report, _ = multiseed_run
     on_disk = json.loads((out / "report.json").read_text())["scores"]
     assert on_disk["intervals"] and on_disk["n_folds"] == 2 and on_disk["runs_per_fold"] == {"0": 2, "1": 2}
     folds = pl.read_parquet(out / "folds.parquet")
@@ -90,7 +94,7 @@ def test_scores_carry_aggregates_with_intervals_and_probabilities_of_improvement
 
 
 def test_every_fold_has_its_own_report_over_its_seeds(multiseed_run):
-    out, report = multiseed_run
+    out, report, _ = multiseed_run
     for k in range(2):
         fold = json.loads((out / f"fold_{k}" / "report.json").read_text())
         assert fold["fold"] == k and fold["scores"]["n_folds"] == 1 and fold["scores"]["n_runs"] == 2
@@ -98,3 +102,8 @@ def test_every_fold_has_its_own_report_over_its_seeds(multiseed_run):
         assert "threshold" in fold["scores"]["probability_of_improvement"]
         assert "Over folds x seeds: 2 runs in 1 folds" in (out / f"fold_{k}" / "report.md").read_text()
         assert report["fold_reports"][str(k)] == str(out / f"fold_{k}" / "report.json")
+
+
+def test_the_progress_bar_counts_the_fold_runs_as_they_finish(multiseed_run):
+    _, _, stderr = multiseed_run
+    assert "fold runs" in stderr and "0/4" in stderr and "4/4" in stderr
