@@ -448,16 +448,18 @@ def building(
 
 
 def relocate(obj: Any, src: str | Path, dst: str | Path) -> Any:
-    """`obj` (nested dicts / lists) with every string path under `src` moved under `dst`.
+    """`obj` (nested dicts / lists) with every path under `src` moved under `dst`, in strings
+    that are paths and in texts that name one (an error message, say).
 
     A folder built in a temporary sibling records the paths it was written to; after the
-    swap they must name the final place.
+    swap they must name the final place. A string where `src` runs on into a longer name
+    (``src + "x"``) is not a path under it and is kept.
     """
     src_s, dst_s = str(src), str(dst)
     if isinstance(obj, dict):
         return {k: relocate(v, src_s, dst_s) for k, v in obj.items()}
     if isinstance(obj, list):
         return [relocate(v, src_s, dst_s) for v in obj]
-    if isinstance(obj, str) and (obj == src_s or obj.startswith(src_s + os.sep)):
-        return dst_s + obj[len(src_s):]
+    if isinstance(obj, str) and src_s in obj:
+        return re.sub(re.escape(src_s) + r"(?=$|[\\/\s'\"`),:;\]])", lambda m: dst_s, obj)
     return obj

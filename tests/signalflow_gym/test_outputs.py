@@ -174,3 +174,6 @@ def test_relocate_moves_recorded_paths_to_the_final_folder(tmp_path):
     assert relocate(record, work, final) == {"run_dir": str(final / "run"),
                                              "files": [str(final / "a.md"), str(tmp_path / "other")], "n": 3,
                                              "name": str(work) + "x"}
+    error = f"FileNotFoundError: [Errno 2] No such file or directory: '{work / 'validation' / 'bars.parquet'}'"
+    assert relocate({"error": error}, work, final) == {"error": error.replace(str(work), str(final))}
+    assert relocate(f"see {work}: done", work, final) == f"see {final}: done"
