@@ -439,8 +439,9 @@ def building(
         except error as exc:
             kept = final.with_name(f"{final.name}.kept-{_token()}")
             os.replace(tmp, kept)
-            raise error(f"{exc} (another process wrote it while this one ran): nothing was replaced, and this "
-                        f"run's complete result was kept in {kept} (its recorded paths name {final})") from None
+            raise error(f"{final} changed while this run was writing its result and may no longer be replaced "
+                        f"({exc}); nothing was replaced: this run's complete result was kept in {kept} (its recorded "
+                        f"paths name {final}); move it there once {final} is out of the way") from None
         swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -461,5 +462,8 @@ def relocate(obj: Any, src: str | Path, dst: str | Path) -> Any:
     if isinstance(obj, list):
         return [relocate(v, src_s, dst_s) for v in obj]
     if isinstance(obj, str) and src_s in obj:
-        return re.sub(re.escape(src_s) + r"(?=$|[\\/\s'\"`),:;\]])", lambda m: dst_s, obj)
+        # (a path starts the text or follows a space, quote or bracket; it ends the text or is
+        # followed by a separator, a space, a quote or punctuation)
+        pattern = r"(?<![^\s'\"`(\[{=:<])" + re.escape(src_s) + r"(?=$|[\\/\s'\"`),.:;\]}>])"
+        return re.sub(pattern, lambda m: dst_s, obj)
     return obj

@@ -19,6 +19,7 @@ validates; every problem raises `ConfigError` naming the key.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import re
@@ -493,11 +494,11 @@ def _override_of(message: str, overrides: Sequence[str]) -> str | None:
 def _deep_merge(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """`base` updated with `new`, section by section; nested mappings are fresh dicts (neither
     input is changed, and changing the result changes neither)."""
-    out = {k: _deep_merge({}, v) if isinstance(v, Mapping) else v for k, v in base.items()}
+    out = {k: _deep_merge({}, v) if isinstance(v, Mapping) else copy.deepcopy(v) for k, v in base.items()}
     for k, v in new.items():
         if isinstance(v, Mapping):
             v = _deep_merge(out[k] if isinstance(out.get(k), Mapping) else {}, v)
-        out[k] = v
+        out[k] = copy.deepcopy(v)
     return out
 
 

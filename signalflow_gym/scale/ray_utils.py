@@ -9,6 +9,7 @@ it is missing, so the command-line tools can print one line and exit with status
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from typing import Any
 
@@ -63,26 +64,33 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, *, cpus_pe
     On a cluster every node needs this package installed (same version) and the output
     directory on a shared file system, since workers write the run packages themselves.
     """
-    if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
+    if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, numbers.Integral)
+                                 or num_cpus < 1):
         raise ConfigError(f"`num_cpus` (--num-cpus) must be an integer >= 1, was {num_cpus!r}; "
                           "leave it out to use every core")
     ray = require_ray()
     local = address == "local" or (address in (None, "") and not os.environ.get("RAY_ADDRESS"))
-    if not ray.is_initialized():
+    started_here = not ray.is_initialized()
+    if started_here:
         _start_ray(ray, address, num_cpus, kwargs)
     if local:
-        check_task_fits(ray.cluster_resources().get("CPU", 0), cpus_per_task)
+        check_task_fits(ray.cluster_resources().get("CPU", 0), cpus_per_task, started_here=started_here)
     return ray
 
 
-def check_task_fits(available_cpus: float, cpus_per_task: int) -> None:
-    """A `ConfigError` if a task asking for `cpus_per_task` CPUs cannot run on `available_cpus`."""
-    if cpus_per_task > available_cpus:
-        raise ConfigError(
-            f"each run asks Ray for {cpus_per_task} CPUs (train.n_envs={cpus_per_task} with train.vec_env=subproc: "
-            f"one process per env) but the local Ray instance has {available_cpus:g}, so no run could ever start; "
-            f"lower train.n_envs, use train.vec_env=dummy, or give Ray more CPUs (--num-cpus)"
-        )
+def check_task_fits(available_cpus: float, cpus_per_task: int, *, started_here: bool = True) -> None:
+    """A `ConfigError` if a task asking for `cpus_per_task` CPUs cannot run on `available_cpus`
+    (`started_here`: this process started that Ray, so --num-cpus sizes it)."""
+    if cpus_per_task <= available_cpus:
+        return
+    why = (f" (train.n_envs={cpus_per_task} with train.vec_env=subproc: one process per env)"
+           if cpus_per_task > 1 else "")
+    more = "give Ray more CPUs (--num-cpus)" if started_here else "start Ray with more CPUs (ray.init(num_cpus=...))"
+    fix = f"lower train.n_envs, use train.vec_env=dummy, or {more}" if cpus_per_task > 1 else more
+    raise ConfigError(
+        f"each run asks Ray for {cpus_per_task} CPU{'s' if cpus_per_task > 1 else ''}{why} but the local Ray "
+        f"instance has {available_cpus:g}, so no run could ever start; {fix}"
+    )
 
 
 def _start_ray(ray: Any, address: str | None, num_cpus: int | None, kwargs: dict[str, Any]) -> None:

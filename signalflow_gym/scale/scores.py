@@ -85,6 +85,14 @@ def _aggregates(strata: list[np.ndarray], *, with_ci: bool, confidence: float, r
     return {name: _no_interval(_POINT[name](strata), confidence) for name in AGGREGATE_NAMES}
 
 
+def _agent_runs_per_fold(df: pl.DataFrame) -> dict[int, int]:
+    """``{fold: agent runs}`` counting failed runs too (rows of any status)."""
+    if not df.height:
+        return {}
+    counts = df.filter(pl.col("policy") == "agent").group_by("fold").len()
+    return {int(f): int(n) for f, n in counts.iter_rows()}
+
+
 def score_summary(df: pl.DataFrame, *, confidence: float = 0.95, reps: int = 2_000, seed: int = 0) -> dict[str, Any]:
     """Aggregates of every policy and the agent's probability of improvement (see the module docstring).
 
@@ -100,14 +108,16 @@ def score_summary(df: pl.DataFrame, *, confidence: float = 0.95, reps: int = 2_0
     note = None
     if not runs_per_fold:
         note = "no run finished: nothing to aggregate"
-    elif not with_ci and max(runs_per_fold.values()) >= 2:  # several seeds, but some runs failed
-        short = sorted(k for k, v in runs_per_fold.items() if v < 2)
-        note = (f"no confidence intervals: they need at least 2 finished runs (seeds) in every fold, and fold(s) "
-                f"{', '.join(map(str, short))} have fewer (the other runs failed; see their errors); fix and re-run "
-                "the failed runs")
     elif not with_ci:
-        note = ("no confidence intervals: they need at least 2 runs (seeds) in every fold; "
-                "set train.seeds (or --seeds) to train several seeds per fold")
+        attempted = _agent_runs_per_fold(df)
+        failed = sorted(k for k, v in runs_per_fold.items() if v < 2 and attempted.get(k, 0) > v)
+        if failed:  # seeds were set, but runs of these folds failed
+            note = (f"no confidence intervals: they need at least 2 runs (seeds) in every fold; fold(s) "
+                    f"{', '.join(map(str, failed))} have fewer because their other runs failed (see their errors): "
+                    "fix and re-run them")
+        else:
+            note = ("no confidence intervals: they need at least 2 runs (seeds) in every fold; "
+                    "set train.seeds (or --seeds) to train several seeds per fold")
     out: dict[str, Any] = {
         "n_folds": len(runs_per_fold), "n_runs": int(sum(runs_per_fold.values())), "runs_per_fold": runs_per_fold,
         "confidence": confidence, "reps": reps, "intervals": with_ci, "note": note, "policies": {},

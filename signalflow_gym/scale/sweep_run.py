@@ -55,7 +55,8 @@ import polars as pl
 
 from signalflow.core.errors import ConfigError
 from signalflow.strategy.exporter import write_parquet_atomic
-from signalflow_gym.outputs import building, check_target, jsonable, mark_complete, recover, write_json_atomic, write_text_atomic
+from signalflow_gym.outputs import (building, check_target, jsonable, mark_complete, recover, relocate,
+                                    write_json_atomic, write_text_atomic)
 from signalflow_gym.scale.driver import error_text
 from signalflow.strategy.metrics import bar_returns
 from signalflow_gym.scale.stitching import agent_equity
@@ -205,11 +206,16 @@ def tune_sweep(
         cfg.to_yaml(work / "experiment.yaml")
         _write_json(work / "space.json", {**space.to_dict(), "trials": specs, "asha": asha, "rungs": n_rungs})
 
-        cpus = task_cpus(cfg.train.n_envs, cfg.train.vec_env)
-        init_ray(address, num_cpus, cpus_per_task=cpus)
+        # each trial asks for the CPUs of its own config (a space may vary train.n_envs / vec_env)
+        trial_cpus = [task_cpus(c.train.n_envs, c.train.vec_env) for c in configs]
+        init_ray(address, num_cpus, cpus_per_task=max(trial_cpus))
         trainable = tune.with_parameters(_trial, base=cfg.to_dict(), trials=specs, data=shared, out_root=str(work),
                                          metric=space.metric, rungs=n_rungs, n_random_seeds=n_random_seeds)
-        trainable = tune.with_resources(trainable, {"cpu": cpus})
+        if len(set(trial_cpus)) == 1:
+            trainable = tune.with_resources(trainable, {"cpu": trial_cpus[0]})
+        else:
+            trainable = tune.with_resources(
+                trainable, lambda params: tune.PlacementGroupFactory([{"CPU": trial_cpus[int(params["index"])]}]))
         scheduler = None
         if asha:
             scheduler = ASHAScheduler(time_attr="training_iteration", max_t=n_rungs, grace_period=1, reduction_factor=2)
@@ -238,7 +244,7 @@ def _result_row(res: Any, specs: list[dict[str, Any]], work: Path, out: Path, n_
     iters = len(info.get("rungs") or [])
     if res.error is not None or info.get("status") == "error":
         status = "error"
-        error = info.get("error") or " ".join(str(res.error).split())[:500]
+        error = relocate(info.get("error") or " ".join(str(res.error).split())[:500], str(work), str(out))
     elif iters < n_rungs:
         status, error = "stopped", None  # ASHA stopped it after `iters` rungs
     else:

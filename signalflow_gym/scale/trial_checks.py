@@ -75,8 +75,11 @@ def check_trial_splits(configs: Sequence[ExperimentConfig], specs: Sequence[Mapp
     first_trial = 0
     for members in groups.values():
         cfg = configs[members[0]]
-        raw, signals = shared if shared is not None and len(groups) == 1 else load_data(cfg.data)
-        split = split_data(cfg.data, raw, signals)
+        try:
+            raw, signals = shared if shared is not None and len(groups) == 1 else load_data(cfg.data)
+            split = split_data(cfg.data, raw, signals)
+        except ConfigError as exc:
+            raise ConfigError(f"{_described(members[0], specs[members[0]])} of the sweep space: {exc}") from None
         checked_envs: set[str] = set()
         for i in members:
             env_key = _key(configs[i].env)
@@ -95,12 +98,13 @@ def check_trial_splits(configs: Sequence[ExperimentConfig], specs: Sequence[Mapp
             i = members[0]
             name, start, end = next(p for p, q in zip(periods, first_periods) if p != q)
             _, start0, end0 = next(q for p, q in zip(periods, first_periods) if p != q)
-            varied = sorted({k for s in specs for k in s if k.startswith("data.")})
+            varied = [k for k in specs[i] if k.startswith("data.") and specs[i][k] != specs[first_trial].get(k)]
+            hint = f"--set {varied[0]}=..." if varied else "--set data....=..."
             raise ConfigError(
                 f"{_described(i, specs[i])} of the sweep space has its {name} split at {start}..{end}, "
                 f"trial {first_trial}'s is at {start0}..{end0}: the trials must share their splits (a sweep "
                 "picks its best trial on the validation split, so one trial's validation bars would be "
                 "another's test bars and the winner's test figure would no longer be out of sample); "
                 f"do not vary {', '.join(f'`{k}`' for k in varied) or 'the data'} in the space, run one sweep "
-                "per market instead (e.g. --set data.synthetic.n_bars=...)"
+                f"per market instead ({hint})"
             )

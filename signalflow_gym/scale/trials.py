@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -40,30 +41,34 @@ _SPACE_KEYS = ("metric", "mode", "search", "sample_seed", "seeds", "space")
 
 
 # =========================================================================== the space
+#: What YAML 1.1 reads as a string but means a number: an exponent without a dot (``1e-4``, ``3E5``).
+_EXPONENT_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)[eE][+-]?\d+")
+
+
 def _coerce_value(v: Any) -> Any:
-    """YAML 1.1 reads ``1e-4`` and ``1e3`` (no dot) as strings: read number-like strings as
-    numbers, a whole one written without a dot (``1e3``, ``2E5``) as an integer, so that it
-    fits integer keys such as ``train.total_timesteps`` too."""
-    if not isinstance(v, str) or v.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+    """YAML 1.1 reads ``1e-4`` and ``1e3`` (an exponent, no dot) as strings: read those as
+    numbers, a whole one written without a dot (``1e3``) as an integer, so that it fits integer
+    keys such as ``train.total_timesteps`` too. Any other string is kept as written (a quoted
+    ``"12"`` stays a string), and so is one beyond a float's range."""
+    if not isinstance(v, str) or not _EXPONENT_NUMBER.fullmatch(v):
         return v
-    try:
-        number = float(v)
-    except ValueError:
+    number = float(v)
+    if not math.isfinite(number):
         return v
-    if "." not in v and number.is_integer():
+    if "." not in v and number.is_integer() and abs(number) < 2**53:
         return int(number)
     return number
 
 
-def _first_duplicate(values: Sequence[Any]) -> Any:
-    """The first value of `values` that an earlier one equals (by its JSON text), or None."""
-    seen = set()
+def _duplicates(values: Sequence[Any]) -> list[Any]:
+    """The values of `values` that an earlier one equals (by their JSON text), in order."""
+    seen, out = set(), []
     for v in values:
         text = json.dumps(v, sort_keys=True, default=str)
         if text in seen:
-            return v
+            out.append(v)
         seen.add(text)
-    return None
+    return out
 
 
 class SweepSpace:
@@ -100,8 +105,8 @@ class SweepSpace:
         if not isinstance(seeds, list) or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
             raise ConfigError(f"`seeds` must be a list of integers >= 0 (or a count), was {seeds!r} in {source}; "
                               "write e.g. seeds: [0, 1, 2]")
-        if _first_duplicate(seeds) is not None:
-            raise ConfigError(f"`seeds` lists seed {_first_duplicate(seeds)} twice in {source}: the two trials would "
+        if _duplicates(seeds):
+            raise ConfigError(f"`seeds` lists seed {_duplicates(seeds)[0]} twice in {source}: the two trials would "
                               "be the same run; list each seed once")
         self.seeds: list[int] = list(seeds)
         space = data.get("space") or {}
@@ -126,8 +131,8 @@ class SweepSpace:
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"`space.{key}` must be a non-empty list of values, was {values!r} in {source}")
             values = [_coerce_value(v) for v in values]
-            if _first_duplicate(values) is not None:
-                raise ConfigError(f"`space.{key}` lists {json.dumps(_first_duplicate(values), default=str)} twice in "
+            if _duplicates(values):
+                raise ConfigError(f"`space.{key}` lists {json.dumps(_duplicates(values)[0], default=str)} twice in "
                                   f"{source}: the trials would repeat the same runs; list each value once")
             self.space[key] = values
 

@@ -230,9 +230,10 @@ def walk_forward(
         def on_result(call: tuple[Any, ...], res: dict[str, Any]) -> None:
             rec = call[1]
             bar.update(1)
-            log(f"  fold {rec['index']} seed {rec['seed']}: {res['status']}"
-                + (f" ({res['error']})" if res["status"] != "ok"
-                   else f", test total return {res['report']['agent']['total_return']:.4f}"))
+            with bar.external_write_mode():  # (the line is printed above the bar, not glued to it)
+                log(f"  fold {rec['index']} seed {rec['seed']}: {res['status']}"
+                    + (f" ({res['error']})" if res["status"] != "ok"
+                       else f", test total return {res['report']['agent']['total_return']:.4f}"))
 
         try:
             results = run_tasks(_run_fold_task, calls, shared=(raw, signals), backend=backend, address=address,

@@ -62,9 +62,9 @@ def test_building_refuses_an_existing_result_without_overwrite_and_replaces_it_w
 
 def test_a_result_another_process_wrote_meanwhile_is_not_replaced_and_ours_is_kept(tmp_path):
     final = tmp_path / "out"
-    with pytest.raises(OutputError, match=r"already holds a complete evaluation report .* \(another process wrote it "
-                                          r"while this one ran\): nothing was replaced, and this run's complete "
-                                          r"result was kept in .*out\.kept-"):
+    with pytest.raises(OutputError, match=r"out changed while this run was writing its result and may no longer be "
+                                          r"replaced \(.*already holds a complete evaluation report.*\); nothing was "
+                                          r"replaced: this run's complete result was kept in .*out\.kept-"):
         with building(final, kind="evaluation") as ours:  # `out` was absent when this run started
             (ours / "report.md").write_text("ours")
             _result(final, "theirs")  # a second writer commits first
@@ -177,3 +177,5 @@ def test_relocate_moves_recorded_paths_to_the_final_folder(tmp_path):
     error = f"FileNotFoundError: [Errno 2] No such file or directory: '{work / 'validation' / 'bars.parquet'}'"
     assert relocate({"error": error}, work, final) == {"error": error.replace(str(work), str(final))}
     assert relocate(f"see {work}: done", work, final) == f"see {final}: done"
+    assert relocate(f"failed writing {work}.", work, final) == f"failed writing {final}."  # ends a sentence
+    assert relocate(f"/mnt{work}/x", work, final) == f"/mnt{work}/x"  # another path that merely contains it

@@ -93,7 +93,13 @@ def test_scores_of_one_seed_per_fold_have_no_intervals_and_say_why():
 def test_scores_of_several_seeds_with_a_failed_run_say_which_fold_is_short_not_to_set_seeds():
     s = score_summary(_runs_frame([[0.1, 0.2], [0.3]], threshold=[0.0, 0.3]))  # fold 1's second seed failed
     assert not s["intervals"] and s["runs_per_fold"] == {0: 2, 1: 1}
-    assert "fold(s) 1 have fewer (the other runs failed" in s["note"] and "set train.seeds" not in s["note"]
+    assert "fold(s) 1 have fewer because their other runs failed" in s["note"] and "set train.seeds" not in s["note"]
+    every = _runs_frame([[0.1], [0.3]], threshold=[0.0, 0.3]).vstack(  # the second seed failed in every fold
+        pl.DataFrame([{"fold": 0, "seed": 9, "policy": "agent", "status": "error", "total_return": None, "sharpe": None}]))
+    note = score_summary(every)["note"]
+    assert "fold(s) 0, 1 have fewer because their other runs failed" in note and "set train.seeds" not in note
+    one_seed = score_summary(_runs_frame([[0.1], [0.3]], threshold=[0.0, 0.3]).filter(pl.col("status") == "ok"))
+    assert "set train.seeds (or --seeds)" in one_seed["note"]  # one seed, nothing failed: the advice stands
 
 
 def test_a_deterministic_baseline_scores_the_same_whatever_the_number_of_agent_seeds():
@@ -171,7 +177,8 @@ def test_selection_statistics_say_why_when_a_number_cannot_be_given():
     tied = selection_statistics({0: flat, 1: flat, 2: flat}, 0)  # no trial traded: nothing was selected
     assert tied["pbo"]["value"] is None and "every trial has the same validation returns" in tied["pbo"]["reason"]
     same = _returns_frame(np.random.default_rng(1).normal(0, 0.01, 60))
-    assert selection_statistics({0: same, 1: same}, 0)["pbo"]["value"] is None
+    twins = selection_statistics({0: same, 1: same}, 0)["pbo"]
+    assert twins["value"] is None and "every trial has the same validation returns" in twins["reason"]
     none = selection_statistics({}, None)
     assert none["deflated_sharpe"]["reason"] == "no trial was scored"
 

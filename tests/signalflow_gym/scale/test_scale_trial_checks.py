@@ -63,6 +63,10 @@ def test_building_one_trial_config_leaves_the_base_and_the_next_trial_alone():
     before = repr(base)
     apply_overrides(base, ["train.algo_kwargs.batch_size=0", "env.episode.length=7"])
     assert repr(base) == before  # the nested sections were copied, not written through
+    merged = apply_overrides(base, [])
+    merged["data"]["fractions"].append(0.5)
+    merged["env"]["features"]["signal_columns"] = ["changed"]
+    assert repr(base) == before  # nor are the lists and sections of the result shared with it
     specs = [{"train.algo_kwargs.batch_size": 32}, {"train.algo_kwargs.learning_rate": 0.01}]
     first, second = trial_configs(tiny_config(), specs)
     assert first.train.algo_kwargs["batch_size"] == 32
@@ -82,6 +86,22 @@ def test_sweep_space_refuses_repeated_trials_and_seed_lists(data, match):
         SweepSpace(data)
 
 
+def test_a_trial_whose_data_cannot_be_loaded_is_named():
+    specs = [{"data.detector": "momentum", "data.detector_kwargs": {"window": 20}},
+             {"data.detector": "momentum", "data.detector_kwargs": {"windw": 40}}]
+    with pytest.raises(ConfigError, match=r"^trial 1 \(data\.detector=\"momentum\", data\.detector_kwargs=.*windw.*\) of "
+                                          r"the sweep space: "):
+        check_trial_splits(trial_configs(tiny_config(), specs), specs, None)
+
+
+def test_a_split_mismatch_names_only_the_keys_that_moved_it():
+    specs = [{"data.synthetic.n_bars": 3000, "data.synthetic.signal_rate": 0.02},
+             {"data.synthetic.n_bars": 4000, "data.synthetic.signal_rate": 0.02}]
+    with pytest.raises(ConfigError, match=r"do not vary `data\.synthetic\.n_bars` in the space, run one sweep per "
+                                          r"market instead \(--set data\.synthetic\.n_bars=\.\.\.\)$"):
+        check_trial_splits(trial_configs(tiny_config(), specs), specs, None)
+
+
 def test_sweep_space_reads_yaml_number_strings_as_the_numbers_they_spell():
     space = SweepSpace({"space": {"train.total_timesteps": ["1e3", "2E4"],
                                   "train.algo_kwargs.learning_rate": ["1e-4", "3.0e2"]}})
@@ -89,6 +109,10 @@ def test_sweep_space_reads_yaml_number_strings_as_the_numbers_they_spell():
     assert all(type(v) is int for v in space.space["train.total_timesteps"])  # fits an integer key
     assert space.space["train.algo_kwargs.learning_rate"] == [1e-4, 300.0]
     assert trial_configs(tiny_config(), expand_trials(space))[0].train.total_timesteps == 1000
+    kept = SweepSpace({"space": {"train.device": ["0", " 12 ", "1_000", "1e400"]}}).space["train.device"]
+    assert kept == ["0", " 12 ", "1_000", "1e400"]  # not an exponent YAML misread, or beyond a float: as written
+    with pytest.raises(ConfigError, match=r"lists null twice"):
+        SweepSpace({"space": {"data.signals": [None, None]}})
 
 
 def test_random_search_draws_each_trial_at_most_once():
@@ -107,8 +131,17 @@ def test_local_ray_refuses_runs_that_ask_for_more_cpus_than_it_has(ray_local):
 
     assert init_ray(cpus_per_task=2) is ray_local  # the fixture's Ray has 2 CPUs
     with pytest.raises(ConfigError, match=r"each run asks Ray for 3 CPUs .* the local Ray instance has 2, so no run "
-                                          r"could ever start; lower train\.n_envs"):
+                                          r"could ever start; lower train\.n_envs, use train\.vec_env=dummy, or start "
+                                          r"Ray with more CPUs"):  # (Ray was started by the caller: --num-cpus is moot)
         init_ray(cpus_per_task=3)
+
+
+def test_num_cpus_may_be_a_numpy_integer(ray_local):
+    import numpy as np
+
+    from signalflow_gym.scale.ray_utils import init_ray
+
+    assert init_ray(num_cpus=np.int64(2)) is ray_local
 
 
 @pytest.mark.parametrize("num_cpus", [0, -1, 1.5, True])
@@ -117,6 +150,15 @@ def test_num_cpus_must_be_a_positive_integer(num_cpus):
 
     with pytest.raises(ConfigError, match=r"`num_cpus` \(--num-cpus\) must be an integer >= 1"):
         init_ray(num_cpus=num_cpus)
+
+
+def test_a_sweep_asks_ray_for_each_trials_own_cpus_and_refuses_one_that_cannot_fit(ray_local, tmp_path):
+    from signalflow_gym.scale import tune_sweep
+
+    cfg = tiny_config("train.vec_env=subproc")  # the base config's n_envs is 1
+    with pytest.raises(ConfigError, match="each run asks Ray for 3 CPUs"):
+        tune_sweep(cfg, {"space": {"train.n_envs": [1, 3]}}, tmp_path / "sweep")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_walkforward_asking_for_more_cpus_than_ray_has_is_refused_before_any_fold(ray_local, tmp_path):
