@@ -241,6 +241,12 @@ class MarketData:
             rows = self.signals.slice(s, n).rows()
         return Signals(BarSignalsFrame(self.signals, rows, offset=s, length=n, columns=self.signal_columns))
 
+    def has_volume(self) -> bool:
+        """True if some bar has a positive volume. False for bars given without a `volume`
+        column (`validate_ohlcv` gives them 0.0): a cost model that needs volumes cannot fill
+        anything then."""
+        return bool((np.nan_to_num(self.volume, nan=0.0) > 0.0).any())
+
     def close_column(self, pair: str) -> np.ndarray | None:
         """`pair`'s closes over the whole axis (NaN where it has no bar), a contiguous
         read-only view, or None for an unknown pair."""

@@ -159,6 +159,18 @@ def past_volatility(market: "MarketData", window: int) -> np.ndarray:
     return out
 
 
+def require_volumes(market: "MarketData", what: str) -> None:
+    """A `ConfigError` if no bar of `market` has a positive volume, for a cost model (`what`)
+    that needs volumes to fill anything (a pair or a bar without volume is left to the model:
+    its orders are rejected and counted)."""
+    if not market.has_volume():
+        raise ConfigError(
+            f"{what} needs bar volumes, but every bar has volume 0 (bars without a `volume` column get 0), so no "
+            "order could ever fill; add the volumes, or use a cost model that does not need them "
+            "(e.g. ProportionalSlippage, no max_volume_participation)"
+        )
+
+
 class SquareRootImpact:
     """Market impact that grows with the square root of the share of the bar's volume taken:
     buys fill at ``price * (1 + k * sigma * sqrt(qty / volume))``, sells at
@@ -181,6 +193,9 @@ class SquareRootImpact:
         self._volume: np.ndarray | None = None
 
     def start(self, market: "MarketData") -> None:
+        """Precompute the volatilities; refuse a market without any volume (every fill would be
+        rejected: the run would never trade, and say so only in its rejection counts)."""
+        require_volumes(market, repr(self))
         self._volatility = past_volatility(market, self.window)
         self._volume = market.volume
 

@@ -14,7 +14,7 @@ from signalflow.core.enums import OrderSide
 from signalflow.core.errors import ConfigError
 from signalflow.core.values import is_finite_real
 from signalflow.strategy.broker.fees import FeeModel, ProportionalFee, check_fee_model
-from signalflow.strategy.broker.slippage import ProportionalSlippage, SlippageModel, check_slippage_model
+from signalflow.strategy.broker.slippage import ProportionalSlippage, SlippageModel, check_slippage_model, require_volumes
 
 if TYPE_CHECKING:
     from signalflow.core.portfolio import Portfolio
@@ -132,7 +132,10 @@ class Executor:
 
     # -- run lifecycle ----------------------------------------------------------------------------
     def start(self, market: "MarketData") -> None:
-        """Bind to a run's market (the slippage model precomputes what it needs)."""
+        """Bind to a run's market (the slippage model precomputes what it needs). With
+        `max_volume_participation`, a market without any volume is refused (`require_volumes`)."""
+        if self.max_volume_participation is not None:
+            require_volumes(market, f"max_volume_participation={self.max_volume_participation:g}")
         self.slippage_model.start(market)
         self._volume = market.volume
 

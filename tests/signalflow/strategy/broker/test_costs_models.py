@@ -455,3 +455,35 @@ def test_numpy_scalars_are_accepted_and_stored_as_floats_bools_refused():
             VirtualMarginExecutor(**bad)
     with pytest.raises(ConfigError, match="`rate` must be a finite number >= 0"):
         ProportionalFee(True)
+
+
+@pytest.mark.parametrize("executor, what", [
+    (lambda: VirtualSpotExecutor(slippage=SquareRootImpact(1.0)), r"SquareRootImpact\(k=1\.0, window=20\)"),
+    (lambda: VirtualSpotExecutor(max_volume_participation=0.1), r"max_volume_participation=0\.1"),
+])
+def test_a_volume_cost_model_refuses_bars_without_any_volume_instead_of_never_filling(executor, what):
+    from datetime import datetime, timedelta
+
+    t0 = datetime(2024, 1, 1)
+    bars = pl.DataFrame({"pair": ["A"] * 4, "timestamp": [t0 + timedelta(minutes=i) for i in range(4)],
+                         "open": [10.0] * 4, "high": [10.0] * 4, "low": [10.0] * 4, "close": [10.0] * 4})  # no volume
+    signals = pl.DataFrame({"pair": ["A"], "timestamp": [t0], "signal_type": ["rise"], "probability": [0.9]})
+
+    class Enters:
+        def decide(self, context):
+            return [StrategyDecision(action=StrategyAction.ENTER, pair="A")] if context.bar_index == 0 else []
+
+    def runner(ex):
+        return BacktestRunner(strategy_id="v", broker=BacktestBroker(executor=ex),
+                              entry_rules=[ModelEntryRule(model=Enters(), base_position_size=0.1)], exit_rules=[],
+                              initial_capital=1000.0)
+
+    with pytest.raises(ConfigError, match=rf"^{what} needs bar volumes, but every bar has volume 0 \(bars without a "
+                                          r"`volume` column get 0\), so no order could ever fill"):
+        runner(executor()).run(bars, signals)
+    plain = runner(VirtualSpotExecutor(fee_rate=0.001))  # a model without volumes still trades
+    plain.run(bars, signals)
+    assert plain.summary["n_trades"] == 1
+    with_volume = runner(executor())
+    with_volume.run(bars.with_columns(volume=pl.lit(1e6)), signals)
+    assert with_volume.summary["n_trades"] == 1
