@@ -32,6 +32,13 @@ class BacktestRunner:
     `trades_df`, `metrics_df`, `summary` and full `result` stay on the runner
     until the next run. `start(...)` gives the step-wise `BacktestRun` that
     `run()` itself drives.
+
+    `periods_per_year`: bars per year for the annualised summary figures (Sharpe, Sortino,
+    annual return). None infers it from the median bar spacing over a 365-day year
+    (`metrics.periods_per_year`), which is right for markets that trade around the clock;
+    for markets with closed hours pass the real rate (e.g. 252 for daily stock bars, about
+    252 * 78 = 19,656 for 5-minute bars of a 6.5-hour session), since the spacing alone
+    would count the closed hours as bars (365 daily, 105,120 five-minute bars a year).
     """
 
     def __init__(
@@ -46,9 +53,13 @@ class BacktestRunner:
         exporter: Any = None,
         show_progress: bool = False,
         skip_idle_bars: bool = False,
+        periods_per_year: float | None = None,
     ) -> None:
         if not is_finite_real(initial_capital) or initial_capital <= 0:
             raise ConfigError(f"`initial_capital` must be a positive number, was {initial_capital!r}")
+        if periods_per_year is not None and not (is_finite_real(periods_per_year) and periods_per_year > 0):
+            raise ConfigError(f"`periods_per_year` must be a positive number of bars per year or None (inferred from "
+                              f"the bar spacing), was {periods_per_year!r}; e.g. 252 for daily stock bars")
         try:
             self.fill_at = FillAt(fill_at)
         except ValueError:
@@ -65,6 +76,7 @@ class BacktestRunner:
         self.exporter = exporter
         self.show_progress = show_progress
         self.skip_idle_bars = bool(skip_idle_bars)
+        self.periods_per_year = None if periods_per_year is None else float(periods_per_year)
         self._result: BacktestResult | None = None
 
     def start(self, raw_data: Any, signals: Any = None, *, start: int = 0, end: int | None = None) -> BacktestRun:
@@ -83,6 +95,7 @@ class BacktestRunner:
             fill_at=self.fill_at,
             exporter=self.exporter,
             skip_idle_bars=self.skip_idle_bars,
+            periods_per_year=self.periods_per_year,
             start=start,
             end=end,
         )

@@ -79,6 +79,7 @@ class BacktestRun:
         fill_at: FillAt,
         exporter: Any = None,
         skip_idle_bars: bool = False,
+        periods_per_year: float | None = None,
         start: int = 0,
         end: int | None = None,
     ) -> None:
@@ -91,6 +92,7 @@ class BacktestRun:
         self.start, self.end = int(start), int(end)
         self.fill_at = fill_at
         self.initial_capital = initial_capital
+        self.periods_per_year = periods_per_year  # None: inferred from the bar spacing (`summarize`)
         self.state = StrategyState(strategy_id=strategy_id, portfolio=Portfolio(cash=initial_capital))
         self.broker = broker
         broker.start(market=market, state=self.state, fill_at=fill_at)
@@ -218,7 +220,8 @@ class BacktestRun:
         trades_df = trades_frame(Trade.from_position(p, last_bar=last_bar) for p in portfolio.positions.values())
         metrics_df = self._metrics_frame(release=True)  # the run is over: the rows are not needed twice
         # (one bar: the spacing is unknown, so the annualised figures are 0.0, as `summarize` says)
-        summary = summarize(metrics_df, trades_df, initial_capital=self.initial_capital)
+        summary = summarize(metrics_df, trades_df, initial_capital=self.initial_capital,
+                            periods_per_year=self.periods_per_year)
         summary["orders_unfilled"] = float(len(self.broker.pending_orders))
         summary["liquidations"] = float(self.broker.liquidations)
         summary["liquidation_shortfall"] = portfolio.shortfall

@@ -61,3 +61,37 @@ def test_summary_counts_match_run_log(bars, scripted):
         log.orders_reduced, log.orders_rejected, log.decisions_skipped)
     assert s["decisions_skipped"] == 1 and s["orders_reduced"] + s["orders_rejected"] >= 1
     assert s["model_calls"] == 2
+
+
+def test_periods_per_year_sets_the_annualisation_of_the_summary(scripted):
+    """Daily stock bars (weekdays only): the median spacing says 365 bars a year; a user who
+    knows the market trades 252 passes it, and Sharpe scales by sqrt(252) instead."""
+    from datetime import datetime, timedelta
+
+    import numpy as np
+    import polars as pl
+    import pytest
+
+    from signalflow.core.errors import ConfigError
+    from signalflow.strategy.metrics import bar_returns
+
+    days = [d for d in (datetime(2024, 1, 1) + timedelta(days=i) for i in range(60)) if d.weekday() < 5]
+    closes = (100.0 * np.exp(np.cumsum(np.random.default_rng(4).normal(0.001, 0.01, len(days))))).tolist()
+    bars = pl.DataFrame({"pair": ["A"] * len(days), "timestamp": days, "open": closes, "high": closes, "low": closes,
+                         "close": closes, "volume": [1e6] * len(days)})
+    model = scripted({0: [StrategyDecision(action=StrategyAction.ENTER, pair="A")]})
+
+    def summary(**kwargs):
+        runner = BacktestRunner(entry_rules=[ModelEntryRule(model=model, base_position_size=1.0)], **kwargs)
+        runner.run(bars, None)
+        return runner.summary, runner.metrics_df
+
+    inferred, metrics = summary()
+    given, _ = summary(periods_per_year=252)
+    r = bar_returns(metrics["equity"].to_numpy(), 10_000.0)
+    per_bar = float(np.mean(r) / np.std(r, ddof=1))
+    assert inferred["sharpe"] == pytest.approx(per_bar * math.sqrt(365.0), rel=1e-9)
+    assert given["sharpe"] == pytest.approx(per_bar * math.sqrt(252.0), rel=1e-9)
+    assert given["total_return"] == inferred["total_return"]  # only the annualised figures change
+    with pytest.raises(ConfigError, match=r"`periods_per_year` must be a positive number of bars per year or None"):
+        BacktestRunner(periods_per_year=0)
