@@ -72,6 +72,17 @@ def _missing_columns(df: pl.DataFrame, required: Iterable[str], what: str, examp
         )
 
 
+def _epoch_unit(values: pl.Series) -> str:
+    """The epoch unit whose dates the numbers' size fits best (1e9: seconds, 1e12: ms, ...)."""
+    largest = values.abs().max()
+    if largest is None or not largest > 0:
+        return "ms"
+    for unit, limit in (("s", 1e11), ("ms", 1e14), ("us", 1e17)):
+        if largest < limit:
+            return unit
+    return "ns"
+
+
 def _timestamp_expr(df: pl.DataFrame, column: str = "timestamp") -> pl.Expr:
     dtype = df.schema[column]
     col = pl.col(column)
@@ -84,9 +95,10 @@ def _timestamp_expr(df: pl.DataFrame, column: str = "timestamp") -> pl.Expr:
     if dtype == pl.String:
         fix = f'convert it with `df.with_columns(pl.col("{column}").str.to_datetime())`'
     elif dtype.is_integer() or dtype.is_float():
+        unit = _epoch_unit(df.get_column(column))
         fix = (
-            f'convert epoch numbers with `df.with_columns(pl.from_epoch("{column}", time_unit="ms"))` '
-            "(use the right `time_unit`)"
+            f'convert epoch numbers with `df.with_columns(pl.from_epoch("{column}", time_unit="{unit}"))` '
+            "(use the right `time_unit`)"  # (`unit`: the one the numbers' size suggests)
         )
     else:
         fix = f'cast it with `pl.col("{column}").cast(pl.Datetime("us"))`'
@@ -394,7 +406,11 @@ def validate_signals(df: pl.DataFrame | None, *, ohlcv: pl.DataFrame) -> pl.Data
         _, row = hit
         raise DataValidationError(
             f"`probability` must be in [0, 1], was {out['probability'][row]} {_where(row, out['pair'][row])}; "
-            f'rescale or clip it, e.g. `pl.col("probability").clip(0, 1)`'
+            + (  # every value in [0, 100], some well above 1: percentages, which clipping would turn into 1
+                'they look like percentages: divide them by 100, e.g. `pl.col("probability") / 100`'
+                if out["probability"].min() >= 0 and out["probability"].max() <= 100 and out["probability"].max() > 2
+                else 'rescale or clip it, e.g. `pl.col("probability").clip(0, 1)`'
+            )
         )
 
     pairs = ohlcv.get_column("pair").unique()

@@ -358,3 +358,21 @@ def test_validate_signals_timestamp_where_pair_has_no_bar_raises():
     with pytest.raises(DataValidationError, match=r"^`timestamp` must be a bar timestamp of its pair, was "
                        r"2024-01-01 00:01:00 \(row 1, pair B\)"):
         validate_signals(s, ohlcv=ohlcv)
+
+
+def test_validate_signals_in_percent_are_told_to_divide_not_clip():
+    s = sigs([("A", ts(0), "rise", 54.6), ("A", ts(1), "fall", 0.5)])
+    with pytest.raises(DataValidationError, match=r"was 54\.6 \(row 0, pair A\); they look like percentages: divide "
+                                                  r"them by 100, e\.g\. `pl\.col\(\"probability\"\) / 100`$"):
+        validate_signals(s, ohlcv=validate_ohlcv(bars()))
+
+
+@pytest.mark.parametrize("scale, unit", [(1, "s"), (1_000, "ms"), (1_000_000, "us"), (1_000_000_000, "ns")])
+def test_epoch_number_timestamps_are_refused_with_the_unit_their_size_suggests(scale, unit):
+    import polars as pl
+
+    seconds = [1_704_067_200 + 60 * i for i in range(3)]  # 2024-01-01 in epoch seconds
+    df = pl.DataFrame({"pair": ["A"] * 3, "timestamp": [v * scale for v in seconds], "open": [1.0] * 3,
+                       "high": [1.0] * 3, "low": [1.0] * 3, "close": [1.0] * 3})
+    with pytest.raises(DataValidationError, match=rf'time_unit="{unit}"\)\)` \(use the right `time_unit`\)$'):
+        validate_ohlcv(df)
