@@ -58,6 +58,9 @@ def add_evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="run package or multi-seed experiment directory (from train)")
     p.add_argument("--data", default=None, help="OHLCV CSV/parquet to evaluate on instead of the run's data")
     p.add_argument("--signals", default=None, help="signals CSV/parquet for --data (default: the run's detector)")
+    p.add_argument("--timestamp-format", default=None, metavar="STRFTIME",
+                   help='how a --data / --signals CSV writes its timestamps, e.g. "%%m/%%d/%%Y %%H:%%M" '
+                        "(default: the run's data.timestamp_format; ISO 8601 when that is null)")
     p.add_argument("--split", default=None, choices=["train", "validation", "test", "all"],
                    help="split to evaluate on (default test; with --data default all of it)")
     p.add_argument("--out", default=None, help="report directory (default RUN/evaluation/SPLIT)")
@@ -152,13 +155,17 @@ def run_evaluate(args: argparse.Namespace) -> dict:
     data = None
     if args.data is not None:
         config = experiment_config(args.run) if is_multi_seed(args.run) else load_experiment(args.run)[0]
+        csv = any(str(p).lower().endswith(".csv") for p in (args.data, args.signals) if p)
+        if args.timestamp_format is not None and not csv:
+            raise ConfigError("--timestamp-format says how a CSV writes its timestamps; --data and --signals are "
+                              "not CSV files, drop it")
+        given = args.timestamp_format if args.timestamp_format is not None else config.data.timestamp_format
         spec = DataSpec(source=args.data, signals=args.signals, detector=config.data.detector,
                         detector_kwargs=config.data.detector_kwargs, fractions=config.data.fractions,
-                        timestamp_format=config.data.timestamp_format
-                        if any(str(p).lower().endswith(".csv") for p in (args.data, args.signals) if p) else None)
+                        timestamp_format=given if csv else None)
         data = load_data(spec)
-    elif args.signals is not None:
-        raise ConfigError("--signals needs --data (the bars they belong to)")
+    elif args.signals is not None or args.timestamp_format is not None:
+        raise ConfigError("--signals and --timestamp-format need --data (the bars they belong to)")
     report = evaluate(args.run, data=data, split=args.split, out_dir=args.out, n_random_seeds=args.random_seeds,
                       plot=not args.no_plot, allow_overlap=args.allow_overlap, overwrite=args.overwrite)
     from signalflow_gym.experiment.evaluate import headline

@@ -101,3 +101,28 @@ def test_agent_scripts_have_help(script):
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "usage:" in proc.stdout
+
+
+def test_evaluate_reads_a_csv_written_in_another_timestamp_format_with_timestamp_format(tmp_path, capsys):
+    import polars as pl
+
+    from signalflow_gym.experiment import ExperimentConfig, load_data
+
+    run = tmp_path / "run"  # trained on the synthetic market, whose config has no timestamp_format
+    code, _, err = run_main(["train", "--config", str(CONFIGS / "ppo.yaml"), *SETS, "--out", str(run), "--no-progress"],
+                            capsys)
+    assert code == 0, err
+    raw, signals = load_data(ExperimentConfig.from_yaml(run / "experiment.yaml").data)
+    fmt = "%m/%d/%Y %H:%M"
+    raw.with_columns(pl.col("timestamp").dt.strftime(fmt)).write_csv(tmp_path / "bars_us.csv")
+    signals.write_parquet(tmp_path / "signals.parquet")
+    base = ["evaluate", "--run", str(run), "--data", str(tmp_path / "bars_us.csv"), "--signals",
+            str(tmp_path / "signals.parquet"), "--split", "test", "--no-plot", "--random-seeds", "1"]
+    code, _, err = run_main([*base, "--out", str(tmp_path / "iso")], capsys)
+    _one_line_error(code, err, "timestamp")  # ISO 8601 expected: the US dates are refused
+    code, out, err = run_main([*base, "--timestamp-format", fmt, "--out", str(tmp_path / "us")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "us" / "report.md").is_file()
+    code, _, err = run_main(["evaluate", "--run", str(run), "--data", str(tmp_path / "signals.parquet"),
+                             "--timestamp-format", fmt], capsys)
+    _one_line_error(code, err, "--timestamp-format says how a CSV writes its timestamps")
