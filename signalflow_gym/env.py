@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -232,6 +233,11 @@ class SignalFlowEnv(gym.Env):
         self._reward_fn_arg = reward_fn
         self.market = market
         self._check_window(cfg, market)
+        if not market.signals.height:
+            warnings.warn(
+                "SignalFlowEnv: the market has no signals, so no ENTER is ever valid and the agent can only hold; "
+                "pass `signals=` (e.g. from signalflow.detector.MomentumZScoreDetector, the default the CLI uses "
+                "for a bars file without signals)", UserWarning, stacklevel=2)
 
         self._agent = _AgentModel()
         self.runner = build_runner(cfg, self._agent, strategy_id="signalflow_gym")

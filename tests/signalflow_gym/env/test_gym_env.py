@@ -222,7 +222,8 @@ def test_env_episode_result_before_the_end_is_an_error():
 def test_env_skip_idle_bars_with_no_signals_in_window_is_an_empty_episode(synthetic):
     raw = synthetic.raw_data
     sigs = synthetic.signals.head(0)
-    env = SignalFlowEnv(raw, sigs, config={"skip_idle_bars": True, "episode": {"length": 50}})
+    with pytest.warns(UserWarning, match="no signals"):
+        env = SignalFlowEnv(raw, sigs, config={"skip_idle_bars": True, "episode": {"length": 50}})
     obs, info = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     obs, r, terminated, truncated, info = env.step(0)

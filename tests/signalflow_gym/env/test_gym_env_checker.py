@@ -70,3 +70,12 @@ def test_env_registration_is_idempotent():
 
     importlib.reload(signalflow_gym)
     assert signalflow_gym.ENV_ID in gym.registry
+
+
+def test_an_env_over_bars_without_signals_warns_that_it_can_never_enter():
+    m = small_synthetic()
+    with pytest.warns(UserWarning, match="the market has no signals, so no ENTER is ever valid"):
+        gym.make("SignalFlow-v0", raw_data=m.raw_data, config={"episode": {"length": 200}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # with signals: no warning
+        gym.make("SignalFlow-v0", raw_data=m.raw_data, signals=m.signals, config={"episode": {"length": 200}})
