@@ -404,13 +404,12 @@ def validate_signals(df: pl.DataFrame | None, *, ohlcv: pl.DataFrame) -> pl.Data
     hit = _first_violation(out, {"p": (pl.col("probability") < 0) | (pl.col("probability") > 1)})
     if hit:
         _, row = hit
+        lowest, highest = out["probability"].min(), out["probability"].max()
+        percent = lowest >= 0 and 2 < highest <= 100  # percentages, which clipping would turn into 1
         raise DataValidationError(
             f"`probability` must be in [0, 1], was {out['probability'][row]} {_where(row, out['pair'][row])}; "
-            + (  # every value in [0, 100], some well above 1: percentages, which clipping would turn into 1
-                'they look like percentages: divide them by 100, e.g. `pl.col("probability") / 100`'
-                if out["probability"].min() >= 0 and out["probability"].max() <= 100 and out["probability"].max() > 2
-                else 'rescale or clip it, e.g. `pl.col("probability").clip(0, 1)`'
-            )
+            + ('they look like percentages: divide them by 100, e.g. `pl.col("probability") / 100`' if percent
+               else 'rescale or clip it, e.g. `pl.col("probability").clip(0, 1)`')
         )
 
     pairs = ohlcv.get_column("pair").unique()

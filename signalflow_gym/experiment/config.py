@@ -497,8 +497,9 @@ def _deep_merge(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
     out = {k: _deep_merge({}, v) if isinstance(v, Mapping) else copy.deepcopy(v) for k, v in base.items()}
     for k, v in new.items():
         if isinstance(v, Mapping):
-            v = _deep_merge(out[k] if isinstance(out.get(k), Mapping) else {}, v)
-        out[k] = copy.deepcopy(v)
+            out[k] = _deep_merge(out[k] if isinstance(out.get(k), Mapping) else {}, v)
+        else:
+            out[k] = copy.deepcopy(v)
     return out
 
 

@@ -36,8 +36,12 @@ def trial_config(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> Exper
 
 
 def _described(index: int, overrides: Mapping[str, Any]) -> str:
-    shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items()) or "no overrides"
-    return f"trial {index} ({shown})"
+    return f"trial {index} ({', '.join(override_strings(overrides)) or 'no overrides'})"
+
+
+def _refused(index: int, overrides: Mapping[str, Any], exc: ConfigError) -> ConfigError:
+    """`exc` of trial `index`, naming the trial and its overrides."""
+    return ConfigError(f"{_described(index, overrides)} of the sweep space: {exc}")
 
 
 def trial_configs(base: ExperimentConfig, specs: Sequence[Mapping[str, Any]]) -> list[ExperimentConfig]:
@@ -48,7 +52,7 @@ def trial_configs(base: ExperimentConfig, specs: Sequence[Mapping[str, Any]]) ->
         try:
             out.append(trial_config(base_dict, spec))
         except ConfigError as exc:
-            raise ConfigError(f"{_described(i, spec)} of the sweep space: {exc}") from None
+            raise _refused(i, spec, exc) from None
     return out
 
 
@@ -64,7 +68,7 @@ def check_trial_splits(configs: Sequence[ExperimentConfig], specs: Sequence[Mapp
     `shared`: the bars and signals of every trial when no trial changes the `data` section, or
     None; otherwise each distinct `data` section is loaded once, one at a time.
     """
-    from signalflow_gym.experiment.data import check_split, load_data, split_data
+    from signalflow_gym.experiment.data import SPLIT_NAMES, check_split, load_data, split_data
 
     if not configs:
         return
@@ -79,7 +83,7 @@ def check_trial_splits(configs: Sequence[ExperimentConfig], specs: Sequence[Mapp
             raw, signals = shared if shared is not None and len(groups) == 1 else load_data(cfg.data)
             split = split_data(cfg.data, raw, signals)
         except ConfigError as exc:
-            raise ConfigError(f"{_described(members[0], specs[members[0]])} of the sweep space: {exc}") from None
+            raise _refused(members[0], specs[members[0]], exc) from None
         checked_envs: set[str] = set()
         for i in members:
             env_key = _key(configs[i].env)
@@ -89,15 +93,13 @@ def check_trial_splits(configs: Sequence[ExperimentConfig], specs: Sequence[Mapp
             try:
                 check_split(split, configs[i].env)
             except ConfigError as exc:
-                raise ConfigError(f"{_described(i, specs[i])} of the sweep space: {exc}") from None
-        periods = tuple((name, getattr(split, name).start, getattr(split, name).end)
-                        for name in ("train", "validation", "test"))
+                raise _refused(i, specs[i], exc) from None
+        periods = tuple((name, getattr(split, name).start, getattr(split, name).end) for name in SPLIT_NAMES)
         if first_periods is None:
             first_periods, first_trial = periods, members[0]
         elif periods != first_periods:
             i = members[0]
-            name, start, end = next(p for p, q in zip(periods, first_periods) if p != q)
-            _, start0, end0 = next(q for p, q in zip(periods, first_periods) if p != q)
+            (name, start, end), (_, start0, end0) = next((p, q) for p, q in zip(periods, first_periods) if p != q)
             varied = [k for k in specs[i] if k.startswith("data.") and specs[i][k] != specs[first_trial].get(k)]
             hint = f"--set {varied[0]}=..." if varied else "--set data....=..."
             raise ConfigError(

@@ -105,8 +105,9 @@ class SweepSpace:
         if not isinstance(seeds, list) or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
             raise ConfigError(f"`seeds` must be a list of integers >= 0 (or a count), was {seeds!r} in {source}; "
                               "write e.g. seeds: [0, 1, 2]")
-        if _duplicates(seeds):
-            raise ConfigError(f"`seeds` lists seed {_duplicates(seeds)[0]} twice in {source}: the two trials would "
+        repeated = _duplicates(seeds)
+        if repeated:
+            raise ConfigError(f"`seeds` lists seed {repeated[0]} twice in {source}: the two trials would "
                               "be the same run; list each seed once")
         self.seeds: list[int] = list(seeds)
         space = data.get("space") or {}
@@ -131,8 +132,9 @@ class SweepSpace:
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"`space.{key}` must be a non-empty list of values, was {values!r} in {source}")
             values = [_coerce_value(v) for v in values]
-            if _duplicates(values):
-                raise ConfigError(f"`space.{key}` lists {json.dumps(_duplicates(values)[0], default=str)} twice in "
+            repeated = _duplicates(values)
+            if repeated:
+                raise ConfigError(f"`space.{key}` lists {json.dumps(repeated[0], default=str)} twice in "
                                   f"{source}: the trials would repeat the same runs; list each value once")
             self.space[key] = values
 

@@ -225,8 +225,6 @@ def walk_forward(
         def on_error(call: tuple[Any, ...], exc: BaseException) -> dict[str, Any]:
             return {**call[1], "status": "error", "error": error_text(exc)}
 
-        bar = tqdm(total=len(calls), desc=f"{cfg.name}: fold runs", unit="run", disable=not progress)
-
         def on_result(call: tuple[Any, ...], res: dict[str, Any]) -> None:
             rec = call[1]
             bar.update(1)
@@ -235,12 +233,10 @@ def walk_forward(
                     + (f" ({res['error']})" if res["status"] != "ok"
                        else f", test total return {res['report']['agent']['total_return']:.4f}"))
 
-        try:
+        with tqdm(total=len(calls), desc=f"{cfg.name}: fold runs", unit="run", disable=not progress) as bar:
             results = run_tasks(_run_fold_task, calls, shared=(raw, signals), backend=backend, address=address,
                                 num_cpus=num_cpus, cpus_per_task=task_cpus(cfg.train.n_envs, cfg.train.vec_env),
                                 on_error=on_error, on_result=on_result)
-        finally:
-            bar.close()
         ordered = [relocate(res, str(work), str(out)) for res in results]
         report = write_walkforward_report(ordered, work, out, meta, initial_capital=cfg.env.broker.initial_capital,
                                           plot=plot)
